@@ -1,0 +1,23 @@
+# Set-up is automatic: `make demo` and `make test` create .venv and install the project into it.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.vscr-installed
+DEMO_DIR ?= build/demo
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/vscr synth $(DEMO_DIR)/synth --overwrite
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -q
+
+clean:
+	rm -rf build .pytest_cache

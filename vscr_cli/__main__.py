@@ -1,0 +1,3 @@
+from vscr_cli.cli import main
+
+main()

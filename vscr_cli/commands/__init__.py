@@ -1,0 +1,1 @@
+"""One module per subcommand: each defines NAME and a thin ``command`` over importable functions."""

@@ -1,0 +1,75 @@
+"""Write a synthetic actor-action dataset in the A2D Release layout (actors by appearance, actions by motion)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vscr_cli import console, labels
+from vscr_cli.datasets.synth import SynthConfig, SynthSummary, synthesize
+from vscr_cli.options import JsonFlag, Overwrite, Seed
+
+NAME = "synth"
+
+
+def command(
+    output: Annotated[Path, typer.Argument(help="Folder to create (holds Release/ and tags.csv).")],
+    videos: Annotated[int, typer.Option(min=1, help="Number of videos.")] = SynthConfig.videos,
+    frames: Annotated[int, typer.Option(min=2, help="Frames per video.")] = SynthConfig.frames,
+    height: Annotated[int, typer.Option(min=32, help="Frame height (even).")] = SynthConfig.height,
+    width: Annotated[int, typer.Option(min=32, help="Frame width (even).")] = SynthConfig.width,
+    annotated: Annotated[int, typer.Option(min=1, help="Annotated frames per video (A2D annotates a few).")] = SynthConfig.annotated,
+    multi: Annotated[float, typer.Option(min=0, max=1, help="Fraction of videos with two actors or actions.")] = SynthConfig.multi_fraction,
+    empty: Annotated[float, typer.Option(min=0, max=1, help="Fraction of videos with no actor.")] = SynthConfig.empty_fraction,
+    test_fraction: Annotated[float, typer.Option(min=0, max=0.99, help="Fraction of videos in the test split.")] = SynthConfig.test_fraction,
+    dense: Annotated[bool, typer.Option(help="Also write every frame's label map (Annotations/dense).")] = False,
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+    json_output: JsonFlag = False,
+) -> None:
+    config = SynthConfig(
+        videos=videos,
+        frames=frames,
+        height=height,
+        width=width,
+        annotated=annotated,
+        multi_fraction=multi,
+        empty_fraction=empty,
+        test_fraction=test_fraction,
+        dense=dense,
+        seed=seed,
+    )
+    with console.progress() as bar:
+        task = bar.add_task("synthesising videos", total=videos)
+        summary = synthesize(output, config, overwrite=overwrite, progress=lambda n: bar.advance(task, n))
+    if json_output:
+        console.stdout.print_json(json.dumps(summary.to_json()))
+    else:
+        print_summary(summary)
+
+
+def print_summary(summary: SynthSummary) -> None:
+    """A table of the videos and their tags, then totals."""
+    table = Table(title=f"{summary.root}: {len(summary.videos)} videos")
+    for column in ("video", "split", "kind", "tags", "annotated frames"):
+        table.add_column(column)
+    for video in summary.videos:
+        table.add_row(
+            video.video_id,
+            video.split,
+            video.kind,
+            labels.format_tags(video.tags) or "-",
+            " ".join(str(f) for f in video.annotated),
+        )
+    console.stdout.print(table)
+    kinds = {kind: sum(v.kind == kind for v in summary.videos) for kind in ("single", "multi", "empty")}
+    classes = {t for v in summary.videos for t in v.tags}
+    frames = sum(len(v.annotated) for v in summary.videos)
+    console.stdout.print(
+        f"{kinds['single']} single-action, {kinds['multi']} multi-tag, {kinds['empty']} actor-free videos; "
+        f"{len(classes)} of {len(labels.VALID_IDS)} actor-action classes; {frames} annotated frames"
+    )

@@ -1,0 +1,53 @@
+"""Where the CLI talks to people: logs, errors and progress bars on stderr (data goes to stdout)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stderr = Console(stderr=True)
+stdout = Console()
+log = logging.getLogger("vscr")
+T = TypeVar("T")
+
+
+class Verbosity:
+    """Set once by the top-level callback from -v/-q."""
+
+    level = 0  # -1 quiet, 0 normal, 1+ verbose
+
+
+def configure(verbose: int, quiet: bool) -> None:
+    Verbosity.level = -1 if quiet else verbose
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    log.handlers[:] = [RichHandler(console=stderr, show_time=False, show_path=False, markup=False)]
+    log.setLevel(level)
+    log.propagate = False
+
+
+@contextmanager
+def progress() -> Iterator[Progress]:
+    """A rich progress display on stderr (hidden with -q)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=Verbosity.level < 0,
+    ) as bar:
+        yield bar
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar on stderr."""
+    with progress() as bar:
+        yield from bar.track(items, total=total, description=description)

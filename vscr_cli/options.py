@@ -1,0 +1,82 @@
+"""Option definitions shared by the commands, and the one input/output/overwrite rule.
+
+Output rule: ``-o PATH`` writes a store there (``.zarr`` directory or ``.zarr.zip``),
+refusing an existing one unless ``--overwrite`` (replace) or ``--resume`` (continue);
+without ``-o`` (or with ``-o -``) the store goes to stdout as zip bytes, which is refused
+when stdout is a terminal. Input rule: a store argument ``-`` reads zip bytes from stdin.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from vscr_cli.errors import VscrError
+from vscr_cli.sources import FrameSelection
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Device(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Split(str, enum.Enum):
+    train = "train"
+    test = "test"
+    all = "all"
+
+
+Sources = Annotated[
+    list[str],
+    typer.Argument(
+        help="Video files, frame folders, folders of videos, an A2D Release root, or .txt lists of these.",
+        show_default=False,
+    ),
+]
+Output = Annotated[
+    Optional[str],
+    typer.Option("-o", "--output", help="Output store: DIR.zarr or FILE.zarr.zip; omit (or '-') to write zip bytes to a pipe."),
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted (or extend a finished) output, skipping completed videos.")]
+DeviceOption = Annotated[Device, typer.Option("--device", help="Where to compute: auto picks CUDA when present.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (runs with the same seed give the same output).")]
+Every = Annotated[int, typer.Option("--every", min=1, help="Use every Nth frame.")]
+MaxFrames = Annotated[Optional[int], typer.Option("--max-frames", min=1, help="At most this many frames per video, evenly spread.")]
+AnnotatedOnly = Annotated[bool, typer.Option("--annotated-only", help="Only frames with ground truth (A2D sources).")]
+Height = Annotated[Optional[int], typer.Option("--height", min=8, help="Resize frames to this height (A2D clips are 320).")]
+SplitOption = Annotated[Split, typer.Option("--split", help="Which videos of an A2D Release root to use.")]
+Tags = Annotated[str, typer.Option("--tags", help="Video tags: a CSV 'video,tags' (e.g. dog-running;adult-walking) or an A2D Release root.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+
+
+def resolve_output(output: str | None) -> Path | None:
+    """The output path, or None for zip bytes on stdout (refused when stdout is a terminal)."""
+    if output is None or output == "-":
+        if sys.stdout.isatty():
+            raise VscrError("refusing to write a binary store to a terminal: pass -o PATH or redirect stdout")
+        return None
+    return Path(output)
+
+
+def resolve_device(device: Device) -> torch.device:
+    """``auto`` -> CUDA when available else CPU; asking for CUDA without it is an error."""
+    import torch
+
+    if device is Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is Device.cuda and not torch.cuda.is_available():
+        raise VscrError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return torch.device(device.value)
+
+
+def frame_selection(every: int = 1, max_frames: int | None = None, annotated_only: bool = False, height: int | None = None) -> FrameSelection:
+    return FrameSelection(every=every, max_frames=max_frames, annotated_only=annotated_only, height=height)

@@ -1,0 +1,210 @@
+"""Video sources: every stage reads frames through this module.
+
+A source argument may be a video file (mp4/avi/mkv/webm/mov via PyAV), a folder of frame
+images (one folder = one video), a folder holding videos or frame folders, an A2D
+``Release/`` root, or a ``.txt`` list of such paths. Each video gets a readable, unique
+id: the file stem; for a folder named ``frames``, its parent's name; the A2D video id.
+Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vscr_cli.errors import SourceError
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of a video a stage reads, and at what size.
+
+    ``every``: keep every Nth frame; ``max_frames``: at most this many (evenly spread after
+    ``every``); ``annotated_only``: only frames with ground truth (A2D);
+    ``height``: resize to this height keeping the aspect ratio (width rounded to even).
+    """
+
+    every: int = 1
+    max_frames: int | None = None
+    annotated_only: bool = False
+    height: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise SourceError(f"--every must be at least 1, got {self.every}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise SourceError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if self.height is not None and self.height < 8:
+            raise SourceError(f"--height must be at least 8 pixels, got {self.height}")
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video: a file decoded with PyAV or a folder of frame images.
+
+    ``annotated`` lists the 0-based frame numbers that have ground truth, when known (A2D).
+    """
+
+    video_id: str
+    path: Path
+    annotated: tuple[int, ...] | None = None
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.is_dir()
+
+    def _image_files(self) -> list[Path]:
+        return sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{self.path}: cannot open video ({exc})") from exc
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.path}: no video stream")
+        return container
+
+    def count_frames(self) -> int:
+        """Number of frames (decodes the file when the container does not say)."""
+        if self.is_folder:
+            return len(self._image_files())
+        with self._open() as container:
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+        return sum(1 for _ in self._decode(None))
+
+    def select(self, selection: FrameSelection) -> list[int]:
+        """0-based frame numbers chosen by ``selection``; raises if the video has no frames."""
+        total = self.count_frames()
+        if total == 0:
+            raise SourceError(f"{self.path}: video has no frames")
+        if selection.annotated_only:
+            if self.annotated is None:
+                raise SourceError(f"{self.path}: --annotated-only needs an A2D source (no annotations known)")
+            indices = [i for i in self.annotated if i < total]
+        else:
+            indices = list(range(0, total, selection.every))
+        if selection.max_frames is not None and len(indices) > selection.max_frames:
+            picks = np.linspace(0, len(indices) - 1, selection.max_frames).round().astype(int)
+            indices = [indices[i] for i in picks]
+        return indices
+
+    def _decode(self, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+        last = max(wanted) if wanted else None
+        with self._open() as container:
+            try:
+                for number, frame in enumerate(container.decode(video=0)):
+                    if wanted is None or number in wanted:
+                        yield number, frame.to_ndarray(format="rgb24")
+                    if last is not None and number >= last:
+                        return
+            except av.error.FFmpegError as exc:
+                raise SourceError(f"{self.path}: cannot decode video ({exc})") from exc
+
+    def read(self, indices: Sequence[int], height: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (frame number, (H, W, 3) uint8 RGB frame) for ``indices`` in increasing order."""
+        wanted = set(indices)
+        if self.is_folder:
+            files = self._image_files()
+            frames: Iterable[tuple[int, np.ndarray]] = (
+                (i, _read_image(files[i])) for i in sorted(wanted) if i < len(files)
+            )
+        else:
+            frames = self._decode(wanted)
+        found = 0
+        for number, frame in frames:
+            found += 1
+            yield number, resize_to_height(frame, height)
+        if found < len(wanted):
+            raise SourceError(f"{self.path}: expected {len(wanted)} frames, could read only {found}")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{path}: cannot read image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
+    """Resize an (H, W, C) frame to ``height`` rows keeping the aspect ratio (even width)."""
+    if height is None or frame.shape[0] == height:
+        return frame
+    width = max(2, round(frame.shape[1] * height / frame.shape[0] / 2) * 2)
+    interpolation = cv2.INTER_AREA if height < frame.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(frame, (width, height), interpolation=interpolation)
+
+
+def _folder_id(path: Path) -> str:
+    return path.parent.name if path.name == "frames" else path.name
+
+
+def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
+    from vscr_cli.datasets.a2d import A2DRelease, find_release_root
+
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return [VideoSource(path.stem, path)]
+        if path.suffix.lower() == ".txt":
+            return _expand_list(path, a2d_split)
+        raise SourceError(f"{path}: not a video file, frame folder, A2D root or .txt list")
+    release = find_release_root(path)
+    if release is not None:
+        return A2DRelease(release).sources(split=a2d_split)
+    entries = sorted(path.iterdir())
+    if any(e.is_file() and e.suffix.lower() in IMAGE_SUFFIXES for e in entries):
+        return [VideoSource(_folder_id(path), path)]
+    found: list[VideoSource] = []
+    for entry in entries:
+        if entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES:
+            found.append(VideoSource(entry.stem, entry))
+        elif entry.is_dir():
+            frames = entry / "frames" if (entry / "frames").is_dir() else entry
+            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in frames.iterdir()):
+                found.append(VideoSource(_folder_id(frames), frames))
+    if not found:
+        raise SourceError(f"{path}: no videos or frame folders found")
+    return found
+
+
+def _expand_list(path: Path, a2d_split: str) -> list[VideoSource]:
+    found: list[VideoSource] = []
+    for line in path.read_text().splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            item = Path(entry)
+            found.extend(_expand(item if item.is_absolute() else path.parent / item, a2d_split))
+    return found
+
+
+def discover(sources: Sequence[str | Path], a2d_split: str = "all") -> list[VideoSource]:
+    """Expand source arguments into videos with unique ids (in argument order).
+
+    ``a2d_split`` (``train``, ``test`` or ``all``) filters the videos of an A2D root.
+    """
+    if a2d_split not in ("train", "test", "all"):
+        raise SourceError(f"unknown A2D split {a2d_split!r} (expected train, test or all)")
+    if not sources:
+        raise SourceError("no video sources given")
+    videos = [video for source in sources for video in _expand(Path(source), a2d_split)]
+    seen: dict[str, Path] = {}
+    for video in videos:
+        if video.video_id in seen:
+            raise SourceError(
+                f"two videos have the id {video.video_id!r}: {seen[video.video_id]} and {video.path}"
+            )
+        seen[video.video_id] = video.path
+    return videos

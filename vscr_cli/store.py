@@ -1,0 +1,428 @@
+"""The store contract: every stage reads and writes its data through this module.
+
+A store is a Zarr v3 group, on disk as a directory (``*.zarr``) or a zip file
+(``*.zarr.zip``). Its root attributes hold one namespaced, versioned record::
+
+    attrs["vscr"] = {
+        "schema": "vscr-store/1",
+        "kind": "edges" | "cam" | "motion" | "pred" | ...,
+        "created_by": {"version": "0.1.0", "argv": [...]},
+        "params": {...},          # the stage's parameters
+        "inputs": {...},          # sources and stores it was made from
+        "label_space": "a2d",     # ids are A2D actor-action ids (see vscr_cli.labels)
+        "videos": [...],          # ids of the video groups that are complete, in write order
+        "skipped": [{"video": ..., "reason": ...}],
+    }
+
+Each video is a subgroup keyed by its video id, holding a ``frame_index`` (T,) int64
+array of 0-based frame numbers and the kind's arrays, all with a leading T axis and
+chunked one frame per chunk.
+
+Writes are atomic: a :class:`StoreWriter` builds the store in a hidden sibling
+directory (``.NAME.partial``) and moves it into place only when every video is done,
+so a half-written store is never visible under the final name. The partial
+directory survives a crash, which is what ``--resume`` continues from: video groups
+listed in ``videos`` are kept, any other group (interrupted mid-write) is dropped.
+A zip output is packed from the finished directory; an output of ``None`` streams the
+zip bytes to stdout. An input of ``"-"`` reads zip bytes from stdin.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import zarr
+import zarr.storage
+
+from vscr_cli import __version__
+from vscr_cli.errors import StoreError
+
+NAMESPACE = "vscr"
+SCHEMA = "vscr-store/1"
+KNOWN_SCHEMAS = (SCHEMA,)
+FRAME_INDEX = "frame_index"
+
+
+@dataclass
+class StoreRecord:
+    """The ``attrs["vscr"]`` record of a store."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    created_by: dict[str, Any] = field(default_factory=dict)
+    label_space: str = "a2d"
+    videos: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    schema: str = SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str) -> StoreRecord:
+        schema = data.get("schema")
+        if schema not in KNOWN_SCHEMAS:
+            raise StoreError(
+                f"{where}: unknown store schema {schema!r} (this vscr {__version__} reads {', '.join(KNOWN_SCHEMAS)})"
+            )
+        try:
+            return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+        except TypeError as exc:  # a required field is missing
+            raise StoreError(f"{where}: malformed vscr record ({exc})") from exc
+
+
+def is_zip(location: str | Path) -> bool:
+    return str(location).endswith(".zip")
+
+
+def _partial_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.partial")
+
+
+def pack_zip(directory: Path, destination: Path | BinaryIO) -> None:
+    """Pack a directory store into a zip store (entries stored, chunks are already compressed)."""
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+
+
+def _atomic_replace(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target`` atomically, replacing a file or a directory."""
+    if target.is_dir():
+        trash = target.with_name(f".{target.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        target.rename(trash)
+        source.rename(target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(source, target)
+
+
+class VideoWriter:
+    """Writes the arrays of one video group; obtained from :meth:`StoreWriter.video`."""
+
+    def __init__(self, group: zarr.Group) -> None:
+        self.group = group
+
+    def write(self, name: str, start: int, data: np.ndarray) -> None:
+        """Write frames ``start .. start + len(data)`` of array ``name``: data is (n, *frame_shape)."""
+        self.group[name][start : start + len(data)] = data
+
+
+class StoreWriter:
+    """Builds a store atomically; use as a context manager.
+
+    ``target`` is the output path (``*.zarr`` directory or ``*.zarr.zip``), or ``None``
+    to stream a zip store to ``stream`` (stdout by default) when the block ends.
+    """
+
+    def __init__(
+        self,
+        target: str | Path | None,
+        *,
+        kind: str,
+        params: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+        argv: list[str] | None = None,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        self.target = Path(target) if target is not None else None
+        self.stream = stream
+        self.record = StoreRecord(
+            kind=kind,
+            params=dict(params or {}),
+            inputs=dict(inputs or {}),
+            created_by={"version": __version__, "argv": list(sys.argv if argv is None else argv)},
+        )
+        self.overwrite = overwrite
+        self.resume = resume
+        self._tempdir: Path | None = None
+        self._group: zarr.Group | None = None
+        self.partial: Path
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> StoreWriter:
+        if self.target is None:
+            self._tempdir = Path(tempfile.mkdtemp(prefix="vscr-"))
+            self.partial = self._tempdir / "store.zarr"
+            self._create()
+            return self
+        if self.target.exists() and not (self.overwrite or self.resume):
+            raise StoreError(f"{self.target}: output exists (pass --overwrite to replace it or --resume to extend it)")
+        if self.target.parent and not self.target.parent.exists():
+            raise StoreError(f"{self.target}: parent folder {self.target.parent} does not exist")
+        self.partial = _partial_path(self.target)
+        if self.resume and self.partial.exists():
+            self._reopen()
+        elif self.resume and self.target.exists():
+            self._unpack_final()
+            self._reopen()
+        else:
+            shutil.rmtree(self.partial, ignore_errors=True)
+            self._create()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self._finish()
+        elif self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+        # on error a file output keeps its partial directory, which --resume continues
+
+    def _create(self) -> None:
+        self._group = zarr.open_group(
+            zarr.storage.LocalStore(self.partial), mode="w", attributes={NAMESPACE: self.record.to_json()}
+        )
+
+    def _reopen(self) -> None:
+        group = zarr.open_group(zarr.storage.LocalStore(self.partial), mode="r+")
+        previous = StoreRecord.from_json(group.attrs.get(NAMESPACE, {}), str(self.target))
+        if previous.kind != self.record.kind:
+            raise StoreError(f"{self.target}: cannot resume a {previous.kind} store as {self.record.kind}")
+        if previous.params != self.record.params:
+            changed = sorted(
+                key
+                for key in set(previous.params) | set(self.record.params)
+                if previous.params.get(key) != self.record.params.get(key)
+            )
+            raise StoreError(f"{self.target}: cannot resume with different parameters ({', '.join(changed)})")
+        for name in list(group.group_keys()):
+            if name not in previous.videos:  # interrupted mid-write
+                del group[name]
+        self.record.videos = list(previous.videos)
+        self.record.skipped = list(previous.skipped)
+        self._group = group
+
+    def _unpack_final(self) -> None:
+        assert self.target is not None
+        shutil.rmtree(self.partial, ignore_errors=True)
+        if is_zip(self.target):
+            with zipfile.ZipFile(self.target) as archive:
+                archive.extractall(self.partial)
+        else:
+            shutil.copytree(self.target, self.partial)
+
+    def _save_record(self) -> None:
+        assert self._group is not None
+        self._group.attrs[NAMESPACE] = self.record.to_json()
+
+    def _finish(self) -> None:
+        self._save_record()
+        if self.target is None:
+            assert self._tempdir is not None
+            stream = self.stream or sys.stdout.buffer
+            archive = self._tempdir / "store.zarr.zip"
+            pack_zip(self.partial, archive)
+            with archive.open("rb") as handle:
+                shutil.copyfileobj(handle, stream)
+            stream.flush()
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+        elif is_zip(self.target):
+            packed = self.target.with_name(f".{self.target.name}.packing")
+            pack_zip(self.partial, packed)
+            os.replace(packed, self.target)
+            shutil.rmtree(self.partial)
+        else:
+            _atomic_replace(self.partial, self.target)
+
+    # -- content -----------------------------------------------------------------------------
+    @property
+    def completed(self) -> frozenset[str]:
+        """Ids of the video groups already complete (non-empty only when resuming)."""
+        return frozenset(self.record.videos)
+
+    def video(
+        self,
+        video_id: str,
+        frame_index: Iterable[int],
+        arrays: Mapping[str, tuple[tuple[int, ...], np.dtype | str]],
+        attrs: Mapping[str, Any] | None = None,
+    ) -> VideoWriter:
+        """Create the group of one video: ``arrays`` maps a name to (frame_shape, dtype).
+
+        Every array gets shape (T, *frame_shape) with one frame per chunk. Call
+        :meth:`complete` once all frames are written.
+        """
+        assert self._group is not None, "use StoreWriter as a context manager"
+        if video_id in self.record.videos:
+            raise StoreError(f"video {video_id!r} is already in the store")
+        index = np.asarray(list(frame_index), dtype=np.int64)
+        if video_id in self._group:
+            del self._group[video_id]
+        group = self._group.create_group(video_id, attributes=dict(attrs or {}))
+        group.create_array(FRAME_INDEX, data=index, chunks=(max(len(index), 1),))
+        for name, (frame_shape, dtype) in arrays.items():
+            group.create_array(
+                name,
+                shape=(len(index), *frame_shape),
+                dtype=dtype,
+                chunks=(1, *frame_shape),
+                fill_value=0,
+            )
+        return VideoWriter(group)
+
+    def complete(self, video_id: str) -> None:
+        """Mark a video group as fully written (recorded in the attrs, so --resume skips it)."""
+        self.record.videos.append(video_id)
+        self._save_record()
+
+    def write_video(
+        self,
+        video_id: str,
+        frame_index: Iterable[int],
+        data: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write a whole video at once: ``data`` maps a name to a (T, ...) array."""
+        writer = self.video(
+            video_id, frame_index, {name: (a.shape[1:], a.dtype) for name, a in data.items()}, attrs
+        )
+        for name, array in data.items():
+            writer.write(name, 0, array)
+        self.complete(video_id)
+
+    def skip(self, video_id: str, reason: str) -> None:
+        """Record a video that was left out (e.g. ``--skip-bad``) and why."""
+        self.record.skipped.append({"video": video_id, "reason": reason})
+        self._save_record()
+
+
+class Store:
+    """A store opened for reading; use :func:`open_store`."""
+
+    def __init__(self, group: zarr.Group, record: StoreRecord, location: str, cleanup: Path | None = None) -> None:
+        self.group = group
+        self.record = record
+        self.location = location
+        self._cleanup = cleanup
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        store = self.group.store
+        if isinstance(store, zarr.storage.ZipStore):
+            store.close()
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+            self._cleanup = None
+
+    @property
+    def kind(self) -> str:
+        return self.record.kind
+
+    @property
+    def videos(self) -> list[str]:
+        return list(self.record.videos)
+
+    def _video_group(self, video_id: str) -> zarr.Group:
+        if video_id not in self.record.videos:
+            raise StoreError(f"{self.location}: no video {video_id!r} in this {self.kind} store")
+        return self.group[video_id]
+
+    def frame_index(self, video_id: str) -> np.ndarray:
+        """(T,) int64 0-based frame numbers of a video."""
+        return np.asarray(self._video_group(video_id)[FRAME_INDEX][:])
+
+    def arrays(self, video_id: str) -> list[str]:
+        return sorted(name for name in self._video_group(video_id).array_keys() if name != FRAME_INDEX)
+
+    def array(self, video_id: str, name: str) -> zarr.Array:
+        """The lazy (T, ...) array ``name`` of a video."""
+        group = self._video_group(video_id)
+        if name not in group:
+            raise StoreError(f"{self.location}: video {video_id!r} has no array {name!r}")
+        return group[name]
+
+    def read(self, video_id: str, name: str) -> np.ndarray:
+        return np.asarray(self.array(video_id, name)[:])
+
+    def video_attrs(self, video_id: str) -> dict[str, Any]:
+        return dict(self._video_group(video_id).attrs)
+
+
+def _spool_stdin() -> Path:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise StoreError("-: expected a zip store on standard input (pipe one in, or give a path)")
+    directory = Path(tempfile.mkdtemp(prefix="vscr-stdin-"))
+    path = directory / "stdin.zarr.zip"
+    with path.open("wb") as handle:
+        shutil.copyfileobj(sys.stdin.buffer, handle)
+    return path
+
+
+def open_store(location: str | Path, kind: str | Iterable[str] | None = None) -> Store:
+    """Open a store for reading and check its record.
+
+    ``location`` is a directory, a ``.zip`` file, or ``"-"`` for zip bytes on stdin;
+    ``kind`` restricts the accepted kinds. Raises :class:`StoreError` with one clear line.
+    """
+    cleanup = None
+    where = str(location)
+    if where == "-":
+        path = _spool_stdin()
+        cleanup = path.parent
+        where = "<stdin>"
+    else:
+        path = Path(location)
+        if not path.exists():
+            raise StoreError(f"{where}: no such store")
+    try:
+        if path.is_dir():
+            store: zarr.abc.store.Store = zarr.storage.LocalStore(path, read_only=True)
+        elif zipfile.is_zipfile(path):
+            store = zarr.storage.ZipStore(path, mode="r")
+        else:
+            raise StoreError(f"{where}: not a store (expected a .zarr directory or a .zarr.zip file)")
+        try:
+            group = zarr.open_group(store, mode="r")
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise StoreError(f"{where}: not a Zarr v3 group ({exc})") from exc
+        if NAMESPACE not in group.attrs:
+            raise StoreError(f"{where}: not a vscr store (no {NAMESPACE!r} record in its attributes)")
+        record = StoreRecord.from_json(group.attrs[NAMESPACE], where)
+        accepted = (kind,) if isinstance(kind, str) else tuple(kind or ())
+        if accepted and record.kind not in accepted:
+            raise StoreError(f"{where}: is a {record.kind} store, expected {' or '.join(accepted)}")
+    except BaseException:
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+        raise
+    return Store(group, record, where, cleanup)
+
+
+def check_same_frames(first: Store, second: Store) -> None:
+    """Raise :class:`StoreError` unless two stores hold the same videos with the same frame indices."""
+    a, b = set(first.videos), set(second.videos)
+    if a != b:
+        only_a, only_b = sorted(a - b), sorted(b - a)
+        detail = "; ".join(
+            part
+            for part in (
+                f"only in {first.location}: {', '.join(only_a[:5])}" if only_a else "",
+                f"only in {second.location}: {', '.join(only_b[:5])}" if only_b else "",
+            )
+            if part
+        )
+        raise StoreError(f"{first.location} and {second.location} hold different videos ({detail})")
+    for video_id in first.videos:
+        if not np.array_equal(first.frame_index(video_id), second.frame_index(video_id)):
+            raise StoreError(
+                f"{first.location} and {second.location} disagree on the frames of video {video_id!r}"
+            )
