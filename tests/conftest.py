@@ -1,0 +1,62 @@
+"""Shared fixtures: a small synthesised A2D-layout dataset, the davis-dev folder, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vscr_cli.cli import run
+from vscr_cli.datasets.synth import SynthConfig, SynthSummary, synthesize
+
+REPO = Path(__file__).resolve().parents[1]
+DAVIS_DEV = Path(os.environ.get("VSCR_DAVIS_DEV", REPO.parent / "shared" / "data" / "davis-dev"))
+SMALL = SynthConfig(videos=8, frames=12, height=64, width=96, annotated=3, multi_fraction=0.25, empty_fraction=0.125, dense=True, seed=3)
+
+
+@dataclass
+class Synth:
+    root: Path
+    summary: SynthSummary
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """A small synthetic dataset (8 videos, 12 frames of 64x96, dense ground truth)."""
+    root = tmp_path_factory.mktemp("synth") / "data"
+    return Synth(root, synthesize(root, SMALL))
+
+
+@pytest.fixture(scope="session")
+def davis_dev() -> Path:
+    if not (DAVIS_DEV / "tags.csv").is_file():
+        pytest.skip(f"davis-dev not found at {DAVIS_DEV}")
+    return DAVIS_DEV
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture[str]):
+    """Run ``vscr ARGS`` in-process; returns exit code and captured text."""
+
+    def invoke(*args: str) -> Result:
+        code = run([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return Result(code, out, err)
+
+    return invoke
+
+
+def vscr_process(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m vscr_cli ARGS`` as a real process (for pipes and exit codes)."""
+    return subprocess.run([sys.executable, "-m", "vscr_cli", *map(str, args)], capture_output=True, **kwargs)
