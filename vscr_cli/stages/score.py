@@ -1,0 +1,268 @@
+"""A2D segmentation scores: confusion matrices, mIoU, class and global accuracy, foreground IoU.
+
+The protocol (see ``docs/metrics.md``) follows the A2D reference evaluation: one confusion
+matrix over every scored pixel of every frame, rows = ground truth, columns = prediction,
+for three label spaces derived from the A2D ids:
+
+* ``actor_action``: background + the 43 valid ids (44 classes, :data:`~vscr_cli.labels.CLASS_IDS`);
+* ``actor``: ``id // 10`` -> background + 7 actors (8 classes);
+* ``action``: ``id % 10`` -> background + 9 actions (10 classes);
+
+plus the binary ``fg`` space (background vs any actor) for foreground IoU.
+
+Which pixels count is decided by the ground truth alone: a pixel whose ground-truth id is
+neither background nor one of the 43 valid ids (255, or an invalid id such as 14) is not
+scored. A scored pixel whose *prediction* is not a class of the label space (255, 14, ...) is
+a miss: it is in its ground-truth row (lowering that class's accuracy and IoU and the global
+accuracy) but is a false positive for no class. The reference code masks on the ground truth
+only; dropping such pixels instead would let a predictor raise its score by abstaining.
+
+All scores are fractions in [0, 1]; NaN marks an undefined value (no pixel to score).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from vscr_cli.labels import ACTION_INDEX, ACTOR_INDEX, CLASS_IDS, CLASS_INDEX, IGNORE, NUM_ACTIONS, NUM_ACTORS
+
+#: The label spaces scored, in report order.
+SPACES: tuple[str, ...] = ("actor_action", "actor", "action")
+#: Per-space metric names.
+SPACE_METRICS: tuple[str, ...] = ("miou", "class_acc", "global_acc")
+#: Foreground metric names (one value each, no space).
+FOREGROUND_METRICS: tuple[str, ...] = ("fg_iou", "fg_j_mean")
+#: Every metric name :meth:`Scores.select` accepts.
+METRICS: tuple[str, ...] = SPACE_METRICS + FOREGROUND_METRICS
+
+_NUM_IDS = 256  # label maps are uint8
+
+
+@dataclass(frozen=True)
+class _Space:
+    """A projection of the 256 uint8 ids onto ``K`` classes (``IGNORE`` = not a class)."""
+
+    classes: tuple[int, ...]  # class values: A2D id, actor number or action number; 0 = background
+    index: np.ndarray  # (256,) uint8 id -> class index 0..K-1, IGNORE elsewhere
+
+    def gt_projection(self) -> np.ndarray:
+        """(256, K) int64 one-hot of the ground-truth class; all-zero rows for unscored ids."""
+        return self.pred_projection()[:, : len(self.classes)]
+
+    def pred_projection(self) -> np.ndarray:
+        """(256, K + 1) int64 one-hot of the predicted class; column K = not a class of the space."""
+        num_classes = len(self.classes)
+        column = np.where(self.index == IGNORE, num_classes, self.index)
+        projection = np.zeros((_NUM_IDS, num_classes + 1), dtype=np.int64)
+        projection[np.arange(_NUM_IDS), column] = 1
+        return projection
+
+
+def _foreground_index() -> np.ndarray:
+    index = np.where(CLASS_INDEX == IGNORE, IGNORE, np.minimum(CLASS_INDEX, 1))
+    return index.astype(np.uint8)
+
+
+_SPACES: dict[str, _Space] = {
+    "actor_action": _Space(CLASS_IDS, CLASS_INDEX),
+    "actor": _Space(tuple(range(NUM_ACTORS + 1)), ACTOR_INDEX),
+    "action": _Space(tuple(range(NUM_ACTIONS + 1)), ACTION_INDEX),
+    "fg": _Space((0, 1), _foreground_index()),
+}
+_GT_PROJECTIONS = {name: space.gt_projection() for name, space in _SPACES.items()}
+_PRED_PROJECTIONS = {name: space.pred_projection() for name, space in _SPACES.items()}
+
+
+def _reduce(id_counts: np.ndarray, space: str) -> np.ndarray:
+    """(256, 256) id co-occurrence counts -> (K, K + 1) confusion of ``space``.
+
+    The last column counts predictions that are no class of the space.
+    """
+    return _GT_PROJECTIONS[space].T @ id_counts @ _PRED_PROJECTIONS[space]
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _class_iou(confusion: np.ndarray) -> np.ndarray:
+    """(K, K + 1) confusion -> (K,) IoU = diag / (row + col - diag); NaN where the class is in neither map."""
+    num_classes = confusion.shape[0]
+    diagonal = np.diag(confusion[:, :num_classes]).astype(np.float64)
+    union = confusion.sum(axis=1) + confusion[:, :num_classes].sum(axis=0) - diagonal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return diagonal / union
+
+
+@dataclass(frozen=True)
+class SpaceScores:
+    """Scores of one label space with ``K`` classes.
+
+    ``confusion[i][j]`` counts pixels of ground-truth class ``classes[i]`` predicted as
+    ``classes[j]`` (K x K); ``invalid_predictions[i]`` counts those predicted with an id that is
+    no class of the space (a miss, see the module docstring). ``per_class_iou`` maps each class
+    value to its IoU, NaN where the class is absent from both maps.
+    """
+
+    classes: tuple[int, ...]
+    miou: float
+    class_acc: float
+    global_acc: float
+    per_class_iou: dict[int, float]
+    confusion: list[list[int]]
+    invalid_predictions: list[int]
+
+    @classmethod
+    def from_confusion(cls, classes: tuple[int, ...], confusion: np.ndarray) -> SpaceScores:
+        """Compute the scores of a (K, K + 1) confusion matrix."""
+        num_classes = len(classes)
+        diagonal = np.diag(confusion[:, :num_classes]).astype(np.float64)
+        rows = confusion.sum(axis=1)
+        iou = _class_iou(confusion)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = diagonal / rows
+        total = int(rows.sum())
+        return cls(
+            classes=classes,
+            miou=_nanmean(iou),
+            class_acc=_nanmean(recall),
+            global_acc=float(diagonal.sum() / total) if total else math.nan,
+            per_class_iou={value: float(v) for value, v in zip(classes, iou)},
+            confusion=confusion[:, :num_classes].tolist(),
+            invalid_predictions=confusion[:, num_classes].tolist(),
+        )
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every score of a set of frames; fractions in [0, 1], NaN where undefined.
+
+    ``fg_iou`` is the foreground IoU pooled over all scored pixels (like every other score here);
+    ``fg_j_mean`` is DAVIS's region similarity J: foreground IoU per frame over its scored pixels
+    (1 when neither map has foreground there; frames without scored pixels skipped), averaged over
+    each video's frames, then over videos.
+    """
+
+    actor_action: SpaceScores
+    actor: SpaceScores
+    action: SpaceScores
+    fg_iou: float
+    fg_j_mean: float
+    frames: int
+    pixels: int  # scored pixels (valid ground truth)
+    pixels_ignored: int  # pixels whose ground truth is 255 or an invalid id
+
+    def space(self, name: str) -> SpaceScores:
+        """The scores of label space ``name`` (one of :data:`SPACES`)."""
+        if name not in SPACES:
+            raise ValueError(f"unknown label space {name!r}; expected one of {', '.join(SPACES)}")
+        return getattr(self, name)
+
+    def select(self, names: Iterable[str] = METRICS, spaces: Iterable[str] = SPACES) -> dict[str, float]:
+        """Flat ``{"actor_action.miou": ..., "fg_iou": ...}`` of the named metrics, spaces first."""
+        wanted = list(names)
+        unknown = [name for name in wanted if name not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(METRICS)}")
+        selected: dict[str, float] = {}
+        for space in spaces:
+            space_scores = self.space(space)
+            for metric in SPACE_METRICS:
+                if metric in wanted:
+                    selected[f"{space}.{metric}"] = getattr(space_scores, metric)
+        for metric in FOREGROUND_METRICS:
+            if metric in wanted:
+                selected[metric] = getattr(self, metric)
+        return selected
+
+    def as_dict(self) -> dict[str, Any]:
+        """A strict-JSON-ready dict: NaN becomes ``None``, class keys stay ints."""
+        return _json_ready({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, SpaceScores):
+        return _json_ready({f.name: getattr(value, f.name) for f in fields(value)})
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class ConfusionAccumulator:
+    """Streams (ground truth, prediction) label maps into the counts every score derives from.
+
+    It keeps the exact (256, 256) co-occurrence counts of raw ids, so each label space's
+    confusion is an exact projection of it, plus per-video sums of per-frame foreground IoU.
+    """
+
+    def __init__(self) -> None:
+        self.id_counts = np.zeros((_NUM_IDS, _NUM_IDS), dtype=np.int64)  # [gt id, predicted id]
+        self.frames = 0
+        self._video_fg_iou: dict[str, list[float]] = {}  # video -> [sum of frame fg IoU, frames]
+
+    def add(self, gt: np.ndarray, pred: np.ndarray, video: str = "") -> None:
+        """Count one frame (H, W) or a stack (T, H, W) of uint8 id maps; ``video`` groups frames for J."""
+        if gt.shape != pred.shape:
+            raise ValueError(f"ground truth {gt.shape} and prediction {pred.shape} differ in shape")
+        if gt.dtype != np.uint8 or pred.dtype != np.uint8:
+            raise ValueError(f"label maps must be uint8, got {gt.dtype} and {pred.dtype}")
+        if gt.ndim not in (2, 3):
+            raise ValueError(f"expected (H, W) or (T, H, W) label maps, got shape {gt.shape}")
+        frames_gt = gt.reshape(-1, gt.shape[-2] * gt.shape[-1])
+        frames_pred = pred.reshape(frames_gt.shape)
+        video_sum = self._video_fg_iou.setdefault(video, [0.0, 0])
+        for frame_gt, frame_pred in zip(frames_gt, frames_pred):
+            pairs = frame_gt.astype(np.intp) * _NUM_IDS + frame_pred
+            counts = np.bincount(pairs, minlength=_NUM_IDS * _NUM_IDS).reshape(_NUM_IDS, _NUM_IDS)
+            self.id_counts += counts
+            self.frames += 1
+            foreground = _reduce(counts, "fg")
+            if foreground.sum():  # a frame without scored pixels has no J
+                foreground_iou = _class_iou(foreground)[1]
+                video_sum[0] += 1.0 if math.isnan(foreground_iou) else float(foreground_iou)
+                video_sum[1] += 1
+
+    def merge(self, other: ConfusionAccumulator) -> None:
+        """Add the counts of another accumulator (e.g. one filled by a parallel worker)."""
+        self.id_counts += other.id_counts
+        self.frames += other.frames
+        for video, (iou_sum, count) in other._video_fg_iou.items():
+            video_sum = self._video_fg_iou.setdefault(video, [0.0, 0])
+            video_sum[0] += iou_sum
+            video_sum[1] += count
+
+    def confusion(self, space: str) -> np.ndarray:
+        """(K, K + 1) int64 confusion of ``space``: ``"actor_action"``, ``"actor"``, ``"action"`` or ``"fg"``.
+
+        Rows: ground-truth classes; columns: predicted classes, then one column of predictions
+        that are no class of the space.
+        """
+        if space not in _SPACES:
+            raise ValueError(f"unknown label space {space!r}; expected one of {', '.join(_SPACES)}")
+        return _reduce(self.id_counts, space)
+
+    def scores(self) -> Scores:
+        """All scores of the frames added so far."""
+        per_space = {
+            name: SpaceScores.from_confusion(_SPACES[name].classes, self.confusion(name)) for name in SPACES
+        }
+        video_means = np.array([s / n for s, n in self._video_fg_iou.values() if n], dtype=np.float64)
+        pixels = int(self.confusion("fg").sum())
+        return Scores(
+            **per_space,
+            fg_iou=float(_class_iou(self.confusion("fg"))[1]),
+            fg_j_mean=_nanmean(video_means),
+            frames=self.frames,
+            pixels=pixels,
+            pixels_ignored=int(self.id_counts.sum()) - pixels,
+        )
