@@ -297,9 +297,14 @@ def _encode(path: Path, frames: list[np.ndarray]) -> None:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "17", "preset": "medium", "threads": "1"}
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        # for a bit-reproducible clip: one thread, and no macroblock-tree rate control (its SIMD
+        # path gave different bitstreams for identical input from run to run on these machines)
+        stream.options = {"crf": "17", "preset": "medium", "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0:no-mbtree=1"}
+        stream.codec_context.thread_count = 1
+        for number, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = number
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
 
 
