@@ -1,0 +1,38 @@
+import json
+
+from vscr_cli import __version__
+
+from .conftest import vscr_process
+
+
+def test_version_and_help_list_only_real_commands(cli):
+    result = cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"vscr {__version__}"
+    result = cli("--help")
+    assert result.code == 0
+    for name in ("synth", "info"):
+        assert name in result.stdout
+
+
+def test_synth_command_writes_and_summarises(cli, tmp_path):
+    out = tmp_path / "data"
+    result = cli("-q", "synth", out, "--videos", "3", "--frames", "4", "--height", "32", "--width", "48", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [v["video_id"] for v in summary["videos"]] == ["synth0000", "synth0001", "synth0002"]
+    assert (out / "Release" / "videoset.csv").is_file() and (out / "tags.csv").is_file()
+    again = cli("synth", out, "--videos", "3")
+    assert again.code == 1
+    assert again.stderr.strip().splitlines() == [f"vscr: error: {out}: output exists (pass --overwrite to replace it)"]
+
+
+def test_exit_codes_and_one_line_errors(tmp_path):
+    usage = vscr_process("synth")
+    assert usage.returncode == 2 and b"Missing argument" in usage.stderr
+    missing = vscr_process("info", tmp_path / "absent.zarr")
+    assert missing.returncode == 1
+    assert missing.stderr.decode().strip() == f"vscr: error: {tmp_path / 'absent.zarr'}: no such store"
+    verbose = vscr_process("-v", "info", tmp_path / "absent.zarr")
+    assert verbose.returncode == 1 and b"Traceback" in verbose.stderr
+    terminal_free = vscr_process("info", "-", stdin=None)
+    assert terminal_free.returncode == 1
