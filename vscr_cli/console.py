@@ -42,7 +42,7 @@ def progress() -> Iterator[Progress]:
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
-        disable=Verbosity.level < 0,
+        disable=Verbosity.level < 0 or not stderr.is_terminal,
     ) as bar:
         yield bar
 
