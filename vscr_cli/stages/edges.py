@@ -1,0 +1,132 @@
+"""Edge stage: HED edge probabilities and a hierarchical edge segmentation per frame.
+
+The paper runs HED (BSDS500) then gPb-owt-ucm and cuts the ultrametric contour map (UCM)
+at 0.9. Here the hierarchy is higra's hierarchical watershed by dynamics on the HED map
+(4-adjacency, edge weight = mean HED probability of the two pixels); its altitudes,
+divided by the frame's largest one, form a UCM in [0, 1], and the horizontal cut at
+``threshold`` gives the regions. The default threshold was chosen on davis-dev by
+achievable segmentation accuracy against region count (docs/edges.md, tools/edge_threshold_study.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+import higra as hg
+import numpy as np
+import torch
+
+from vscr_cli.core.models.hed import HED
+from vscr_cli.core.precision import autocast
+from vscr_cli.sources import FrameSelection, VideoSource
+from vscr_cli.stages.runner import VideoResult
+
+DEFAULT_THRESHOLD = 0.4
+
+
+@dataclass(frozen=True)
+class EdgeParams:
+    """What determines an edges store's content (recorded in its attrs; --resume checks it)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    weights_sha256: str = ""
+    precision: str = "fp32"  # the autocast dtype actually used: fp32, bfloat16 or float16
+    height: int | None = None
+    every: int = 1
+    max_frames: int | None = None
+    annotated_only: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class EdgeDetector:
+    """HED on a device, optionally under autocast: (B, H, W, 3) uint8 RGB -> (B, H, W) float32 in [0, 1]."""
+
+    def __init__(self, state_dict: Mapping[str, torch.Tensor], device: torch.device, dtype: torch.dtype | None) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.model = HED()
+        self.model.load_state_dict(state_dict)
+        self.model.eval().to(device, memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        images = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float()
+        images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.dtype):
+            probabilities = self.model(images)
+        return probabilities[:, 0].float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_graph(shape: tuple[int, int]) -> tuple[hg.UndirectedGraph, np.ndarray, np.ndarray]:
+    graph = hg.get_4_adjacency_graph(shape)
+    sources, targets = graph.edge_list()
+    return graph, sources, targets
+
+
+def ultrametric_contour_map(edge: np.ndarray) -> tuple[hg.Tree, np.ndarray]:
+    """Hierarchy of an (H, W) uint8 edge map: (tree, altitudes scaled to [0, 1]).
+
+    Hierarchical watershed by dynamics on the 4-adjacency graph, each pixel pair weighted by
+    the sum (i.e. twice the mean) of its two edge values; the saliency of a contour is the
+    altitude at which the two regions it separates merge. Working on the stored uint8 map
+    makes a store's ``segments`` reproducible from its ``edge``.
+    """
+    graph, sources, targets = _pixel_graph(edge.shape)
+    flat = edge.ravel()
+    weights = flat[sources].astype(np.uint16) + flat[targets]
+    tree, altitudes = hg.watershed_hierarchy_by_dynamics(graph, weights)
+    top = float(altitudes.max())
+    return tree, altitudes / top if top > 0 else altitudes.astype(np.float64)
+
+
+def cut_segments(tree: hg.Tree, altitudes: np.ndarray, threshold: float, shape: tuple[int, int]) -> np.ndarray:
+    """Regions of the horizontal cut at ``threshold``: (H, W) int32 ids 0..n-1 in raster order of first pixel."""
+    leaves = hg.labelisation_horizontal_cut_from_threshold(tree, altitudes, threshold)
+    _, first, inverse = np.unique(leaves, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber so ids follow raster order
+    return order[inverse].reshape(shape).astype(np.int32)
+
+
+def edge_segments(edge: np.ndarray, threshold: float) -> np.ndarray:
+    """(H, W) uint8 edge map -> (H, W) int32 region ids of the UCM cut at ``threshold``."""
+    tree, altitudes = ultrametric_contour_map(edge)
+    return cut_segments(tree, altitudes, threshold, edge.shape)
+
+
+def video_edges(
+    video: VideoSource,
+    selection: FrameSelection,
+    detector: Callable[[np.ndarray], np.ndarray],
+    threshold: float,
+    batch_size: int,
+    on_frames: Callable[[int], None] | None = None,
+) -> VideoResult:
+    """Edges of one video: ``edge`` (T, H, W) uint8 (probability x 255) and ``segments`` (T, H, W) int32."""
+    indices = video.select(selection)
+    edges: list[np.ndarray] = []
+    segments: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        for probability in detector(np.stack(batch)):
+            edge = np.round(probability * 255).astype(np.uint8)
+            edges.append(edge)
+            segments.append(edge_segments(edge, threshold))
+        if on_frames is not None:
+            on_frames(len(batch))
+        batch.clear()
+
+    for _, frame in video.read(indices, selection.height):
+        if batch and frame.shape != batch[0].shape:
+            flush()
+        batch.append(frame)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return VideoResult(indices, {"edge": np.stack(edges), "segments": np.stack(segments)})
