@@ -1,0 +1,83 @@
+import json
+
+import av
+import numpy as np
+import pytest
+
+from vscr_cli import labels
+from vscr_cli.stages.cam import cam_tag, pseudo_label
+from vscr_cli.store import open_store
+
+FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-height", "96", "--batch-size", "4"]
+
+
+def test_which_videos_are_labeled():
+    assert cam_tag((77,)) == 77
+    assert cam_tag((77, 18)) is None and cam_tag(()) is None
+    assert cam_tag((79,)) is None  # dog-none: unlabeled, as the paper reads
+    assert cam_tag((79,), none_policy="labeled") == 79
+
+
+def test_pseudo_label_takes_superpixels_by_mean_activation():
+    regions = np.repeat(np.arange(4), 4).reshape(4, 4)  # each row is one superpixel
+    activation = np.array([[0.9] * 4, [0.6] * 4, [0.2, 0.9, 0.9, 0.9], [0.0] * 4])
+    assert pseudo_label(activation, regions, 77, 0.5)[:, 0].tolist() == [77, 77, 77, 0]
+    assert pseudo_label(activation, regions, 77, 0.75)[:, 0].tolist() == [77, 0, 0, 0]  # row 2: mean 0.725
+
+
+def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path):
+    out = tmp_path / "cam.zarr"
+    result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "-o", out, *FAST)
+    assert result.code == 0, result.stderr
+    folder = tmp_path / "cam.classifier"
+    config = json.loads((folder / "classifier.json").read_text())
+    assert config["arch"] == "tf_efficientnet_lite0" and config["classes"] == list(labels.ACTORS)
+    assert 0 <= config["accuracy"] <= 1 and config["holdout_frames"] > 0
+    assert (folder / "classifier.safetensors").read_bytes()[:8] != b"\x80\x02\x8a\x0alz"  # not a pickle
+    with open_store(out, "cam") as store:
+        assert store.record.params["classifier_accuracy"] == config["accuracy"]
+        for video in synth.summary.videos:
+            attrs = store.video_attrs(video.video_id)
+            cam, pseudo = store.read(video.video_id, "cam"), store.read(video.video_id, "pseudo")
+            assert cam.shape == pseudo.shape == (12, 64, 96) and cam.dtype == pseudo.dtype == np.uint8
+            tag = cam_tag(video.tags)
+            assert attrs == {"labeled": tag is not None, "tags": list(video.tags)}
+            if tag is None:
+                assert (pseudo == labels.IGNORE).all() and (cam == 0).all()
+            else:
+                assert set(np.unique(pseudo).tolist()) <= {0, tag}
+                assert cam.max() == 255  # Grad-CAM++ maps are normalised per frame
+    # a second run reuses the saved classifier instead of fitting again
+    again = cli("cam", synth.root, "--tags", synth.root / "tags.csv", "-o", tmp_path / "cam2.zarr", "--classifier", folder, *FAST)
+    assert again.code == 0 and "reusing the classifier" in again.stderr
+    with open_store(tmp_path / "cam2.zarr") as first, open_store(out) as second:
+        video = next(v.video_id for v in synth.summary.videos if cam_tag(v.tags) is not None)
+        np.testing.assert_array_equal(first.read(video, "pseudo"), second.read(video, "pseudo"))
+
+
+def test_cam_errors(cli, synth, tmp_path):
+    tags = tmp_path / "tags.csv"
+    tags.write_text("video,tags\nsynth0000,dog-running\n")
+    missing = cli("-q", "cam", synth.root, "--tags", tags, "-o", tmp_path / "c.zarr", *FAST)
+    assert missing.code == 1 and "no tags for video(s) synth0001" in missing.stderr
+    tags.write_text("video,tags\nsynth0000,dog-swimming\n")
+    unknown = cli("-q", "cam", synth.root, "--tags", tags, "-o", tmp_path / "c.zarr", *FAST)
+    assert unknown.code == 1 and "tags.csv:2: unknown actor-action tag 'dog-swimming'" in unknown.stderr
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height = 64, 48
+    tags.write_text("video,tags\nempty,dog-running\n")
+    no_frames = cli("-q", "cam", empty, "--tags", tags, "-o", tmp_path / "c.zarr", *FAST)
+    assert no_frames.code == 1 and "empty.mp4" in no_frames.stderr
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def test_cam_on_davis_dev(cli, davis_dev, tmp_path, lite0_weights_path):
+    out = tmp_path / "davis-cam.zarr"
+    sources = [davis_dev / name / "frames" for name in ("dog", "parkour", "cows")]
+    result = cli("-q", "cam", *sources, "--tags", davis_dev / "tags.csv", "--max-frames", "4", "--height", "96", "-o", out, *FAST)
+    assert result.code == 0, result.stderr
+    with open_store(out) as store:
+        assert store.video_attrs("dog")["labeled"] and not store.video_attrs("cows")["labeled"]
+        assert set(np.unique(store.read("dog", "pseudo")).tolist()) <= {0, 78}

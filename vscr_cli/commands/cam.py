@@ -1,0 +1,159 @@
+"""Actor activation maps (Grad-CAM++ of a fine-tuned classifier) and SLIC pseudo-labels, into a cam store."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vscr_cli import console, weights
+from vscr_cli.options import (
+    AnnotatedOnly,
+    BatchSize,
+    Device,
+    DeviceOption,
+    Every,
+    Height,
+    MaxFrames,
+    Output,
+    Overwrite,
+    Precision,
+    PrecisionOption,
+    Resume,
+    Seed,
+    SkipBad,
+    Sources,
+    Split,
+    SplitOption,
+    Tags,
+    Weights,
+    frame_selection,
+    resolve_autocast,
+    resolve_device,
+    resolve_output,
+)
+from vscr_cli.sources import discover
+from vscr_cli.stages.cam import (
+    CLASSIFIER_WEIGHTS,
+    DEFAULT_CAM_HEIGHT,
+    DEFAULT_THRESHOLD,
+    CamExtractor,
+    CamParams,
+    ClassifierConfig,
+    cam_tag,
+    fit_classifier,
+    fitting_frames,
+    load_classifier,
+    save_classifier,
+    video_cam,
+)
+from vscr_cli.stages.runner import run_videos
+from vscr_cli.store import StoreWriter
+from vscr_cli.tags import load_tags, require_tags
+
+NAME = "cam"
+
+
+class Arch(str, enum.Enum):
+    tf_efficientnet_lite0 = "tf_efficientnet_lite0"
+    resnet50 = "resnet50"
+
+
+class NonePolicy(str, enum.Enum):
+    unlabeled = "unlabeled"
+    labeled = "labeled"
+
+
+def command(
+    sources: Sources,
+    tags: Tags,
+    output: Output = None,
+    classifier: Annotated[Optional[Path], typer.Option(help="Folder of a fitted classifier: reused when it holds one, else the new one is saved there (default: OUTPUT.classifier).")] = None,
+    arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (needs --weights).")] = Arch.tf_efficientnet_lite0,
+    epochs: Annotated[int, typer.Option(min=1, help="Fine-tuning epochs.")] = ClassifierConfig.epochs,
+    fit_frames: Annotated[int, typer.Option(min=2, help="Frames per single-tag video used to fine-tune.")] = ClassifierConfig.frames_per_video,
+    input_height: Annotated[int, typer.Option(min=32, help="Frame height the classifier sees.")] = ClassifierConfig.input_height,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean activation reaches this takes the tag.")] = DEFAULT_THRESHOLD,
+    cam_height: Annotated[int, typer.Option(min=32, help="Frame height at which activation maps are taken (finer maps when larger).")] = DEFAULT_CAM_HEIGHT,
+    slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
+    none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: unlabeled (paper, no CAM) or labeled.")] = NonePolicy.unlabeled,
+    every: Every = 1,
+    max_frames: MaxFrames = None,
+    annotated_only: AnnotatedOnly = False,
+    height: Height = None,
+    split: SplitOption = Split.all,
+    batch_size: BatchSize = 8,
+    precision: PrecisionOption = Precision.auto,
+    device: DeviceOption = Device.auto,
+    weights_file: Weights = None,
+    seed: Seed = 0,
+    skip_bad: SkipBad = False,
+    overwrite: Overwrite = False,
+    resume: Resume = False,
+) -> None:
+    target = resolve_output(output)
+    selection = frame_selection(every, max_frames, annotated_only, height)
+    videos = discover(sources, a2d_split=split.value)
+    video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
+    torch_device = resolve_device(device)
+    folder = classifier or (target.with_name(target.name.split(".")[0] + ".classifier") if target else None)
+    if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
+        model, config = load_classifier(folder, torch_device)
+        console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)
+    else:
+        config = ClassifierConfig(arch=arch.value, epochs=epochs, frames_per_video=fit_frames, input_height=input_height, seed=seed)
+        model = _fit(videos, video_tags, selection, config, none_tags.value, weights_file, torch_device, resolve_autocast(precision, torch_device))
+        if folder is not None:
+            save_classifier(folder, model, config)
+            console.log.info("saved the classifier to %s", folder)
+        else:
+            console.log.warning("the classifier is not saved (pass --classifier DIR to keep it)")
+    params = CamParams(
+        threshold=threshold,
+        cam_height=cam_height,
+        slic_segments=slic_segments,
+        none_policy=none_tags.value,
+        classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
+        classifier_accuracy=config.accuracy,
+        height=height,
+        every=every,
+        max_frames=max_frames,
+        annotated_only=annotated_only,
+    )
+    labeled = sum(cam_tag(video_tags[v.video_id], none_tags.value) is not None for v in videos)
+    console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
+    inputs = {"sources": [str(s) for s in sources], "split": split.value, "tags": str(tags), "classifier": str(folder) if folder else None}
+    extractor = CamExtractor(model, config, torch_device, cam_height)
+    try:
+        with StoreWriter(target, kind="cam", params=params.to_json(), inputs=inputs, overwrite=overwrite, resume=resume) as writer, console.progress() as bar:
+            video_task = bar.add_task("videos", total=len(videos))
+            frame_task = bar.add_task("frames", total=None)
+
+            def compute(video):
+                bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
+                return video_cam(video, video_tags[video.video_id], selection, extractor, params, batch_size, lambda n: bar.advance(frame_task, n))
+
+            report = run_videos(videos, writer, compute, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
+    finally:
+        extractor.close()
+    console.log.info("wrote %d videos%s", len(report.written), f", skipped {len(report.skipped)}" if report.skipped else "")
+
+
+def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
+    if config.arch == "resnet50":
+        if weights_file is None:
+            raise typer.BadParameter("--arch resnet50 needs --weights PATH (torchvision ImageNet ResNet-50 state dict)")
+        imagenet = weights.load_local_state_dict(weights_file)
+    else:
+        imagenet = weights.load_state_dict("efficientnet-lite0-imagenet", weights_file)
+    train, holdout = fitting_frames(videos, video_tags, selection, config, none_policy)
+    console.log.info("fine-tuning %s on %d frames (%d held out)", config.arch, len(train), len(holdout))
+    steps = config.epochs * -(-len(train) // config.batch_size)
+    with console.progress() as bar:
+        task = bar.add_task("fine-tuning", total=steps)
+        model = fit_classifier(train, holdout, config, imagenet, device, dtype, lambda n: bar.advance(task, n))
+    if config.accuracy is not None:
+        console.log.info("held-out actor accuracy: %.1f%% on %d frames", 100 * config.accuracy, len(holdout))
+    return model

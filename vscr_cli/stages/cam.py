@@ -1,0 +1,352 @@
+"""CAM stage: an actor classifier fine-tuned on single-tag videos, Grad-CAM++ maps, SLIC pseudo-labels.
+
+Paper Sec. 4.2: an ImageNet classifier (ResNet-50 there) is fine-tuned on the frames of the
+single-action training videos to recognise the actor; Grad-CAM++ on its last convolutional
+stage gives the tagged actor's activation map; SLIC superpixels whose mean activation reaches
+the threshold (0.5) take the video's actor-action tag, the rest is background.
+
+Labeled and unlabeled samples (Sec. 3.3): a video with exactly one tag gets CAM pseudo-labels
+(D_c); a video with several tags or none gets no CAM (D_u: ``pseudo`` is 255 everywhere).
+The paper names the ``none`` action as the reason unlabeled samples exist ("this unlabeled
+sample is not avoidable since we have none category in the dataset"), so by default a video
+whose single tag is ``<actor>-none`` is unlabeled too; ``none_policy="labeled"`` gives it CAMs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from pytorch_grad_cam import GradCAMPlusPlus
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from skimage.segmentation import slic
+from torch import nn
+
+from vscr_cli import labels
+from vscr_cli.core.models.backbones import (
+    EFFICIENTNET_LITE0_MEAN,
+    EFFICIENTNET_LITE0_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_efficientnet_lite0,
+    build_resnet,
+)
+from vscr_cli.core.precision import autocast
+from vscr_cli.errors import VscrError
+from vscr_cli.sources import FrameSelection, VideoSource, resize_to_height
+from vscr_cli.stages.runner import VideoResult
+
+log = logging.getLogger("vscr")
+
+ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
+NONE_POLICIES = ("unlabeled", "labeled")
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_CAM_HEIGHT = 448
+CLASSIFIER_WEIGHTS = "classifier.safetensors"
+CLASSIFIER_CONFIG = "classifier.json"
+
+
+# -- which videos are labeled ---------------------------------------------------------------------
+def cam_tag(tags: Sequence[int], none_policy: str = "unlabeled") -> int | None:
+    """The tag a video's CAM pseudo-labels take, or None when the video is unlabeled (D_u)."""
+    if len(tags) != 1:
+        return None
+    if none_policy == "unlabeled" and labels.ACTIONS[labels.action_of(tags[0]) - 1] == "none":
+        return None
+    return tags[0]
+
+
+# -- the classifier -------------------------------------------------------------------------------
+@dataclass
+class ClassifierConfig:
+    """Everything needed to rebuild and use a fitted classifier (saved as JSON beside its weights)."""
+
+    arch: str = "tf_efficientnet_lite0"
+    input_height: int = 224
+    epochs: int = 4
+    batch_size: int = 16
+    learning_rate: float = 3e-4
+    frames_per_video: int = 16
+    holdout_fraction: float = 0.2
+    seed: int = 0
+    classes: list[str] = field(default_factory=lambda: list(labels.ACTORS))
+    accuracy: float | None = None  # held-out accuracy, filled by fit_classifier
+    holdout_frames: int = 0
+    train_frames: int = 0
+
+    @property
+    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        if self.arch == "tf_efficientnet_lite0":
+            return EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
+        return IMAGENET_MEAN, IMAGENET_STD
+
+
+def build_classifier(config: ClassifierConfig, imagenet_state_dict: Mapping[str, torch.Tensor] | None) -> nn.Module:
+    """An actor classifier: (B, 3, H, W) normalised RGB -> (B, 7) logits."""
+    if config.arch == "tf_efficientnet_lite0":
+        return build_efficientnet_lite0(len(config.classes), imagenet_state_dict)
+    if config.arch == "resnet50":
+        return build_resnet(50, len(config.classes), imagenet_state_dict)
+    raise VscrError(f"unknown classifier architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def cam_layer(model: nn.Module, arch: str) -> nn.Module:
+    """The last convolutional stage, whose activations Grad-CAM++ weighs."""
+    return model.bn2 if arch == "tf_efficientnet_lite0" else model.layer4[-1]
+
+
+def to_input(frames: np.ndarray, config: ClassifierConfig, device: torch.device) -> torch.Tensor:
+    """(B, H, W, 3) uint8 frames of one size -> (B, 3, h, w) normalised at ``config.input_height``."""
+    images = torch.from_numpy(np.stack([resize_to_height(f, config.input_height) for f in frames])).to(device)
+    images = images.permute(0, 3, 1, 2).float() / 255
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in config.mean_std)
+    return (images - mean) / std
+
+
+@dataclass
+class LabeledFrame:
+    frame: np.ndarray  # (H, W, 3) uint8
+    actor: int  # class index 0..6
+
+
+def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and random crops of 80-100% of the frame, resized back."""
+    _, _, height, width = images.shape
+    out = torch.empty_like(images)
+    for i, image in enumerate(images):
+        scale = 0.8 + 0.2 * torch.rand(1, generator=generator).item()
+        h, w = max(8, int(height * scale)), max(8, int(width * scale))
+        top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+        crop = image[:, top : top + h, left : left + w]
+        if torch.rand(1, generator=generator).item() < 0.5:
+            crop = crop.flip(-1)
+        out[i] = F.interpolate(crop[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    return out
+
+
+def fit_classifier(
+    train: Sequence[LabeledFrame],
+    holdout: Sequence[LabeledFrame],
+    config: ClassifierConfig,
+    imagenet_state_dict: Mapping[str, torch.Tensor] | None,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    on_step: Callable[[int], None] | None = None,
+) -> nn.Module:
+    """Fine-tune an ImageNet classifier on actor-labelled frames; sets ``config.accuracy`` on ``holdout``.
+
+    AdamW (lr ``config.learning_rate``, cosine decay) over ``config.epochs`` epochs of
+    flipped/cropped frames, under autocast ``dtype`` when given.
+    """
+    if not train:
+        raise VscrError("no single-tag frames to fine-tune the actor classifier on")
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = build_classifier(config, imagenet_state_dict).to(device)
+    steps_per_epoch = -(-len(train) // config.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    model.train()
+    for _ in range(config.epochs):
+        for batch in _batches(train, config.batch_size, generator):
+            images = _augment(to_input(np.stack([s.frame for s in batch]), config, device), generator)
+            targets = torch.tensor([s.actor for s in batch], device=device)
+            with autocast(device, dtype):
+                loss = F.cross_entropy(model(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if on_step is not None:
+                on_step(1)
+    model.eval()
+    config.train_frames, config.holdout_frames = len(train), len(holdout)
+    config.accuracy = classify_accuracy(model, holdout, config, device) if holdout else None
+    return model
+
+
+def _batches(samples: Sequence[LabeledFrame], size: int, generator: torch.Generator) -> Iterable[list[LabeledFrame]]:
+    """Shuffled batches whose frames share one size (so they stack)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index in torch.randperm(len(samples), generator=generator).tolist():
+        groups.setdefault(samples[index].frame.shape, []).append(index)
+    batches = [[samples[i] for i in g[k : k + size]] for g in groups.values() for k in range(0, len(g), size)]
+    for index in torch.randperm(len(batches), generator=generator).tolist():
+        yield batches[index]
+
+
+@torch.inference_mode()
+def classify_accuracy(model: nn.Module, samples: Sequence[LabeledFrame], config: ClassifierConfig, device: torch.device) -> float:
+    correct = 0
+    for start in range(0, len(samples), config.batch_size):
+        batch = samples[start : start + config.batch_size]
+        groups: dict[tuple[int, ...], list[LabeledFrame]] = {}
+        for sample in batch:
+            groups.setdefault(sample.frame.shape, []).append(sample)
+        for group in groups.values():
+            logits = model(to_input(np.stack([s.frame for s in group]), config, device))
+            correct += int((logits.argmax(1).cpu() == torch.tensor([s.actor for s in group])).sum())
+    return correct / len(samples)
+
+
+def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) -> Path:
+    """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder``; returns the weights path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights_path = folder / CLASSIFIER_WEIGHTS
+    temporary = folder / f".{CLASSIFIER_WEIGHTS}.tmp"
+    safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
+    temporary.replace(weights_path)
+    (folder / CLASSIFIER_CONFIG).write_text(json.dumps(asdict(config), indent=2))
+    return weights_path
+
+
+def load_classifier(folder: Path, device: torch.device) -> tuple[nn.Module, ClassifierConfig]:
+    """A classifier saved by :func:`save_classifier`."""
+    try:
+        config = ClassifierConfig(**json.loads((folder / CLASSIFIER_CONFIG).read_text()))
+        state = safetensors.torch.load_file(folder / CLASSIFIER_WEIGHTS, device="cpu")
+    except (OSError, ValueError, TypeError) as error:
+        raise VscrError(f"{folder}: not a saved vscr classifier ({error})") from error
+    model = build_classifier(config, None)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise VscrError(f"{folder}: classifier weights do not fit a {config.arch} ({error})") from error
+    return model.eval().to(device), config
+
+
+# -- activation maps and pseudo-labels --------------------------------------------------------------
+class CamExtractor:
+    """Grad-CAM++ of the tagged actor: (B, H, W, 3) uint8 frames -> (B, H, W) float32 in [0, 1].
+
+    Frames are seen ``height`` pixels high: a last stage of stride 32 gives maps only 7 cells
+    high at the classifier's 224, too coarse for actors a fraction of the frame tall, so maps
+    are taken at a larger scale (448 by default; see docs/cam.md for the measurement).
+    One Grad-CAM++ object lives as long as the extractor (recreating it per batch leaks
+    memory in grad-cam). Runs in fp32: grad-cam converts activations and gradients to NumPy.
+    """
+
+    def __init__(self, model: nn.Module, config: ClassifierConfig, device: torch.device, height: int) -> None:
+        self.model = model.eval().to(device)
+        self.config = replace(config, input_height=height)
+        self.device = device
+        self.cam = GradCAMPlusPlus(model=self.model, target_layers=[cam_layer(self.model, config.arch)])
+
+    def __call__(self, frames: np.ndarray, actor: int) -> np.ndarray:
+        images = to_input(frames, self.config, self.device)
+        maps = self.cam(input_tensor=images, targets=[ClassifierOutputTarget(actor)] * len(frames))
+        height, width = frames.shape[1:3]
+        resized = F.interpolate(torch.from_numpy(maps)[:, None], size=(height, width), mode="bilinear", align_corners=False)
+        return resized[:, 0].clamp(0, 1).numpy()
+
+    def close(self) -> None:
+        self.cam.__exit__(None, None, None)
+
+
+def superpixels(frame: np.ndarray, segments: int) -> np.ndarray:
+    """SLIC superpixels of an (H, W, 3) uint8 frame: (H, W) int64 ids from 0."""
+    return slic(frame, n_segments=segments, compactness=10, start_label=0)
+
+
+def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshold: float) -> np.ndarray:
+    """(H, W) uint8: ``tag`` on superpixels whose mean activation is >= ``threshold``, else 0."""
+    count = regions.max() + 1
+    mean = np.bincount(regions.ravel(), weights=activation.ravel(), minlength=count) / np.maximum(np.bincount(regions.ravel(), minlength=count), 1)
+    return np.where(mean[regions] >= threshold, tag, labels.BACKGROUND).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class CamParams:
+    """What determines a cam store's content (recorded in its attrs; --resume checks it)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    cam_height: int = DEFAULT_CAM_HEIGHT
+    slic_segments: int = 150
+    none_policy: str = "unlabeled"
+    classifier_sha256: str = ""
+    classifier_accuracy: float | None = None
+    height: int | None = None
+    every: int = 1
+    max_frames: int | None = None
+    annotated_only: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def video_cam(
+    video: VideoSource,
+    tags: Sequence[int],
+    selection: FrameSelection,
+    extractor: CamExtractor,
+    params: CamParams,
+    batch_size: int,
+    on_frames: Callable[[int], None] | None = None,
+) -> VideoResult:
+    """``cam`` (T, H, W) uint8 activation x 255 and ``pseudo`` (T, H, W) uint8 ids of one video.
+
+    An unlabeled video (see :func:`cam_tag`) gets zeros and 255 (no CAM) and ``labeled`` False.
+    """
+    indices = video.select(selection)
+    tag = cam_tag(tags, params.none_policy)
+    cams: list[np.ndarray] = []
+    pseudo: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        frames = np.stack(batch)
+        if tag is None:
+            cams.extend(np.zeros(frames.shape[:3], np.uint8))
+            pseudo.extend(np.full(frames.shape[:3], labels.IGNORE, np.uint8))
+        else:
+            for frame, activation in zip(frames, extractor(frames, labels.actor_of(tag) - 1)):
+                cams.append(np.round(activation * 255).astype(np.uint8))
+                pseudo.append(pseudo_label(activation, superpixels(frame, params.slic_segments), tag, params.threshold))
+        if on_frames is not None:
+            on_frames(len(batch))
+        batch.clear()
+
+    for _, frame in video.read(indices, selection.height):
+        if batch and frame.shape != batch[0].shape:
+            flush()
+        batch.append(frame)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    attrs = {"labeled": tag is not None, "tags": list(tags)}
+    return VideoResult(indices, {"cam": np.stack(cams), "pseudo": np.stack(pseudo)}, attrs)
+
+
+def fitting_frames(
+    videos: Sequence[VideoSource],
+    tags: Mapping[str, Sequence[int]],
+    selection: FrameSelection,
+    config: ClassifierConfig,
+    none_policy: str,
+) -> tuple[list[LabeledFrame], list[LabeledFrame]]:
+    """(train, held-out) actor-labelled frames from the labeled videos.
+
+    Up to ``config.frames_per_video`` evenly spread frames per video; the last
+    ``holdout_fraction`` of each video's frames (in time) is held out, so held-out frames are
+    never neighbours of training frames.
+    """
+    train: list[LabeledFrame] = []
+    holdout: list[LabeledFrame] = []
+    for video in videos:
+        tag = cam_tag(tags[video.video_id], none_policy)
+        if tag is None:
+            continue
+        chosen = video.select(FrameSelection(every=selection.every, max_frames=config.frames_per_video))
+        cut = len(chosen) - int(round(config.holdout_fraction * len(chosen)))
+        for position, (_, frame) in enumerate(video.read(chosen, selection.height)):
+            (train if position < cut else holdout).append(LabeledFrame(frame, labels.actor_of(tag) - 1))
+    return train, holdout
