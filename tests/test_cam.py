@@ -8,7 +8,7 @@ from vscr_cli import labels
 from vscr_cli.stages.cam import cam_tag, pseudo_label
 from vscr_cli.store import open_store
 
-FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-height", "96", "--batch-size", "4"]
+FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-heights", "64,96", "--batch-size", "4"]
 
 
 def test_which_videos_are_labeled():
@@ -27,7 +27,7 @@ def test_pseudo_label_takes_superpixels_by_mean_activation():
 
 def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path):
     out = tmp_path / "cam.zarr"
-    result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "-o", out, *FAST)
+    result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "--max-frames", "4", "-o", out, *FAST)
     assert result.code == 0, result.stderr
     folder = tmp_path / "cam.classifier"
     config = json.loads((folder / "classifier.json").read_text())
@@ -39,7 +39,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
         for video in synth.summary.videos:
             attrs = store.video_attrs(video.video_id)
             cam, pseudo = store.read(video.video_id, "cam"), store.read(video.video_id, "pseudo")
-            assert cam.shape == pseudo.shape == (12, 64, 96) and cam.dtype == pseudo.dtype == np.uint8
+            assert cam.shape == pseudo.shape == (4, 64, 96) and cam.dtype == pseudo.dtype == np.uint8
             tag = cam_tag(video.tags)
             assert attrs == {"labeled": tag is not None, "tags": list(video.tags)}
             if tag is None:
@@ -48,7 +48,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
                 assert set(np.unique(pseudo).tolist()) <= {0, tag}
                 assert cam.max() == 255  # Grad-CAM++ maps are normalised per frame
     # a second run reuses the saved classifier instead of fitting again
-    again = cli("cam", synth.root, "--tags", synth.root / "tags.csv", "-o", tmp_path / "cam2.zarr", "--classifier", folder, *FAST)
+    again = cli("cam", synth.root, "--tags", synth.root / "tags.csv", "--max-frames", "4", "-o", tmp_path / "cam2.zarr", "--classifier", folder, *FAST)
     assert again.code == 0 and "reusing the classifier" in again.stderr
     with open_store(tmp_path / "cam2.zarr") as first, open_store(out) as second:
         video = next(v.video_id for v in synth.summary.videos if cam_tag(v.tags) is not None)

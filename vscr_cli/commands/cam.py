@@ -37,7 +37,7 @@ from vscr_cli.options import (
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
-    DEFAULT_CAM_HEIGHT,
+    DEFAULT_CAM_HEIGHTS,
     DEFAULT_THRESHOLD,
     CamExtractor,
     CamParams,
@@ -76,7 +76,7 @@ def command(
     fit_frames: Annotated[int, typer.Option(min=2, help="Frames per single-tag video used to fine-tune.")] = ClassifierConfig.frames_per_video,
     input_height: Annotated[int, typer.Option(min=32, help="Frame height the classifier sees.")] = ClassifierConfig.input_height,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean activation reaches this takes the tag.")] = DEFAULT_THRESHOLD,
-    cam_height: Annotated[int, typer.Option(min=32, help="Frame height at which activation maps are taken (finer maps when larger).")] = DEFAULT_CAM_HEIGHT,
+    cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, DEFAULT_CAM_HEIGHTS)),
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: unlabeled (paper, no CAM) or labeled.")] = NonePolicy.unlabeled,
     every: Every = 1,
@@ -94,6 +94,7 @@ def command(
     resume: Resume = False,
 ) -> None:
     target = resolve_output(output)
+    heights = _heights(cam_heights)
     selection = frame_selection(every, max_frames, annotated_only, height)
     videos = discover(sources, a2d_split=split.value)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
@@ -112,7 +113,7 @@ def command(
             console.log.warning("the classifier is not saved (pass --classifier DIR to keep it)")
     params = CamParams(
         threshold=threshold,
-        cam_height=cam_height,
+        cam_heights=heights,
         slic_segments=slic_segments,
         none_policy=none_tags.value,
         classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
@@ -125,7 +126,7 @@ def command(
     labeled = sum(cam_tag(video_tags[v.video_id], none_tags.value) is not None for v in videos)
     console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "tags": str(tags), "classifier": str(folder) if folder else None}
-    extractor = CamExtractor(model, config, torch_device, cam_height)
+    extractor = CamExtractor(model, config, torch_device, heights)
     try:
         with StoreWriter(target, kind="cam", params=params.to_json(), inputs=inputs, overwrite=overwrite, resume=resume) as writer, console.progress() as bar:
             video_task = bar.add_task("videos", total=len(videos))
@@ -157,3 +158,13 @@ def _fit(videos, video_tags, selection, config, none_policy, weights_file, devic
     if config.accuracy is not None:
         console.log.info("held-out actor accuracy: %.1f%% on %d frames", 100 * config.accuracy, len(holdout))
     return model
+
+
+def _heights(text: str) -> tuple[int, ...]:
+    try:
+        heights = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        heights = ()
+    if not heights or min(heights) < 32:
+        raise typer.BadParameter(f"expected comma-separated heights of at least 32 pixels, got {text!r}", param_hint="--cam-heights")
+    return heights

@@ -48,7 +48,7 @@ log = logging.getLogger("vscr")
 ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
 NONE_POLICIES = ("unlabeled", "labeled")
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_CAM_HEIGHT = 448
+DEFAULT_CAM_HEIGHTS = (224, 448)
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
 
@@ -225,27 +225,31 @@ def load_classifier(folder: Path, device: torch.device) -> tuple[nn.Module, Clas
 
 # -- activation maps and pseudo-labels --------------------------------------------------------------
 class CamExtractor:
-    """Grad-CAM++ of the tagged actor: (B, H, W, 3) uint8 frames -> (B, H, W) float32 in [0, 1].
+    """Multi-scale Grad-CAM++ of the tagged actor: (B, H, W, 3) uint8 frames -> (B, H, W) float32 in [0, 1].
 
-    Frames are seen ``height`` pixels high: a last stage of stride 32 gives maps only 7 cells
-    high at the classifier's 224, too coarse for actors a fraction of the frame tall, so maps
-    are taken at a larger scale (448 by default; see docs/cam.md for the measurement).
-    One Grad-CAM++ object lives as long as the extractor (recreating it per batch leaks
-    memory in grad-cam). Runs in fp32: grad-cam converts activations and gradients to NumPy.
+    The frames are seen at each of ``heights``; the maps (each min-max normalised by
+    grad-cam) are resized to the frame, averaged and divided by their maximum. A last stage of
+    stride 32 gives maps only 7 cells high at 224, too coarse for actors a fraction of the
+    frame tall; 448 resolves them but fragments large actors: the average of both did best
+    over synthetic and real footage (docs/cam.md). One Grad-CAM++ object lives as long as the
+    extractor (recreating it per batch leaks memory in grad-cam). Runs in fp32: grad-cam
+    converts activations and gradients to NumPy.
     """
 
-    def __init__(self, model: nn.Module, config: ClassifierConfig, device: torch.device, height: int) -> None:
+    def __init__(self, model: nn.Module, config: ClassifierConfig, device: torch.device, heights: Sequence[int] = DEFAULT_CAM_HEIGHTS) -> None:
         self.model = model.eval().to(device)
-        self.config = replace(config, input_height=height)
+        self.configs = [replace(config, input_height=height) for height in heights]
         self.device = device
         self.cam = GradCAMPlusPlus(model=self.model, target_layers=[cam_layer(self.model, config.arch)])
 
     def __call__(self, frames: np.ndarray, actor: int) -> np.ndarray:
-        images = to_input(frames, self.config, self.device)
-        maps = self.cam(input_tensor=images, targets=[ClassifierOutputTarget(actor)] * len(frames))
         height, width = frames.shape[1:3]
-        resized = F.interpolate(torch.from_numpy(maps)[:, None], size=(height, width), mode="bilinear", align_corners=False)
-        return resized[:, 0].clamp(0, 1).numpy()
+        total = torch.zeros(len(frames), 1, height, width)
+        for config in self.configs:
+            maps = self.cam(input_tensor=to_input(frames, config, self.device), targets=[ClassifierOutputTarget(actor)] * len(frames))
+            total += F.interpolate(torch.from_numpy(maps)[:, None], size=(height, width), mode="bilinear", align_corners=False)
+        peak = total.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+        return (total / peak)[:, 0].clamp(0, 1).numpy()
 
     def close(self) -> None:
         self.cam.__exit__(None, None, None)
@@ -268,7 +272,7 @@ class CamParams:
     """What determines a cam store's content (recorded in its attrs; --resume checks it)."""
 
     threshold: float = DEFAULT_THRESHOLD
-    cam_height: int = DEFAULT_CAM_HEIGHT
+    cam_heights: tuple[int, ...] = DEFAULT_CAM_HEIGHTS
     slic_segments: int = 150
     none_policy: str = "unlabeled"
     classifier_sha256: str = ""
