@@ -92,3 +92,27 @@ def hed_weights_path(weights_cache_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def lite0_weights_path(weights_cache_dir: Path) -> Path:
     return fetch_or_skip(LITE0)
+
+
+@dataclass
+class Trained:
+    edges: Path
+    cam: Path
+    model: Path
+
+
+TINY_TRAIN = ["--preset", "cpu", "--iterations", "6", "--batch-size", "4", "--crop", "32", "--precision", "fp32"]
+
+
+@pytest.fixture(scope="session")
+def trained(synth: Synth, tmp_path_factory: pytest.TempPathFactory, hed_weights_path: Path, lite0_weights_path: Path) -> Trained:
+    """Edges and cam stores of every 3rd synthetic frame and a model trained a few iterations on them."""
+    folder = tmp_path_factory.mktemp("trained")
+    edges, cam, model = folder / "edges.zarr", folder / "cam.zarr", folder / "model"
+    for args in (
+        ["edges", synth.root, "--every", "3", "-o", edges],
+        ["cam", synth.root, "--tags", synth.root / "tags.csv", "--every", "3", "-o", cam, "--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-heights", "64,96"],
+        ["train", "--edges", edges, "--cam", cam, "-o", model, *TINY_TRAIN],
+    ):
+        assert run(["-q", *map(str, args)]) == 0, args
+    return Trained(edges, cam, model)

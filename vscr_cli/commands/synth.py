@@ -27,6 +27,7 @@ def command(
     empty: Annotated[float, typer.Option(min=0, max=1, help="Fraction of videos with no actor.")] = SynthConfig.empty_fraction,
     test_fraction: Annotated[float, typer.Option(min=0, max=0.99, help="Fraction of videos in the test split.")] = SynthConfig.test_fraction,
     dense: Annotated[bool, typer.Option(help="Also write every frame's label map (Annotations/dense).")] = False,
+    classes: Annotated[str, typer.Option(help="Actor-action classes to draw from, e.g. 'adult-running;dog-walking' or 17,78 (default: all 43).")] = "",
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
@@ -42,6 +43,7 @@ def command(
         test_fraction=test_fraction,
         dense=dense,
         seed=seed,
+        classes=_classes(classes),
     )
     with console.progress() as bar:
         task = bar.add_task("synthesising videos", total=videos)
@@ -73,3 +75,10 @@ def print_summary(summary: SynthSummary) -> None:
         f"{kinds['single']} single-action, {kinds['multi']} multi-tag, {kinds['empty']} actor-free videos; "
         f"{len(classes)} of {len(labels.VALID_IDS)} actor-action classes; {frames} annotated frames"
     )
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    try:
+        return labels.parse_tags(text) or labels.VALID_IDS
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--classes") from error

@@ -65,6 +65,7 @@ class SynthConfig:
     test_fraction: float = 0.25
     dense: bool = False
     seed: int = 0
+    classes: tuple[int, ...] = labels.VALID_IDS  # the actor-action classes videos are drawn from
 
     def __post_init__(self) -> None:
         checks = [
@@ -76,6 +77,7 @@ class SynthConfig:
             (0 <= self.multi_fraction + self.empty_fraction <= 1, "--multi plus --empty must be between 0 and 1"),
             (min(self.multi_fraction, self.empty_fraction, self.test_fraction) >= 0, "fractions must be >= 0"),
             (self.test_fraction < 1, "--test-fraction must be below 1"),
+            (len(self.classes) >= 1 and set(self.classes) <= set(labels.VALID_IDS), "--classes must name valid A2D actor-action classes"),
         ]
         for ok, message in checks:
             if not ok:
@@ -263,18 +265,18 @@ def _render(actor: _Actor, t: int, height: int, width: int) -> tuple[np.ndarray,
     return texture, mask.astype(bool)
 
 
-def _video_labels(kind: str, index: int, order: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _video_labels(kind: str, index: int, order: list[int], rng: np.random.Generator) -> list[int]:
+    """The actor-action ids of one video; ``order`` is the shuffled class list, cycled through."""
     if kind == "empty":
         return []
-    first = labels.VALID_IDS[order[index % len(order)]]
+    first = order[index % len(order)]
     if kind == "single":
         return [first]
     actor = labels.actor_of(first)
-    if rng.random() < 0.5:  # the same actor twice, doing something else
-        others = [i for i in labels.VALID_IDS if labels.actor_of(i) == actor and i != first]
-    else:  # another actor
-        others = [i for i in labels.VALID_IDS if labels.actor_of(i) != actor]
-    return [first, int(rng.choice(others))]
+    same_actor = [i for i in order if labels.actor_of(i) == actor and i != first]
+    other_actor = [i for i in order if labels.actor_of(i) != actor]
+    others = same_actor if (rng.random() < 0.5 and same_actor) or not other_actor else other_actor
+    return [first, int(rng.choice(others))] if others else [first]
 
 
 def _frames(actors: list[_Actor], config: SynthConfig, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -332,7 +334,7 @@ def synthesize(
     for sub in ("clips320H", "Annotations/mat", "Annotations/col"):
         (release / sub).mkdir(parents=True)
     rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(labels.VALID_IDS))
+    order = [config.classes[i] for i in rng.permutation(len(config.classes))]
     kinds = _assign_kinds(config, rng)
     test = set(rng.permutation(config.videos)[: int(round(config.test_fraction * config.videos))].tolist())
     summary = SynthSummary(root=str(target), config=asdict(config))

@@ -1,0 +1,99 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from vscr_cli import weights
+from vscr_cli.commands.train import open_training_data_from
+from vscr_cli.stages.train import build_frame_cache, load_model, make_config, train
+
+from .conftest import REPO, TINY_TRAIN
+
+
+def _metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_writes_a_loadable_model_with_finite_terms(trained):
+    logs = _metrics(trained.model)
+    assert [row["iteration"] for row in logs] == [5, 6]
+    for row in logs:
+        assert all(np.isfinite(row[k]) for k in ("total", "edge", "cam", "tag", "classifier"))
+    model, config, record = load_model(trained.model, torch.device("cpu"))
+    assert config.crop == 32 and config.motion == "flow" and record["label_space"]["class_ids"][:2] == [0, 11]
+    assert record["frame_height"] is None and record["inputs"]["edges"] == str(trained.edges)
+
+
+def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32):
+    config = make_config("cpu", {"iterations": iterations, "batch_size": 4, "crop": crop, "checkpoint_every": 4, "log_every": 1})
+    folder.mkdir(exist_ok=True)
+
+    def interrupt(log):
+        if log.iteration == stop_at:
+            raise KeyboardInterrupt
+
+    with open_training_data_from(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+        frames = build_frame_cache(data, config, folder)
+        backbone = weights.load_state_dict("efficientnet-lite0-imagenet")
+        try:
+            train(data, frames, config, folder, torch.device("cpu"), None, backbone, resume=resume, on_step=interrupt)
+        except KeyboardInterrupt:
+            pass
+    return config
+
+
+def test_total_loss_falls(trained, tmp_path):
+    _stage_run(trained, tmp_path, 40, crop=48)
+    losses = [row["total"] for row in _metrics(tmp_path)]
+    assert np.median(losses[-10:]) < 0.75 * np.median(losses[:10])
+
+
+def test_resume_equals_an_uninterrupted_run(trained, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    _stage_run(trained, whole, 12)
+    _stage_run(trained, parts, 12, stop_at=6)  # interrupted after the checkpoint at 4
+    assert not (parts / "model.safetensors").exists()
+    _stage_run(trained, parts, 12, resume=True)
+    a = safetensors.torch.load_file(whole / "model.safetensors")
+    b = safetensors.torch.load_file(parts / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):
+    swapped = cli("-q", "train", "--edges", trained.cam, "--cam", trained.edges, "-o", tmp_path / "m", *TINY_TRAIN)
+    assert swapped.code == 1 and "is a cam store, expected edges" in swapped.stderr
+    other = tmp_path / "other-edges.zarr"
+    assert cli("-q", "edges", synth.root, "--every", "4", "-o", other).code == 0
+    mismatch = cli("-q", "train", "--edges", other, "--cam", trained.cam, "-o", tmp_path / "m", *TINY_TRAIN)
+    assert mismatch.code == 1 and "disagree on the frames of video" in mismatch.stderr
+    tags = tmp_path / "tags.csv"
+    tags.write_text("video,tags\nsynth0000,dog-running\n")
+    untagged = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "--tags", tags, "-o", tmp_path / "m", *TINY_TRAIN)
+    assert untagged.code == 1 and "no tags for video(s) synth0001" in untagged.stderr
+    occupied = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "-o", trained.model, *TINY_TRAIN)
+    assert occupied.code == 1 and "output folder is not empty" in occupied.stderr
+    unknown = tmp_path / "bad.toml"
+    unknown.write_text("learning_rat = 0.1\n")
+    typo = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "--config", unknown, "-o", tmp_path / "m2", *TINY_TRAIN)
+    assert typo.code == 1 and "unknown training options: learning_rat" in typo.stderr
+
+
+def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun not installed")
+    folder = tmp_path / "ddp"
+    command = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "vscr_cli", "-q", "train", "--edges", str(trained.edges), "--cam", str(trained.cam), "-o", str(folder), "--device", "cpu", *TINY_TRAIN]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, config, _ = load_model(folder, torch.device("cpu"))
+    assert config.batch_size == 4
+    assert len(_metrics(folder)) == 2

@@ -1,0 +1,97 @@
+"""Motion encoders for the action branch (paper Fig. 1): a clip around a frame -> motion features.
+
+Two encoders share one interface, ``forward(clip) -> (B, C, h, w)`` (a spatial motion map;
+``h = w = 1`` when the encoder pools it to one vector per clip, as the paper's I3D does):
+
+- ``FlowEncoder`` (the offline default): a small trainable CNN over the dense optical flow of
+  the clip (OpenCV Farneback, computed by the data pipeline), input (B, 2 * (T - 1), H, W)
+  flow stacks in pixels / ``FLOW_SCALE``. Needs no video-pretrained weights and sees motion
+  directly, which a single RGB frame cannot show.
+- ``I3DEncoder``: pytorchvideo's ``i3d_r50`` (the paper's Kinetics-400 I3D), frozen, fed an
+  RGB clip (B, 3, T, H, W) normalised with Kinetics statistics; its res5 features (2048
+  channels) averaged over time. The weights come from a local checkpoint (none ship on the
+  package index).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms._functional_tensor as functional_tensor
+from torch import Tensor, nn
+
+FLOW_SCALE = 10.0  # flow in pixels is divided by this before the encoder
+KINETICS_MEAN = (0.45, 0.45, 0.45)
+KINETICS_STD = (0.225, 0.225, 0.225)
+
+
+class FlowEncoder(nn.Module):
+    """Trainable CNN over optical-flow stacks: (B, 2 * (T - 1), H, W) -> (B, channels, H / 8, W / 8) (or pooled)."""
+
+    def __init__(self, clip_length: int = 5, channels: int = 128, pooled: bool = False) -> None:
+        super().__init__()
+        width = 2 * (clip_length - 1)
+        layers: list[nn.Module] = []
+        for out in (32, 64, channels):
+            layers += [nn.Conv2d(width, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            width = out
+        self.body = nn.Sequential(*layers)
+        self.channels = channels
+        self.pooled = pooled
+
+    def forward(self, flow: Tensor) -> Tensor:
+        features = self.body(flow)
+        return features.mean(dim=(2, 3), keepdim=True) if self.pooled else features
+
+
+def _import_pytorchvideo_hub():
+    """pytorchvideo 0.1.5 imports a torchvision module that moved; alias it before importing."""
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)
+    from pytorchvideo.models.hub import i3d_r50
+
+    return i3d_r50
+
+
+class I3DEncoder(nn.Module):
+    """Frozen I3D-R50 features: (B, 3, T, H, W) normalised RGB -> (B, 2048, H / 32, W / 32) (or pooled)."""
+
+    channels = 2048
+
+    def __init__(self, state_dict: Mapping[str, Tensor] | None = None, pooled: bool = True) -> None:
+        super().__init__()
+        network = _import_pytorchvideo_hub()(pretrained=False)
+        if state_dict is not None:
+            network.load_state_dict(state_dict, strict=True)
+        self.features = nn.Sequential(*network.blocks[:-1])  # stem, res2, pool, res3, res4, res5
+        self.features.requires_grad_(False)
+        self.pooled = pooled
+
+    def train(self, mode: bool = True) -> I3DEncoder:
+        super().train(mode)
+        self.features.eval()  # frozen: batch-norm statistics stay Kinetics'
+        return self
+
+    def forward(self, clip: Tensor) -> Tensor:
+        with torch.no_grad():
+            features = self.features(clip).mean(dim=2)  # average over time
+        return features.mean(dim=(2, 3), keepdim=True) if self.pooled else features
+
+
+class MotionFusion(nn.Module):
+    """Two-layer MLP from motion features to the image feature width, expanded and added (paper Fig. 1).
+
+    motion (B, C, h, w) -> (B, width, h, w) by two 1x1 convolutions, then bilinearly resized
+    to the image features' (H, W) and added: (B, width, H, W).
+    """
+
+    def __init__(self, motion_channels: int, width: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(motion_channels, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 1))
+
+    def forward(self, image_features: Tensor, motion: Tensor) -> Tensor:
+        projected = self.mlp(motion)
+        expanded = F.interpolate(projected, size=image_features.shape[-2:], mode="bilinear", align_corners=False)
+        return image_features + expanded

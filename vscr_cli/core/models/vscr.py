@@ -1,0 +1,72 @@
+"""The two-stream VSCR network (paper Sec. 3.1, Fig. 1).
+
+Actor branch: an ImageNet backbone + torchvision's ASPP on the frame gives image features
+(B, width, H/s, W/s) at output stride s (8 by default). Action branch: a motion encoder
+(see motion.py) on the clip around the frame, projected by a two-layer MLP to ``width``,
+expanded bilinearly and added to the image features. Embedding head: a 1x1 convolution to
+``embedding_dim`` channels, L2-normalised per pixel: the pixel embedding the contrastive
+objective shapes. Segmentation head: a two-layer MLP (1x1 convolutions) over the embedding
+giving logits over background + the 43 A2D classes. It is trained with cross-entropy on CAM
+pseudo-labels over *detached* embeddings (as SPML trains its softmax classifier), so only the
+contrastive terms shape the embedding and the head reads classes off it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models.segmentation.deeplabv3 import ASPP
+
+from vscr_cli.core.models.backbones import Backbone
+from vscr_cli.core.models.motion import MotionFusion
+
+
+@dataclass
+class VSCROutput:
+    embedding: Tensor  # (B, D, h, w) L2-normalised
+    logits: Tensor  # (B, num_classes, h, w), computed from the detached embedding
+
+
+class VSCRNet(nn.Module):
+    """frames (B, 3, H, W) normalised RGB [+ motion input] -> VSCROutput at stride ``backbone.strides[-1]``."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        embedding_dim: int = 64,
+        width: int = 256,
+        atrous_rates: tuple[int, int, int] = (6, 12, 18),
+        motion_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.aspp = ASPP(backbone.channels[-1], list(atrous_rates), out_channels=width)
+        self.motion_encoder = motion_encoder
+        self.fusion = MotionFusion(motion_encoder.channels, width) if motion_encoder is not None else None
+        self.embed = nn.Conv2d(width, embedding_dim, 1)
+        self.classifier = nn.Sequential(nn.Conv2d(embedding_dim, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, num_classes, 1))
+
+    @property
+    def stride(self) -> int:
+        return self.backbone.strides[-1]
+
+    def forward(self, frames: Tensor, motion: Tensor | None = None) -> VSCROutput:
+        features = self.aspp(self.backbone(frames)[-1])
+        if self.motion_encoder is not None:
+            if motion is None:
+                raise ValueError("this network has a motion branch: pass the motion input")
+            features = self.fusion(features, self.motion_encoder(motion))
+        embedding = F.normalize(self.embed(features).float(), dim=1)
+        logits = self.classifier(embedding.detach())
+        return VSCROutput(embedding, logits)
+
+    @torch.no_grad()
+    def predict(self, frames: Tensor, motion: Tensor | None = None) -> Tensor:
+        """Class probabilities at the input resolution: (B, num_classes, H, W)."""
+        logits = self.forward(frames, motion).logits.float()
+        logits = F.interpolate(logits, size=frames.shape[-2:], mode="bilinear", align_corners=False)
+        return logits.softmax(dim=1)

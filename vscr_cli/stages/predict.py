@@ -1,0 +1,97 @@
+"""Prediction stage: full-frame inference of a trained VSCR model, with the motion clip around each frame.
+
+Frames are read at the model's training height unless told otherwise (A2D: the full
+320-pixel frame, as the paper tests), the clip around each frame is built as in training
+(optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
+probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vscr_cli import labels
+from vscr_cli.core.models.vscr import VSCRNet
+from vscr_cli.core.precision import autocast
+from vscr_cli.sources import FrameSelection, VideoSource
+from vscr_cli.stages.runner import VideoResult
+from vscr_cli.stages.train import TrainConfig, clip_frames, flow_stack, kinetics_clip
+
+CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
+
+
+@dataclass
+class Predictor:
+    """A model on a device: frames (+ clips) -> (B, 44, H, W) class probabilities."""
+
+    model: VSCRNet
+    config: TrainConfig
+    mean: np.ndarray  # (3,) in 0..255 units
+    std: np.ndarray
+    device: torch.device
+    dtype: torch.dtype | None
+
+    def motion_input(self, clip: list[np.ndarray]) -> np.ndarray | None:
+        if self.config.motion == "flow":
+            return flow_stack(clip)
+        if self.config.motion == "i3d":
+            return kinetics_clip(clip)
+        return None
+
+    @torch.inference_mode()
+    def probabilities(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
+        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> (B, 44, H, W) float32 probabilities."""
+        images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
+        motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
+        with autocast(self.device, self.dtype):
+            return self.model.predict(images, motion_tensor).float()
+
+
+def decide(prob: torch.Tensor) -> torch.Tensor:
+    """(B, 44, H, W) probabilities -> (B, H, W) class indices: foreground where the 43 actor-action
+    classes together outweigh background, then the most probable of them.
+
+    A plain arg-max lets background win wherever the foreground mass is spread over several
+    actor-action classes (typically the actions of one actor), which weak labels make common.
+    """
+    foreground = prob[:, 1:].sum(1) > prob[:, 0]
+    return torch.where(foreground, prob[:, 1:].argmax(1) + 1, 0)
+
+
+def video_predictions(
+    video: VideoSource,
+    selection: FrameSelection,
+    predictor: Predictor,
+    batch_size: int,
+    keep_prob: bool,
+    on_frames: Callable[[int], None] | None = None,
+) -> VideoResult:
+    """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``)."""
+    indices = video.select(selection)
+    config = predictor.config
+    total = video.count_frames()
+    clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
+    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
+    decoded = dict(video.read(needed, selection.height))
+    label_maps: list[np.ndarray] = []
+    probabilities: list[np.ndarray] = []
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start : start + batch_size]
+        frames = np.stack([decoded[i] for i in chunk])
+        motion = None
+        if config.motion != "none":
+            motion = np.stack([predictor.motion_input([decoded[f] for f in clips[i]]) for i in chunk])
+        prob = predictor.probabilities(frames, motion)
+        label_maps.extend(CLASS_IDS[decide(prob).cpu().numpy()])
+        if keep_prob:
+            probabilities.extend(prob.half().cpu().numpy())
+        if on_frames is not None:
+            on_frames(len(chunk))
+    arrays = {"label": np.stack(label_maps)}
+    if keep_prob:
+        arrays["prob"] = np.stack(probabilities)
+    return VideoResult(indices, arrays)

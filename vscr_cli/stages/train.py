@@ -1,0 +1,548 @@
+"""Training stage: the two-stream VSCR network under the unified contrastive objective (paper Sec. 3-4).
+
+Data: the frames of an edges store and a cam store that agree on videos and frame indices,
+the frames themselves (read once into a frame cache, a ``frames`` store in the output folder)
+and the video tags. Every iteration draws its batch and augmentations from a generator seeded
+by (seed, iteration, slot), so a run resumed from a checkpoint sees exactly the batches the
+uninterrupted run would have seen, and each DistributedDataParallel process takes its own
+slots of the same global batch.
+
+Per sample: a random ``crop`` x ``crop`` window (frames smaller than that are padded, and the
+padding ignored) and a horizontal flip, applied alike to the frame, its edge segments, its
+CAM pseudo-label and the motion clip (``clip_length`` frames ``clip_stride`` apart, centred
+on the frame; for the flow encoder, the Farneback optical flow between consecutive clip
+frames, x-flow negated on a flip).
+
+Step: the objective of Eq. 4 (vscr_cli.core.losses) on the pixel embeddings, plus the
+cross-entropy of the segmentation head on CAM pseudo-labels of labeled frames (the head sees
+detached embeddings); SGD with momentum, weight decay and the poly learning-rate policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import safetensors.torch
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from vscr_cli import labels
+from vscr_cli.core.losses import ObjectiveConfig, PrototypeMemory, vscr_objective
+from vscr_cli.core.models.backbones import (
+    EFFICIENTNET_LITE0_MEAN,
+    EFFICIENTNET_LITE0_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    efficientnet_lite0_backbone,
+    resnet_backbone,
+)
+from vscr_cli.core.models.motion import FLOW_SCALE, KINETICS_MEAN, KINETICS_STD, FlowEncoder, I3DEncoder
+from vscr_cli.core.models.vscr import VSCRNet
+from vscr_cli.core.precision import autocast
+from vscr_cli.errors import VscrError
+from vscr_cli.sources import VideoSource
+from vscr_cli.store import Store, StoreWriter, check_same_frames, open_store
+
+BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
+MOTIONS = ("flow", "i3d", "none")
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+FRAME_CACHE = "frames.zarr"
+#: The segmentation head, new and fed unit-norm embeddings, learns at 10x the rate (as DeepLab's classifier).
+HEAD_LR_SCALE = 10.0
+
+
+@dataclass
+class TrainConfig:
+    """Every training option (presets fill these; any option overrides a preset)."""
+
+    # optimisation (paper Sec. 4.2)
+    iterations: int = 40000
+    batch_size: int = 10
+    learning_rate: float = 8e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    crop: int = 224
+    # model
+    backbone: str = "tf_efficientnet_lite0"
+    output_stride: int = 8
+    embedding_dim: int = 64
+    width: int = 256
+    motion: str = "flow"
+    motion_spatial: bool = True
+    clip_length: int = 5
+    clip_stride: int = 2
+    # objective (Eq. 4, Table 3-5)
+    edge_concentration: float = 16.0
+    cam_concentration: float = 6.0
+    tag_concentration: float = 8.0
+    edge_weight: float = 0.3
+    cam_weight: float = 0.3
+    tag_weight: float = 0.1
+    use_edge: bool = True
+    use_tag: bool = True
+    use_unlabeled: bool = True
+    labeled_fraction: float = 1.0
+    kmeans_iterations: int = 10
+    kmeans_grid: int = 6
+    memory_iterations: int = 2
+    classifier_weight: float = 1.0
+    # run
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    workers: int = 0
+
+    def objective(self) -> ObjectiveConfig:
+        return ObjectiveConfig(
+            edge_concentration=self.edge_concentration,
+            cam_concentration=self.cam_concentration,
+            tag_concentration=self.tag_concentration,
+            edge_weight=self.edge_weight,
+            cam_weight=self.cam_weight,
+            tag_weight=self.tag_weight,
+            use_edge=self.use_edge,
+            use_tag=self.use_tag,
+            use_unlabeled=self.use_unlabeled,
+            grid=(self.kmeans_grid, self.kmeans_grid),
+            iterations=self.kmeans_iterations,
+        )
+
+    def validate(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise VscrError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
+        if self.motion not in MOTIONS:
+            raise VscrError(f"unknown motion encoder {self.motion!r}; choose one of {', '.join(MOTIONS)}")
+        if self.output_stride not in (8, 16, 32):
+            raise VscrError("--output-stride must be 8, 16 or 32")
+        if not 0 < self.labeled_fraction <= 1:
+            raise VscrError("--labeled-fraction must be in (0, 1]")
+        if self.clip_length < 2:
+            raise VscrError("--clip-length must be at least 2")
+        if self.crop % self.output_stride:
+            raise VscrError(f"--crop must be a multiple of the output stride ({self.output_stride})")
+
+
+#: Presets: ``paper`` is Sec. 4.2; ``cpu`` trains a useful model on the synthetic dataset in minutes on 2 cores.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "iterations": 300,
+        "batch_size": 8,
+        "learning_rate": 0.01,
+        "crop": 96,
+        "checkpoint_every": 100,
+        "log_every": 5,
+    },
+}
+
+
+def make_config(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
+    """A preset with options (from a TOML file and the command line) laid over it."""
+    if preset not in PRESETS:
+        raise VscrError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise VscrError(f"unknown training options: {', '.join(unknown)}")
+    config = TrainConfig(**{**PRESETS[preset], **overrides})
+    config.validate()
+    return config
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass
+class TrainingVideo:
+    video_id: str
+    frame_index: np.ndarray  # (T,) frames with edges and CAM
+    total_frames: int
+    tags: tuple[int, ...]
+    labeled: np.ndarray  # (T,) bool: frame is in D_c
+
+
+@dataclass
+class TrainingData:
+    """The stores, sources and tags training reads (checked to agree)."""
+
+    edges: Store
+    cams: Store
+    sources: dict[str, VideoSource]
+    videos: list[TrainingVideo]
+    height: int | None
+
+    @property
+    def samples(self) -> list[tuple[int, int]]:
+        """(video, position) of every training frame."""
+        return [(v, t) for v, video in enumerate(self.videos) for t in range(len(video.frame_index))]
+
+
+def open_training_data(
+    edges_location: str,
+    cam_location: str,
+    sources: Mapping[str, VideoSource],
+    tags: Mapping[str, tuple[int, ...]],
+    labeled_fraction: float = 1.0,
+) -> TrainingData:
+    """Open and cross-check the stores; D_c frames are those of CAM-labeled videos (thinned by ``labeled_fraction``)."""
+    edges = open_store(edges_location, "edges")
+    cams = open_store(cam_location, "cam")
+    check_same_frames(edges, cams)
+    missing = [v for v in edges.videos if v not in sources]
+    if missing:
+        raise VscrError(f"{edges.location}: no video source given for {', '.join(missing[:5])}")
+    heights = {edges.record.params.get("height"), cams.record.params.get("height")}
+    if len(heights) != 1:
+        raise VscrError(f"{edges.location} and {cams.location} were made at different --height")
+    videos = []
+    for video_id in edges.videos:
+        index = edges.frame_index(video_id)
+        labeled = np.zeros(len(index), bool)
+        if cams.video_attrs(video_id).get("labeled"):
+            keep = max(1, round(labeled_fraction * len(index)))
+            labeled[np.linspace(0, len(index) - 1, keep).round().astype(int)] = True  # evenly through the video
+        videos.append(TrainingVideo(video_id, index, sources[video_id].count_frames(), tuple(tags.get(video_id, ())), labeled))
+    return TrainingData(edges, cams, dict(sources), videos, heights.pop())
+
+
+def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:
+    """Frame numbers of the motion clip around ``center``, clamped to the video."""
+    start = center - (length // 2) * stride
+    return [min(max(start + i * stride, 0), total - 1) for i in range(length)]
+
+
+def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_video: Callable[[], None] | None = None) -> Store:
+    """Decode every frame training needs (store frames and their clips) once into ``folder/frames.zarr``.
+
+    The cache is a ``frames`` store (arrays ``rgb`` (N, H, W, 3) uint8 over the frames listed
+    in its ``frame_index``), resumable like any store.
+    """
+    target = folder / FRAME_CACHE
+    params = {"height": data.height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
+    with StoreWriter(target, kind="frames", params=params, resume=True) as writer:
+        for video in data.videos:
+            if video.video_id not in writer.completed:
+                needed = sorted({f for t in video.frame_index for f in clip_frames(int(t), video.total_frames, config.clip_length, config.clip_stride)})
+                frames = [frame for _, frame in data.sources[video.video_id].read(needed, data.height)]
+                writer.write_video(video.video_id, needed, {"rgb": np.stack(frames)})
+            if on_video is not None:
+                on_video()
+    return open_store(target, "frames")
+
+
+class SampleReader:
+    """Builds training samples from the stores and the frame cache (one per process)."""
+
+    def __init__(self, data: TrainingData, frames: Store, config: TrainConfig, mean_std: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+        self.data = data
+        self.config = config
+        self.frames = frames
+        self.positions = {v.video_id: {int(f): i for i, f in enumerate(frames.frame_index(v.video_id))} for v in data.videos}
+        self.mean = np.array(mean_std[0], np.float32) * 255
+        self.std = np.array(mean_std[1], np.float32) * 255
+
+    def _rgb(self, video_id: str, frame: int) -> np.ndarray:
+        return np.asarray(self.frames.array(video_id, "rgb")[self.positions[video_id][frame]])
+
+    def sample(self, video: int, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One augmented sample: ``image`` (3, c, c) float32, ``edge`` / ``cam`` / ``target`` (c, c)
+        int64, ``ignore`` (c, c) bool, ``tags`` (43,), ``labeled`` (), ``motion`` (..., c, c)."""
+        config = self.config
+        entry = self.data.videos[video]
+        frame_number = int(entry.frame_index[position])
+        image = self._rgb(entry.video_id, frame_number)
+        edge = np.asarray(self.data.edges.array(entry.video_id, "segments")[position]).astype(np.int64)
+        pseudo = np.asarray(self.data.cams.array(entry.video_id, "pseudo")[position])
+        height, width = image.shape[:2]
+        crop = config.crop
+        top = int(rng.integers(0, max(height - crop, 0) + 1))
+        left = int(rng.integers(0, max(width - crop, 0) + 1))
+        flip = bool(rng.random() < 0.5)
+
+        def window(array: np.ndarray, fill: float) -> np.ndarray:
+            part = array[top : top + crop, left : left + crop]
+            pad = [(0, crop - part.shape[0]), (0, crop - part.shape[1])] + [(0, 0)] * (array.ndim - 2)
+            part = np.pad(part, pad, constant_values=fill)
+            return part[:, ::-1] if flip else part
+
+        ignore = window(np.zeros((height, width), bool), True)
+        cam = labels.CLASS_INDEX[window(pseudo, labels.IGNORE)].astype(np.int64)
+        cam[cam == labels.IGNORE] = -1
+        labeled = bool(entry.labeled[position])
+        sample = {
+            "image": ((window(image, 0).astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1),
+            "edge": np.where(ignore, -1, window(edge, -1)),
+            "cam": cam if labeled else np.full_like(cam, -1),
+            "ignore": ignore,
+            "tags": labels.multi_hot(entry.tags),
+            "labeled": np.array(labeled),
+        }
+        if config.motion != "none":
+            clip = [window(self._rgb(entry.video_id, f), 0) for f in clip_frames(frame_number, entry.total_frames, config.clip_length, config.clip_stride)]
+            sample["motion"] = flow_stack(clip) if config.motion == "flow" else kinetics_clip(clip)
+        return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
+
+
+def flow_stack(clip: Sequence[np.ndarray]) -> np.ndarray:
+    """Farneback optical flow between consecutive (H, W, 3) uint8 frames: (2 * (T - 1), H, W) float32 / FLOW_SCALE."""
+    gray = [cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) for frame in clip]
+    flows = [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(gray, gray[1:])]
+    return np.concatenate([flow.transpose(2, 0, 1) for flow in flows]).astype(np.float32) / FLOW_SCALE
+
+
+def kinetics_clip(clip: Sequence[np.ndarray]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float32 normalised for Kinetics-trained I3D."""
+    array = np.stack(clip).astype(np.float32) / 255
+    array = (array - np.array(KINETICS_MEAN, np.float32)) / np.array(KINETICS_STD, np.float32)
+    return array.transpose(3, 0, 1, 2)
+
+
+def batch_slots(config: TrainConfig, iteration: int, count: int, rank: int, world: int) -> list[tuple[int, np.random.Generator]]:
+    """This process's samples of the global batch at ``iteration``: (sample number, generator) pairs."""
+    chooser = np.random.default_rng([config.seed, iteration])
+    chosen = chooser.choice(count, size=config.batch_size, replace=count < config.batch_size)
+    return [(int(chosen[slot]), np.random.default_rng([config.seed, iteration, slot])) for slot in range(rank, config.batch_size, world)]
+
+
+class IterationBatches(torch.utils.data.IterableDataset):
+    """Yields collated batches for iterations ``start .. config.iterations - 1`` (workers take turns)."""
+
+    def __init__(self, reader: SampleReader, start: int, rank: int, world: int) -> None:
+        self.reader, self.start, self.rank, self.world = reader, start, rank, world
+        self.samples = reader.data.samples
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for iteration in range(self.start + worker, self.reader.config.iterations, workers):
+            items = [self.reader.sample(*self.samples[n], rng) for n, rng in batch_slots(self.reader.config, iteration, len(self.samples), self.rank, self.world)]
+            batch = {key: torch.from_numpy(np.stack([item[key] for item in items])) for key in items[0]}
+            batch["iteration"] = torch.tensor(iteration)
+            yield batch
+
+
+# -- model -----------------------------------------------------------------------------------------
+def mean_std(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if backbone == "tf_efficientnet_lite0":
+        return EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def build_model(config: TrainConfig, backbone_state: Mapping[str, torch.Tensor] | None = None, motion_state: Mapping[str, torch.Tensor] | None = None) -> VSCRNet:
+    """The network of ``config``; ImageNet backbone and Kinetics I3D weights when given."""
+    if config.backbone == "tf_efficientnet_lite0":
+        backbone = efficientnet_lite0_backbone(backbone_state, config.output_stride)
+    else:
+        backbone = resnet_backbone(int(config.backbone.removeprefix("resnet")), backbone_state, config.output_stride)
+    motion: nn.Module | None = None
+    if config.motion == "flow":
+        motion = FlowEncoder(config.clip_length, pooled=not config.motion_spatial)
+    elif config.motion == "i3d":
+        motion = I3DEncoder(motion_state, pooled=not config.motion_spatial)
+    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, motion_encoder=motion)
+
+
+def save_model(folder: Path, model: nn.Module, config: TrainConfig, extra: Mapping[str, Any]) -> None:
+    """``model.safetensors`` + ``config.json`` (everything predict needs), written atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    temporary = folder / f".{MODEL_WEIGHTS}.tmp"
+    safetensors.torch.save_file(state, temporary)
+    temporary.replace(folder / MODEL_WEIGHTS)
+    record = {
+        "format": "vscr-model/1",
+        "train": asdict(config),
+        "label_space": {"name": "a2d", "class_ids": list(labels.CLASS_IDS)},
+        "preprocessing": {"mean": mean_std(config.backbone)[0], "std": mean_std(config.backbone)[1], "flow_scale": FLOW_SCALE},
+        **extra,
+    }
+    temporary = folder / f".{MODEL_CONFIG}.tmp"
+    temporary.write_text(json.dumps(record, indent=2))
+    temporary.replace(folder / MODEL_CONFIG)
+
+
+def load_model(folder: Path, device: torch.device) -> tuple[VSCRNet, TrainConfig, dict[str, Any]]:
+    """A model saved by :func:`save_model` (weights only, no pickles)."""
+    try:
+        record = json.loads((folder / MODEL_CONFIG).read_text())
+        state = safetensors.torch.load_file(folder / MODEL_WEIGHTS, device="cpu")
+    except (OSError, ValueError) as error:
+        raise VscrError(f"{folder}: not a trained vscr model ({error})") from error
+    config = TrainConfig(**record["train"])
+    model = build_model(config)
+    model.load_state_dict(state)
+    return model.eval().to(device), config, record
+
+
+# -- the loop --------------------------------------------------------------------------------------
+@dataclass
+class StepLog:
+    iteration: int
+    total: float
+    edge: float
+    cam: float
+    tag: float
+    classifier: float
+    learning_rate: float
+    seconds: float
+    data_seconds: float
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_from_env(device: torch.device) -> Distributed:
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA), or run alone."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def poly_learning_rate(config: TrainConfig, iteration: int) -> float:
+    return config.learning_rate * (1 - iteration / config.iterations) ** config.poly_power
+
+
+def _gather(tensor: torch.Tensor, world: Distributed) -> torch.Tensor:
+    """Concatenate a (N_r, ...) tensor of every process (sizes may differ)."""
+    if world.world == 1:
+        return tensor
+    size = torch.tensor([tensor.shape[0]], device=tensor.device)
+    sizes = [torch.zeros_like(size) for _ in range(world.world)]
+    dist.all_gather(sizes, size)
+    largest = int(max(s.item() for s in sizes))
+    padded = torch.zeros((largest, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+    padded[: tensor.shape[0]] = tensor
+    parts = [torch.zeros_like(padded) for _ in range(world.world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[: int(s.item())] for part, s in zip(parts, sizes)])
+
+
+def train(
+    data: TrainingData,
+    frames: Store,
+    config: TrainConfig,
+    folder: Path,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    backbone_state: Mapping[str, torch.Tensor] | None,
+    motion_state: Mapping[str, torch.Tensor] | None = None,
+    resume: bool = False,
+    world: Distributed = Distributed(),
+    on_step: Callable[[StepLog], None] | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> list[StepLog]:
+    """Train ``config.iterations`` iterations into ``folder``; returns the logged steps of this run."""
+    torch.manual_seed(config.seed)
+    model = build_model(config, backbone_state, motion_state).to(device)
+    head = [p for p in model.classifier.parameters() if p.requires_grad]
+    body = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("classifier.")]
+    optimizer = torch.optim.SGD(
+        [{"params": body, "lr_scale": 1.0}, {"params": head, "lr_scale": HEAD_LR_SCALE}],
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    memory = PrototypeMemory(config.memory_iterations)
+    start = 0
+    checkpoint = folder / CHECKPOINT
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["config"] != asdict(config):
+            changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+            raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        memory.load_state_dict(state["memory"])
+        start = int(state["iteration"])
+    trainable = nn.parallel.DistributedDataParallel(model) if world.world > 1 else model
+    objective = config.objective()
+    reader = SampleReader(data, frames, config, mean_std(config.backbone))
+    loader = torch.utils.data.DataLoader(
+        IterationBatches(reader, start, world.rank, world.world),
+        batch_size=None,
+        num_workers=config.workers,
+        persistent_workers=False,
+    )
+    logs: list[StepLog] = []
+    metrics = (folder / METRICS).open("a") if world.main else None
+    model.train()
+    clock = time.perf_counter()
+    for batch in loader:
+        iteration = int(batch.pop("iteration"))
+        data_seconds = time.perf_counter() - clock
+        batch = {key: value.to(device) for key, value in batch.items()}
+        torch.manual_seed(config.seed * 1_000_003 + iteration * world.world + world.rank)  # dropout: stateless, so resume is exact
+        learning_rate = poly_learning_rate(config, iteration)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * group["lr_scale"]
+        with autocast(device, dtype):
+            output = trainable(batch["image"], batch.get("motion"))
+        size = output.embedding.shape[-2:]
+        edge = _downsample(batch["edge"], size)
+        cam = _downsample(batch["cam"], size)
+        ignore = _downsample(batch["ignore"].long(), size).bool()
+        terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective)
+        head_target = torch.where(batch["labeled"][:, None, None] & ~ignore, cam, -1)
+        classifier = F.cross_entropy(output.logits.float(), head_target, ignore_index=-1) if (head_target >= 0).any() else output.logits.sum() * 0
+        loss = terms.total + config.classifier_weight * classifier
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        memory.update(_gather(terms.cam_prototypes.detach(), world), _gather(terms.cam_labels, world))
+        seconds = time.perf_counter() - clock
+        log = StepLog(iteration + 1, *(float(t.detach()) for t in (loss, terms.edge, terms.cam, terms.tag, classifier)), learning_rate, seconds, data_seconds)
+        if not all(math.isfinite(v) for v in (log.total, log.edge, log.cam, log.tag, log.classifier)):
+            raise VscrError(f"training diverged at iteration {log.iteration} (a loss is not finite); lower --learning-rate")
+        logs.append(log)
+        if metrics is not None and (log.iteration % config.log_every == 0 or log.iteration == config.iterations):
+            metrics.write(json.dumps(log.to_json()) + "\n")
+            metrics.flush()
+        if world.main and (log.iteration % config.checkpoint_every == 0 or log.iteration == config.iterations):
+            _save_checkpoint(checkpoint, model, optimizer, memory, log.iteration, config)
+        if on_step is not None:
+            on_step(log)
+        clock = time.perf_counter()
+    if world.main:
+        save_model(folder, model, config, dict(record or {}))
+        if metrics is not None:
+            metrics.close()
+    return logs
+
+
+def _downsample(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Nearest-neighbour resize of (B, H, W) integer maps to (B, h, w)."""
+    return F.interpolate(labels_map[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memory: PrototypeMemory, iteration: int, config: TrainConfig) -> None:
+    """Model, optimizer and memory bank state, written atomically (torch.save of tensors and plain values)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "memory": memory.state_dict(), "iteration": iteration, "config": asdict(config)},
+        temporary,
+    )
+    temporary.replace(path)
