@@ -2,7 +2,6 @@ import json
 
 import av
 import numpy as np
-import pytest
 
 from vscr_cli import labels
 from vscr_cli.stages.cam import cam_tag, pseudo_label

@@ -1,7 +1,6 @@
 import shutil
 
 import numpy as np
-import pytest
 
 from vscr_cli.stages.edges import edge_segments
 from vscr_cli.store import open_store

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli import console, weights
+from vscr_cli.commands import write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -49,8 +50,6 @@ from vscr_cli.stages.cam import (
     save_classifier,
     video_cam,
 )
-from vscr_cli.stages.runner import run_videos
-from vscr_cli.store import StoreWriter
 from vscr_cli.tags import load_tags, require_tags
 
 NAME = "cam"
@@ -128,19 +127,20 @@ def command(
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "tags": str(tags), "classifier": str(folder) if folder else None}
     extractor = CamExtractor(model, config, torch_device, heights)
     try:
-        with StoreWriter(target, kind="cam", params=params.to_json(), inputs=inputs, overwrite=overwrite, resume=resume) as writer, console.progress() as bar:
-            video_task = bar.add_task("videos", total=len(videos))
-            frame_task = bar.add_task("frames", total=None)
-
-            def compute(video):
-                bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
-                return video_cam(video, video_tags[video.video_id], selection, extractor, params, batch_size, lambda n: bar.advance(frame_task, n))
-
-            report = run_videos(videos, writer, compute, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
+        write_per_video(
+            target,
+            "cam",
+            params.to_json(),
+            inputs,
+            videos,
+            selection,
+            lambda video, on_frames: video_cam(video, video_tags[video.video_id], selection, extractor, params, batch_size, on_frames),
+            overwrite=overwrite,
+            resume=resume,
+            skip_bad=skip_bad,
+        )
     finally:
         extractor.close()
-    console.log.info("wrote %d videos%s", len(report.written), f", skipped {len(report.skipped)}" if report.skipped else "")
-
 
 def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
     if config.arch == "resnet50":

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from vscr_cli import console, weights
+from vscr_cli.commands import write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -32,8 +33,6 @@ from vscr_cli.options import (
 )
 from vscr_cli.sources import discover
 from vscr_cli.stages.edges import DEFAULT_THRESHOLD, EdgeDetector, EdgeParams, video_edges
-from vscr_cli.stages.runner import run_videos
-from vscr_cli.store import StoreWriter
 
 NAME = "edges"
 
@@ -73,18 +72,15 @@ def command(
     detector = EdgeDetector(weights.load_local_state_dict(weights_path), torch_device, dtype)
     console.log.info("HED on %s (%s), %d videos", torch_device, params.precision, len(videos))
     inputs = {"sources": [str(s) for s in sources], "split": split.value}
-    with StoreWriter(target, kind="edges", params=params.to_json(), inputs=inputs, overwrite=overwrite, resume=resume) as writer, console.progress() as bar:
-        video_task = bar.add_task("videos", total=len(videos))
-        frame_task = bar.add_task("frames", total=None)
-
-        def compute(video):
-            bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
-            return video_edges(video, selection, detector, threshold, batch_size, lambda n: bar.advance(frame_task, n))
-
-        report = run_videos(videos, writer, compute, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
-    console.log.info(
-        "wrote %d videos%s%s",
-        len(report.written),
-        f", kept {len(report.resumed)} from the interrupted run" if report.resumed else "",
-        f", skipped {len(report.skipped)} unreadable" if report.skipped else "",
+    write_per_video(
+        target,
+        "edges",
+        params.to_json(),
+        inputs,
+        videos,
+        selection,
+        lambda video, on_frames: video_edges(video, selection, detector, threshold, batch_size, on_frames),
+        overwrite=overwrite,
+        resume=resume,
+        skip_bad=skip_bad,
     )

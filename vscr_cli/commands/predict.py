@@ -8,14 +8,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from vscr_cli import console, weights
+from vscr_cli import weights
+from vscr_cli.commands import write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
     Device,
     DeviceOption,
     Every,
-    Height,
     MaxFrames,
     Output,
     Overwrite,
@@ -33,9 +33,7 @@ from vscr_cli.options import (
 )
 from vscr_cli.sources import discover
 from vscr_cli.stages.predict import Predictor, video_predictions
-from vscr_cli.stages.runner import run_videos
 from vscr_cli.stages.train import MODEL_WEIGHTS, load_model
-from vscr_cli.store import StoreWriter
 
 NAME = "predict"
 
@@ -76,13 +74,15 @@ def command(
         "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
     }
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model)}
-    with StoreWriter(target, kind="pred", params=params, inputs=inputs, overwrite=overwrite, resume=resume) as writer, console.progress() as bar:
-        video_task = bar.add_task("videos", total=len(videos))
-        frame_task = bar.add_task("frames", total=None)
-
-        def compute(video):
-            bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
-            return video_predictions(video, selection, predictor, batch_size, prob, lambda n: bar.advance(frame_task, n))
-
-        report = run_videos(videos, writer, compute, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
-    console.log.info("predicted %d videos", len(report.written))
+    write_per_video(
+        target,
+        "pred",
+        params,
+        inputs,
+        videos,
+        selection,
+        lambda video, on_frames: video_predictions(video, selection, predictor, batch_size, prob, on_frames),
+        overwrite=overwrite,
+        resume=resume,
+        skip_bad=skip_bad,
+    )

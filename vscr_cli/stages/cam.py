@@ -41,7 +41,7 @@ from vscr_cli.core.models.backbones import (
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import FrameSelection, VideoSource, resize_to_height
-from vscr_cli.stages.runner import VideoResult
+from vscr_cli.stages.runner import VideoResult, frame_batches
 
 log = logging.getLogger("vscr")
 
@@ -303,29 +303,14 @@ def video_cam(
     tag = cam_tag(tags, params.none_policy)
     cams: list[np.ndarray] = []
     pseudo: list[np.ndarray] = []
-    batch: list[np.ndarray] = []
-
-    def flush() -> None:
-        frames = np.stack(batch)
+    for frames in frame_batches(video.read(indices, selection.height), batch_size, on_frames):
         if tag is None:
             cams.extend(np.zeros(frames.shape[:3], np.uint8))
             pseudo.extend(np.full(frames.shape[:3], labels.IGNORE, np.uint8))
-        else:
-            for frame, activation in zip(frames, extractor(frames, labels.actor_of(tag) - 1)):
-                cams.append(np.round(activation * 255).astype(np.uint8))
-                pseudo.append(pseudo_label(activation, superpixels(frame, params.slic_segments), tag, params.threshold))
-        if on_frames is not None:
-            on_frames(len(batch))
-        batch.clear()
-
-    for _, frame in video.read(indices, selection.height):
-        if batch and frame.shape != batch[0].shape:
-            flush()
-        batch.append(frame)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
+            continue
+        for frame, activation in zip(frames, extractor(frames, labels.actor_of(tag) - 1)):
+            cams.append(np.round(activation * 255).astype(np.uint8))
+            pseudo.append(pseudo_label(activation, superpixels(frame, params.slic_segments), tag, params.threshold))
     attrs = {"labeled": tag is not None, "tags": list(tags)}
     return VideoResult(indices, {"cam": np.stack(cams), "pseudo": np.stack(pseudo)}, attrs)
 

@@ -21,7 +21,7 @@ import torch
 from vscr_cli.core.models.hed import HED
 from vscr_cli.core.precision import autocast
 from vscr_cli.sources import FrameSelection, VideoSource
-from vscr_cli.stages.runner import VideoResult
+from vscr_cli.stages.runner import VideoResult, frame_batches
 
 DEFAULT_THRESHOLD = 0.4
 
@@ -109,24 +109,7 @@ def video_edges(
     """Edges of one video: ``edge`` (T, H, W) uint8 (probability x 255) and ``segments`` (T, H, W) int32."""
     indices = video.select(selection)
     edges: list[np.ndarray] = []
-    segments: list[np.ndarray] = []
-    batch: list[np.ndarray] = []
-
-    def flush() -> None:
-        for probability in detector(np.stack(batch)):
-            edge = np.round(probability * 255).astype(np.uint8)
-            edges.append(edge)
-            segments.append(edge_segments(edge, threshold))
-        if on_frames is not None:
-            on_frames(len(batch))
-        batch.clear()
-
-    for _, frame in video.read(indices, selection.height):
-        if batch and frame.shape != batch[0].shape:
-            flush()
-        batch.append(frame)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
+    for batch in frame_batches(video.read(indices, selection.height), batch_size, on_frames):
+        edges.extend(np.round(detector(batch) * 255).astype(np.uint8))
+    segments = [edge_segments(edge, threshold) for edge in edges]
     return VideoResult(indices, {"edge": np.stack(edges), "segments": np.stack(segments)})

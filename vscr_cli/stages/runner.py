@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,3 +63,24 @@ def run_videos(
         if on_video is not None:
             on_video(video)
     return report
+
+
+def frame_batches(
+    frames: Iterable[tuple[int, np.ndarray]], batch_size: int, on_frames: Callable[[int], None] | None = None
+) -> Iterator[np.ndarray]:
+    """Group (frame number, (H, W, 3) frame) pairs into (B, H, W, 3) batches of one frame size.
+
+    ``on_frames`` is told how many frames each batch held once the caller has consumed it.
+    """
+    batch: list[np.ndarray] = []
+    for _, frame in frames:
+        if batch and (frame.shape != batch[0].shape or len(batch) == batch_size):
+            yield np.stack(batch)
+            if on_frames is not None:
+                on_frames(len(batch))
+            batch = []
+        batch.append(frame)
+    if batch:
+        yield np.stack(batch)
+        if on_frames is not None:
+            on_frames(len(batch))
