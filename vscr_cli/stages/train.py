@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vscr_cli import labels
-from vscr_cli.core.losses import ObjectiveConfig, PrototypeMemory, vscr_objective
+from vscr_cli.core.losses import ObjectiveConfig, ObjectiveTerms, PrototypeMemory, vscr_objective
 from vscr_cli.core.models.backbones import (
     EFFICIENTNET_LITE0_MEAN,
     EFFICIENTNET_LITE0_STD,
@@ -48,7 +48,7 @@ from vscr_cli.core.models.backbones import (
     resnet_backbone,
 )
 from vscr_cli.core.models.motion import FLOW_SCALE, KINETICS_MEAN, KINETICS_STD, FlowEncoder, I3DEncoder
-from vscr_cli.core.models.vscr import VSCRNet
+from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import VideoSource
@@ -501,14 +501,7 @@ def train(
             group["lr"] = learning_rate * group["lr_scale"]
         with autocast(device, dtype):
             output = trainable(batch["image"], batch.get("motion"))
-        size = output.embedding.shape[-2:]
-        edge = _downsample(batch["edge"], size)
-        cam = _downsample(batch["cam"], size)
-        ignore = _downsample(batch["ignore"].long(), size).bool()
-        terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective)
-        head_target = torch.where(batch["labeled"][:, None, None] & ~ignore, cam, -1)
-        classifier = F.cross_entropy(output.logits.float(), head_target, ignore_index=-1) if (head_target >= 0).any() else output.logits.sum() * 0
-        loss = terms.total + config.classifier_weight * classifier
+        loss, terms, classifier = training_losses(output, batch, memory, objective, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -531,6 +524,27 @@ def train(
         if metrics is not None:
             metrics.close()
     return logs
+
+
+def training_losses(
+    output: VSCROutput, batch: Mapping[str, torch.Tensor], memory: PrototypeMemory, objective: ObjectiveConfig, config: TrainConfig
+) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor]:
+    """(total loss, the objective's terms, the head's cross-entropy) of one batch's network output.
+
+    Label maps (B, H, W) are resized to the embedding (nearest); the head is trained on the CAM
+    pseudo-labels of labeled frames.
+    """
+    size = output.embedding.shape[-2:]
+    edge = _downsample(batch["edge"], size)
+    cam = _downsample(batch["cam"], size)
+    ignore = _downsample(batch["ignore"].long(), size).bool()
+    terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective)
+    head_target = torch.where(batch["labeled"][:, None, None] & ~ignore, cam, -1)
+    if (head_target >= 0).any():
+        classifier = F.cross_entropy(output.logits.float(), head_target, ignore_index=-1)
+    else:
+        classifier = output.logits.sum() * 0
+    return terms.total + config.classifier_weight * classifier, terms, classifier
 
 
 def _downsample(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
