@@ -83,7 +83,7 @@ def command(
     annotated_only: AnnotatedOnly = False,
     height: Height = None,
     split: SplitOption = Split.all,
-    batch_size: BatchSize = 8,
+    batch_size: BatchSize = 1,
     precision: PrecisionOption = Precision.auto,
     device: DeviceOption = Device.auto,
     weights_file: Weights = None,
