@@ -85,6 +85,7 @@ def main() -> None:
     for name, overrides in (("cpu_preset", {"batch_size": 8, "crop": 96}), ("paper", {"batch_size": 10, "crop": 224})):
         config = make_config("paper", overrides)
         with open_training_data_from(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
+            (work / name).mkdir()
             frames = build_frame_cache(data, config, work / name)
             for label, dtype in (("fp32", None), (str(reduced).removeprefix("torch."), reduced)):
                 if label == "None":
