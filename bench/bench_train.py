@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_edges import run_measured  # noqa: E402  (measures a command's own peak memory)
 from vscr_cli import weights
 from vscr_cli.commands.train import open_training_data_from
 from vscr_cli.core.losses import PrototypeMemory
@@ -91,17 +93,15 @@ def main() -> None:
                 if label == "None":
                     continue
                 report["shapes"].setdefault(name, {})[label] = time_steps(data, frames, config, dtype, args.steps)
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["training_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     model = work / "model"
     vscr("train", "--edges", str(work / "edges.zarr"), "--cam", str(work / "cam.zarr"), "-o", str(model), "--preset", "cpu", "--iterations", "2")
-    start = time.perf_counter()
-    vscr("predict", str(work / "data"), "-m", str(model), "--max-frames", "4", "-o", str(work / "pred.zarr"))
-    elapsed = time.perf_counter() - start
+    usage = run_measured([sys.executable, "-m", "vscr_cli", "-q", "predict", str(work / "data"), "-m", str(model), "--max-frames", "4", "-o", str(work / "pred.zarr")])
     report["predict"] = {
         "frames": 8 * 4,
-        "frames_per_second": 8 * 4 / elapsed,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "frames_per_second": 8 * 4 / usage["wall_seconds"],
+        "peak_rss_mib": usage["peak_rss_mib"],
         "note": "whole command: start-up, model loading, decoding, optical flow for the motion clip and inference",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
