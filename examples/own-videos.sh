@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole pipeline on your own footage: a folder of videos (or frame folders) and a tags CSV.
+# Usage: examples/own-videos.sh VIDEOS_DIR TAGS_CSV [WORK_DIR]
+#   TAGS_CSV has a header `video,tags`, e.g. `clip01,dog-running;adult-walking` (empty = no actor).
+set -euo pipefail
+videos=$1 tags=$2 work=${3:-build/own}
+mkdir -p "$work"
+vscr edges "$videos" --every 2 --height 320 -o "$work/edges.zarr" --resume
+vscr cam "$videos" --tags "$tags" --every 2 --height 320 -o "$work/cam.zarr" --resume
+vscr train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset cpu --resume
+vscr predict "$videos" -m "$work/model" --every 2 | vscr align > "$work/aligned.zarr.zip"
+vscr info "$work/aligned.zarr.zip"
