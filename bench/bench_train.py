@@ -28,11 +28,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_edges import run_measured  # noqa: E402  (measures a command's own peak memory)
 from vscr_cli import weights
-from vscr_cli.commands.train import open_training_data_from
 from vscr_cli.core.losses import PrototypeMemory
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.stages.train import SampleReader, batch_slots, build_frame_cache, build_model, make_config, mean_std, training_losses
+from vscr_cli.stages.train import SampleReader, batch_slots, build_frame_cache, build_model, make_config, mean_std, open_training_inputs, training_losses
 
 
 def vscr(*args: str) -> None:
@@ -86,7 +85,7 @@ def main() -> None:
     reduced = autocast_dtype("cpu")
     for name, overrides in (("cpu_preset", {"batch_size": 8, "crop": 96}), ("paper", {"batch_size": 10, "crop": 224})):
         config = make_config("paper", overrides)
-        with open_training_data_from(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
+        with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
             (work / name).mkdir()
             frames = build_frame_cache(data, config, work / name)
             for label, dtype in (("fp32", None), (str(reduced).removeprefix("torch."), reduced)):

@@ -10,8 +10,7 @@ import safetensors.torch
 import torch
 
 from vscr_cli import weights
-from vscr_cli.commands.train import open_training_data_from
-from vscr_cli.stages.train import build_frame_cache, load_model, make_config, train
+from vscr_cli.stages.train import build_frame_cache, load_model, make_config, open_training_inputs, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -38,7 +37,7 @@ def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32)
         if log.iteration == stop_at:
             raise KeyboardInterrupt
 
-    with open_training_data_from(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+    with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         frames = build_frame_cache(data, config, folder)
         backbone = weights.load_state_dict("efficientnet-lite0-imagenet")
         try:

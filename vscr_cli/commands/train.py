@@ -13,9 +13,7 @@ import typer
 from vscr_cli import console, weights
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, DeviceOption, Overwrite, Precision, PrecisionOption, Resume, resolve_autocast, resolve_device
-from vscr_cli.sources import discover
-from vscr_cli.stages.train import PRESETS, build_frame_cache, distributed_from_env, make_config, open_training_data, train
-from vscr_cli.tags import load_tags, require_tags
+from vscr_cli.stages.train import PRESETS, build_frame_cache, distributed_from_env, make_config, open_training_inputs, train
 
 NAME = "train"
 Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
@@ -91,7 +89,7 @@ def command(
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
     _prepare_folder(output, overwrite, resume, world.main)
 
-    with open_training_data_from(edges, cam, sources, tags, config.labeled_fraction) as data:
+    with open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
         backbone_state = (
             weights.load_state_dict("efficientnet-lite0-imagenet")
             if config.backbone == "tf_efficientnet_lite0"
@@ -121,29 +119,6 @@ def command(
             bar.update(task, completed=start)
             train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s", output)
-
-
-class open_training_data_from:
-    """Context manager: the training data of two stores, sources and tags (closing the stores after)."""
-
-    def __init__(self, edges: str, cam: str, sources: list[str] | None, tags: str | None, labeled_fraction: float) -> None:
-        from vscr_cli.store import open_store
-
-        with open_store(edges, "edges") as store:
-            recorded = store.record.inputs
-        video_sources = discover(sources or recorded.get("sources", []), a2d_split=recorded.get("split", "all"))
-        with open_store(cam, "cam") as store:
-            video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
-            store_videos = store.videos
-        require_tags(store_videos, video_tags, tags or cam)
-        self.data = open_training_data(edges, cam, {v.video_id: v for v in video_sources}, video_tags, labeled_fraction)
-
-    def __enter__(self):
-        return self.data
-
-    def __exit__(self, *_: object) -> None:
-        self.data.edges.close()
-        self.data.cams.close()
 
 
 def _open_cache(folder: Path):

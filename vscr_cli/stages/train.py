@@ -20,6 +20,7 @@ detached embeddings); SGD with momentum, weight decay and the poly learning-rate
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -51,8 +52,9 @@ from vscr_cli.core.models.motion import FLOW_SCALE, KINETICS_MEAN, KINETICS_STD,
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import VideoSource
+from vscr_cli.sources import VideoSource, discover
 from vscr_cli.store import Store, StoreWriter, check_same_frames, open_store
+from vscr_cli.tags import load_tags, require_tags
 
 BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
 MOTIONS = ("flow", "i3d", "none")
@@ -216,6 +218,29 @@ def open_training_data(
             labeled[np.linspace(0, len(index) - 1, keep).round().astype(int)] = True  # evenly through the video
         videos.append(TrainingVideo(video_id, index, sources[video_id].count_frames(), tuple(tags.get(video_id, ())), labeled))
     return TrainingData(edges, cams, dict(sources), videos, heights.pop())
+
+
+@contextlib.contextmanager
+def open_training_inputs(
+    edges: str, cam: str, sources: Sequence[str] | None = None, tags: str | None = None, labeled_fraction: float = 1.0
+) -> Iterator[TrainingData]:
+    """The training data of an edges and a cam store (closed afterwards).
+
+    ``sources`` default to those the edges store records; ``tags`` (a CSV or A2D root) to the
+    tags the cam store records per video.
+    """
+    with open_store(edges, "edges") as store:
+        recorded = store.record.inputs
+    videos = discover(sources or recorded.get("sources", []), a2d_split=recorded.get("split", "all"))
+    with open_store(cam, "cam") as store:
+        video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
+        require_tags(store.videos, video_tags, tags or cam)
+    data = open_training_data(edges, cam, {v.video_id: v for v in videos}, video_tags, labeled_fraction)
+    try:
+        yield data
+    finally:
+        data.edges.close()
+        data.cams.close()
 
 
 def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:
