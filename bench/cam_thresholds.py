@@ -76,7 +76,7 @@ def main() -> None:
     with open_store(args.cam, "cam") as store:
         params, inputs = store.record.params, store.record.inputs
         sources = {v.video_id: v for v in discover(inputs["sources"], a2d_split=inputs.get("split", "all"))}
-        samples = list(labeled_frames(store, truth, sources, params["height"]))
+        samples = list(labeled_frames(store, truth, sources, params["selection"]["height"]))
     results = {"stored": sweep(samples, [s[2] for s in samples], params["slic_segments"])} if not args.scales else {}
     if args.scales:
         model, config = load_classifier(Path(inputs["classifier"]), torch.device("cpu"))

@@ -37,6 +37,10 @@ class FrameSelection:
     annotated_only: bool = False
     height: int | None = None
 
+    def to_json(self) -> dict[str, int | bool | None]:
+        """The selection as recorded in a store's params (stages that must agree compare it)."""
+        return {"every": self.every, "max_frames": self.max_frames, "annotated_only": self.annotated_only, "height": self.height}
+
     def __post_init__(self) -> None:
         if self.every < 1:
             raise SourceError(f"--every must be at least 1, got {self.every}")

@@ -117,10 +117,7 @@ def command(
         none_policy=none_tags.value,
         classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
         classifier_accuracy=config.accuracy,
-        height=height,
-        every=every,
-        max_frames=max_frames,
-        annotated_only=annotated_only,
+        selection=selection.to_json(),
     )
     labeled = sum(cam_tag(video_tags[v.video_id], none_tags.value) is not None for v in videos)
     console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)

@@ -64,10 +64,7 @@ def command(
         threshold=threshold,
         weights_sha256=weights.sha256_file(weights_path),
         precision=str(dtype).removeprefix("torch.") if dtype else "fp32",
-        height=height,
-        every=every,
-        max_frames=max_frames,
-        annotated_only=annotated_only,
+        selection=selection.to_json(),
     )
     detector = EdgeDetector(weights.load_local_state_dict(weights_path), torch_device, dtype)
     console.log.info("HED on %s (%s), %d videos", torch_device, params.precision, len(videos))

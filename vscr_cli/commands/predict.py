@@ -66,10 +66,7 @@ def command(
     predictor = Predictor(network, config, np.array(preprocessing["mean"], np.float32) * 255, np.array(preprocessing["std"], np.float32) * 255, torch_device, dtype)
     params = {
         "model_sha256": weights.sha256_file(model / MODEL_WEIGHTS),
-        "height": frame_height,
-        "every": every,
-        "max_frames": max_frames,
-        "annotated_only": annotated_only,
+        "selection": selection.to_json(),
         "prob": prob,
         "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
     }

@@ -277,10 +277,7 @@ class CamParams:
     none_policy: str = "unlabeled"
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None
-    height: int | None = None
-    every: int = 1
-    max_frames: int | None = None
-    annotated_only: bool = False
+    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import higra as hg
 import numpy as np
@@ -33,10 +33,7 @@ class EdgeParams:
     threshold: float = DEFAULT_THRESHOLD
     weights_sha256: str = ""
     precision: str = "fp32"  # the autocast dtype actually used: fp32, bfloat16 or float16
-    height: int | None = None
-    every: int = 1
-    max_frames: int | None = None
-    annotated_only: bool = False
+    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -206,7 +206,7 @@ def open_training_data(
     missing = [v for v in edges.videos if v not in sources]
     if missing:
         raise VscrError(f"{edges.location}: no video source given for {', '.join(missing[:5])}")
-    heights = {edges.record.params.get("height"), cams.record.params.get("height")}
+    heights = {store.record.params.get("selection", {}).get("height") for store in (edges, cams)}
     if len(heights) != 1:
         raise VscrError(f"{edges.location} and {cams.location} were made at different --height")
     videos = []
