@@ -150,6 +150,12 @@ def test_missing_frames_are_an_error_unless_allowed(cli, synth, dense_gt, tmp_pa
 
     assert report["scores"] == scores_of(dense_gt, dense_gt.videos(), background_where_missing)
 
+    sampled = cli("score", pred, "--gt", synth.root, "--dense", "--predicted-only", "--json", "-")
+    assert sampled.code == 0, sampled.stderr
+    report = json.loads(sampled.stdout)
+    assert report["missing_frames"] == 0 and report["scores"]["frames"] == dense_frames - missing
+    assert report["metrics"]["actor_action.miou"] == 1.0  # the annotated frames were predicted perfectly
+
 
 def test_split_requires_its_videos(cli, synth, dense_gt, tmp_path):
     train = [v.video_id for v in synth.summary.videos if v.split == "train"]

@@ -112,6 +112,7 @@ def command(
     ] = None,
     dense: Annotated[bool, typer.Option("--dense", help="Score every frame (the dense maps of `vscr synth --dense`), not just the annotated ones.")] = False,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Count ground-truth frames without a prediction as all background instead of failing.")] = False,
+    predicted_only: Annotated[bool, typer.Option("--predicted-only", help="Score only the ground-truth frames the prediction holds (a sample of densely annotated videos, e.g. --every 5).")] = False,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also show the IoU of every class.")] = False,
     json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write all scores and confusion matrices as JSON to FILE ('-': stdout, instead of the tables).")] = None,
 ) -> None:
@@ -119,6 +120,8 @@ def command(
     ground_truth = open_ground_truth(gt, dense=dense)
     with open_store(pred, "pred") as store:
         plan = plan_frames(store, ground_truth, split.value if split else None)
+        if predicted_only:
+            plan = [item for item in plan if item.position is not None]
         if not plan:
             raise StoreError(f"{store.location}: no ground-truth frame to score in {gt}")
         missing = [item for item in plan if item.position is None]
