@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import shutil
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,8 +13,27 @@ import typer
 
 from vscr_cli import console, weights
 from vscr_cli.errors import VscrError
-from vscr_cli.options import Device, DeviceOption, Overwrite, Precision, PrecisionOption, Resume, resolve_autocast, resolve_device
-from vscr_cli.stages.train import PRESETS, build_frame_cache, distributed_from_env, make_config, open_training_inputs, train
+from vscr_cli.options import (
+    Device,
+    DeviceOption,
+    Overwrite,
+    Precision,
+    PrecisionOption,
+    Resume,
+    resolve_autocast,
+    resolve_device,
+)
+from vscr_cli.stages.train import (
+    FRAME_CACHE,
+    PRESETS,
+    TrainConfig,
+    build_frame_cache,
+    distributed_from_env,
+    make_config,
+    open_training_inputs,
+    train,
+)
+from vscr_cli.store import open_store
 
 NAME = "train"
 Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
@@ -72,16 +92,10 @@ def command(
 ) -> None:
     given = {key: value for key, value in locals().items() if value is not None}
     overrides: dict[str, Any] = tomllib.loads(config_file.read_text()) if config_file else {}
-    for key in (
-        "iterations", "batch_size", "learning_rate", "crop", "output_stride", "motion_spatial", "use_edge", "use_tag",
-        "use_unlabeled", "labeled_fraction", "edge_concentration", "cam_concentration", "tag_concentration",
-        "edge_weight", "cam_weight", "tag_weight", "workers", "seed",
-    ):  # fmt: skip
-        if key in given:
-            overrides[key] = given[key]
-    for key in ("backbone", "motion"):
-        if key in given:
-            overrides[key] = given[key].value
+    for field in fields(TrainConfig):  # options named like TrainConfig fields override the preset
+        if field.name in given:
+            value = given[field.name]
+            overrides[field.name] = value.value if isinstance(value, enum.Enum) else value
     config = make_config(preset.value, overrides)
     torch_device = resolve_device(device)
     world = distributed_from_env(torch_device)
@@ -103,7 +117,7 @@ def command(
             import torch.distributed as dist
 
             dist.barrier()
-            frames = frames or _open_cache(output)
+            frames = frames or open_store(output / FRAME_CACHE, "frames")
         dtype = resolve_autocast(precision, torch_device)
         labeled = sum(int(v.labeled.sum()) for v in data.videos)
         total = sum(len(v.frame_index) for v in data.videos)
@@ -115,26 +129,8 @@ def command(
             def report(log):
                 bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
 
-            start = _resume_point(output) if resume else 0
-            bar.update(task, completed=start)
             train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s", output)
-
-
-def _open_cache(folder: Path):
-    from vscr_cli.stages.train import FRAME_CACHE
-    from vscr_cli.store import open_store
-
-    return open_store(folder / FRAME_CACHE, "frames")
-
-
-def _resume_point(folder: Path) -> int:
-    import torch
-
-    from vscr_cli.stages.train import CHECKPOINT
-
-    path = folder / CHECKPOINT
-    return int(torch.load(path, weights_only=True)["iteration"]) if path.is_file() else 0
 
 
 def _required_weights(path: Path | None, option: str, what: str):
