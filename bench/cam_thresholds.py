@@ -28,7 +28,7 @@ import torch
 
 from vscr_cli import labels
 from vscr_cli.datasets import open_ground_truth
-from vscr_cli.sources import discover
+from vscr_cli.sources import recorded_sources
 from vscr_cli.stages.cam import CamExtractor, load_classifier, pseudo_label, superpixels
 from vscr_cli.stages.score import ConfusionAccumulator
 from vscr_cli.store import open_store
@@ -75,7 +75,7 @@ def main() -> None:
     truth = open_ground_truth(args.gt)
     with open_store(args.cam, "cam") as store:
         params, inputs = store.record.params, store.record.inputs
-        sources = {v.video_id: v for v in discover(inputs["sources"], a2d_split=inputs.get("split", "all"))}
+        sources = {v.video_id: v for v in recorded_sources(inputs)}
         samples = list(labeled_frames(store, truth, sources, params["selection"]["height"]))
     results = {"stored": sweep(samples, [s[2] for s in samples], params["slic_segments"])} if not args.scales else {}
     if args.scales:

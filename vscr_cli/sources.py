@@ -9,7 +9,7 @@ Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,3 +212,11 @@ def discover(sources: Sequence[str | Path], a2d_split: str = "all") -> list[Vide
             )
         seen[video.video_id] = video.path
     return videos
+
+
+def recorded_sources(inputs: Mapping) -> list[VideoSource]:
+    """The videos a store was made from, as its record's ``inputs`` name them (``sources`` and
+    ``split``), looking through stores made from stores (an aligned store's ``inputs.pred``)."""
+    while "sources" not in inputs and isinstance(inputs.get("pred"), Mapping):
+        inputs = inputs["pred"].get("inputs", {})
+    return discover(inputs.get("sources", []), a2d_split=inputs.get("split", "all"))

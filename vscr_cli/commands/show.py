@@ -12,7 +12,7 @@ import typer
 from vscr_cli import console, render
 from vscr_cli.datasets import open_ground_truth
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import discover
+from vscr_cli.sources import recorded_sources
 from vscr_cli.store import Store, open_store
 
 NAME = "show"
@@ -28,13 +28,6 @@ def store_panels(store: Store, video_id: str, position: int, frame: np.ndarray) 
     if store.kind == "pred":
         return [render.titled(render.label_overlay(frame, store.array(video_id, "label")[position]), "prediction")]
     raise VscrError(f"{store.location}: cannot show a {store.kind} store (edges, cam or pred)")
-
-
-def recorded_sources(inputs: dict) -> dict:
-    """The inputs entry that names the video sources, looking through stores made from stores (align)."""
-    while "sources" not in inputs and isinstance(inputs.get("pred"), dict):
-        inputs = inputs["pred"].get("inputs", {})
-    return inputs
 
 
 def command(
@@ -58,10 +51,9 @@ def command(
         positions = list(range(len(index)))
         if output.suffix.lower() == ".png" and len(positions) > frames:
             positions = sorted({int(round(p)) for p in np.linspace(0, len(index) - 1, frames)})
-        inputs = recorded_sources(store.record.inputs)
-        sources = {v.video_id: v for v in discover(inputs.get("sources", []), a2d_split=inputs.get("split", "all"))}
+        sources = {v.video_id: v for v in recorded_sources(store.record.inputs)}
         if video_id not in sources:
-            raise VscrError(f"{store.location}: cannot find the frames of video {video_id!r} (the store's sources: {inputs.get('sources')})")
+            raise VscrError(f"{store.location}: cannot find the frames of video {video_id!r} among the store's sources")
         height = store.record.params.get("selection", {}).get("height")
         decoded = dict(sources[video_id].read([index[p] for p in positions], height))
         truth = open_ground_truth(gt) if gt else None

@@ -19,7 +19,7 @@ from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
 from vscr_cli.sources import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult
-from vscr_cli.stages.train import TrainConfig, clip_frames, flow_stack, kinetics_clip
+from vscr_cli.stages.train import TrainConfig, clip_frames, motion_input
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
@@ -34,13 +34,6 @@ class Predictor:
     std: np.ndarray
     device: torch.device
     dtype: torch.dtype | None
-
-    def motion_input(self, clip: list[np.ndarray]) -> np.ndarray | None:
-        if self.config.motion == "flow":
-            return flow_stack(clip)
-        if self.config.motion == "i3d":
-            return kinetics_clip(clip)
-        return None
 
     @torch.inference_mode()
     def probabilities(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
@@ -84,7 +77,7 @@ def video_predictions(
         frames = np.stack([decoded[i] for i in chunk])
         motion = None
         if config.motion != "none":
-            motion = np.stack([predictor.motion_input([decoded[f] for f in clips[i]]) for i in chunk])
+            motion = np.stack([motion_input(config.motion, [decoded[f] for f in clips[i]]) for i in chunk])
         prob = predictor.probabilities(frames, motion)
         label_maps.extend(CLASS_IDS[decide(prob).cpu().numpy()])
         if keep_prob:

@@ -39,7 +39,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vscr_cli import labels
-from vscr_cli.core.losses import ObjectiveConfig, ObjectiveTerms, PrototypeMemory, vscr_objective
+from vscr_cli.core.losses import (
+    ObjectiveConfig,
+    ObjectiveTerms,
+    PrototypeMemory,
+    vscr_objective,
+)
 from vscr_cli.core.models.backbones import (
     EFFICIENTNET_LITE0_MEAN,
     EFFICIENTNET_LITE0_STD,
@@ -48,11 +53,17 @@ from vscr_cli.core.models.backbones import (
     efficientnet_lite0_backbone,
     resnet_backbone,
 )
-from vscr_cli.core.models.motion import FLOW_SCALE, KINETICS_MEAN, KINETICS_STD, FlowEncoder, I3DEncoder
+from vscr_cli.core.models.motion import (
+    FLOW_SCALE,
+    KINETICS_MEAN,
+    KINETICS_STD,
+    FlowEncoder,
+    I3DEncoder,
+)
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import VideoSource, discover
+from vscr_cli.sources import VideoSource, discover, recorded_sources
 from vscr_cli.store import Store, StoreWriter, check_same_frames, open_store
 from vscr_cli.tags import load_tags, require_tags
 
@@ -229,9 +240,11 @@ def open_training_inputs(
     ``sources`` default to those the edges store records; ``tags`` (a CSV or A2D root) to the
     tags the cam store records per video.
     """
-    with open_store(edges, "edges") as store:
-        recorded = store.record.inputs
-    videos = discover(sources or recorded.get("sources", []), a2d_split=recorded.get("split", "all"))
+    if sources:
+        videos = discover(sources)
+    else:
+        with open_store(edges, "edges") as store:
+            videos = recorded_sources(store.record.inputs)
     with open_store(cam, "cam") as store:
         video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
         require_tags(store.videos, video_tags, tags or cam)
@@ -317,8 +330,13 @@ class SampleReader:
         }
         if config.motion != "none":
             clip = [window(self._rgb(entry.video_id, f), 0) for f in clip_frames(frame_number, entry.total_frames, config.clip_length, config.clip_stride)]
-            sample["motion"] = flow_stack(clip) if config.motion == "flow" else kinetics_clip(clip)
+            sample["motion"] = motion_input(config.motion, clip)
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
+
+
+def motion_input(motion: str, clip: Sequence[np.ndarray]) -> np.ndarray:
+    """The motion encoder's input for a clip of (H, W, 3) uint8 frames: a flow stack or a Kinetics clip."""
+    return flow_stack(clip) if motion == "flow" else kinetics_clip(clip)
 
 
 def flow_stack(clip: Sequence[np.ndarray]) -> np.ndarray:
