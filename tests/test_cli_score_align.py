@@ -177,6 +177,10 @@ def test_bad_inputs_are_refused_with_one_line(cli, synth, dense_gt, perfect, tmp
     small = write_pred(tmp_path / "small.zarr", dense_gt, transform=lambda video, maps: maps[:, ::2, ::2].copy())
     done = cli("score", small, "--gt", synth.root, "--dense")
     assert done.code == 1 and "prediction is 32x48, ground truth 64x96" in done.stderr
+    resized = cli("score", small, "--gt", synth.root, "--dense", "--resize", "--json", "-")
+    assert resized.code == 0, resized.stderr
+    upsampled = scores_of(dense_gt, dense_gt.videos(), lambda video, maps: maps[:, ::2, ::2].repeat(2, axis=1).repeat(2, axis=2))
+    assert json.loads(resized.stdout)["scores"] == upsampled
 
     with StoreWriter(tmp_path / "stranger.zarr", kind="pred") as writer:
         writer.write_video("stranger", [0], {"label": np.zeros((1, 64, 96), np.uint8)})
@@ -254,3 +258,18 @@ def test_davis_prediction_from_its_masks_scores_fg_iou_100(cli, davis_dev, tmp_p
     assert report["metrics"]["fg_iou"] == 1.0 and report["metrics"]["fg_j_mean"] == 1.0
     assert report["scores"]["frames"] == len(gt.labeled_frames("car-shadow")) + len(gt.labeled_frames("cows"))
     assert set(report["metrics"]) == {f"{s}.{m}" for s in ("actor_action", "actor", "action") for m in METRICS[:3]} | {"fg_iou", "fg_j_mean"}
+
+
+def test_a_cam_store_scores_its_pseudo_labels_with_no_cam_as_background(cli, synth, dense_gt, tmp_path):
+    def no_cam_for_the_first_video(video: str, maps: np.ndarray) -> np.ndarray:
+        return np.full_like(maps, labels.IGNORE) if video == dense_gt.videos()[0] else maps
+
+    cams = tmp_path / "cam.zarr"
+    with StoreWriter(cams, kind="cam", argv=["test"]) as writer:
+        for video in dense_gt.videos():
+            frames, maps = ground_truth_video(dense_gt, video)
+            writer.write_video(video, frames, {"pseudo": no_cam_for_the_first_video(video, maps), "cam": np.zeros_like(maps)})
+    done = cli("score", cams, "--gt", synth.root, "--dense", "--json", "-")
+    assert done.code == 0, done.stderr
+    as_background = scores_of(dense_gt, dense_gt.videos(), lambda video, maps: np.zeros_like(maps) if video == dense_gt.videos()[0] else maps)
+    assert json.loads(done.stdout)["scores"] == as_background

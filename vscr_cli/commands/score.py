@@ -1,4 +1,4 @@
-"""Score a prediction store against ground truth: A2D mIoU, class and global accuracy, foreground IoU."""
+"""Score a prediction store (or a cam store's pseudo-labels) against ground truth: A2D mIoU, class and global accuracy, foreground IoU."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import cv2
 import numpy as np
 import typer
 from rich.table import Table
@@ -24,6 +25,8 @@ from vscr_cli.store import Store, open_store
 NAME = "score"
 
 SPACE_TITLES = {"actor_action": "actor-action", "actor": "actor", "action": "action"}
+#: The label map scored in each kind of store; a cam store's "no CAM" (255) counts as background.
+LABEL_ARRAYS = {"pred": "label", "cam": "pseudo"}
 METRIC_TITLES = {"miou": "mIoU", "class_acc": "class acc.", "global_acc": "global acc.", "fg_iou": "foreground IoU", "fg_j_mean": "J mean"}
 
 
@@ -64,13 +67,16 @@ def plan_frames(store: Store, gt: GroundTruth, split: str | None) -> list[Scored
 
 
 def score_frames(
-    store: Store, gt: GroundTruth, plan: list[ScoredFrame], on_frame: Callable[[], None] = lambda: None
+    store: Store, gt: GroundTruth, plan: list[ScoredFrame], on_frame: Callable[[], None] = lambda: None, resize: bool = False
 ) -> Scores:
-    """Accumulate the confusion of every planned frame; an unpredicted frame counts as all background."""
+    """Accumulate the confusion of every planned frame; an unpredicted frame counts as all background.
+
+    ``resize`` scales a prediction of another size to the ground truth's (nearest neighbour).
+    """
     accumulator = ConfusionAccumulator()
     predicted = set(store.videos)
     for video, items in itertools.groupby(plan, key=lambda item: item.video):
-        label = store.array(video, "label") if video in predicted else None
+        label = store.array(video, LABEL_ARRAYS[store.kind]) if video in predicted else None
         if label is not None and (label.dtype != np.uint8 or label.ndim != 3):
             raise StoreError(f"{store.location}: video {video!r}: label must be (T, H, W) uint8 A2D ids, not {label.dtype} {label.shape}")
         for item in items:
@@ -79,11 +85,15 @@ def score_frames(
                 prediction = np.zeros_like(truth)
             else:
                 prediction = np.asarray(label[item.position])
+                if store.kind == "cam":
+                    prediction = np.where(prediction == labels.IGNORE, labels.BACKGROUND, prediction)
+                if prediction.shape != truth.shape and resize:
+                    prediction = cv2.resize(prediction, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
                 if prediction.shape != truth.shape:
                     raise StoreError(
                         f"{store.location}: video {video!r} frame {item.frame}: prediction is "
                         f"{'x'.join(map(str, prediction.shape))}, ground truth {'x'.join(map(str, truth.shape))} "
-                        "(predict at the ground truth's resolution)"
+                        "(predict at the ground truth's resolution, or pass --resize)"
                     )
             accumulator.add(truth, prediction, video=video)
             on_frame()
@@ -101,7 +111,7 @@ def parse_metrics(text: str) -> list[str]:
 
 
 def command(
-    pred: Annotated[str, typer.Argument(help="Prediction store (kind pred): .zarr, .zarr.zip or '-' for a zip on stdin.")],
+    pred: Annotated[str, typer.Argument(help="Prediction store (kind pred, or cam to score its pseudo-labels): .zarr, .zarr.zip or '-' for a zip on stdin.")],
     gt: Annotated[Path, typer.Option("--gt", help="Ground truth: an A2D Release root (real or from vscr synth) or a DAVIS-style folder.")],
     metrics: Annotated[
         str, typer.Option("--metrics", help=f"Comma-separated metrics to show: {', '.join(METRICS)}.")
@@ -113,12 +123,13 @@ def command(
     dense: Annotated[bool, typer.Option("--dense", help="Score every frame (the dense maps of `vscr synth --dense`), not just the annotated ones.")] = False,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Count ground-truth frames without a prediction as all background instead of failing.")] = False,
     predicted_only: Annotated[bool, typer.Option("--predicted-only", help="Score only the ground-truth frames the prediction holds (a sample of densely annotated videos, e.g. --every 5).")] = False,
+    resize: Annotated[bool, typer.Option("--resize", help="Scale predictions of another size to the ground truth's (nearest neighbour) instead of failing.")] = False,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also show the IoU of every class.")] = False,
     json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write all scores and confusion matrices as JSON to FILE ('-': stdout, instead of the tables).")] = None,
 ) -> None:
     chosen = parse_metrics(metrics)
     ground_truth = open_ground_truth(gt, dense=dense)
-    with open_store(pred, "pred") as store:
+    with open_store(pred, tuple(LABEL_ARRAYS)) as store:
         plan = plan_frames(store, ground_truth, split.value if split else None)
         if predicted_only:
             plan = [item for item in plan if item.position is not None]
@@ -134,7 +145,7 @@ def command(
             console.log.warning("%d of %d ground-truth frames are not predicted: counted as background", len(missing), len(plan))
         with console.progress() as bar:
             task = bar.add_task("scoring frames", total=len(plan))
-            scores = score_frames(store, ground_truth, plan, lambda: bar.advance(task))
+            scores = score_frames(store, ground_truth, plan, lambda: bar.advance(task), resize)
         location = store.location
     report = {
         "pred": location,
