@@ -27,3 +27,12 @@ def test_show_refuses_bad_outputs(cli, trained, tmp_path):
     taken.write_bytes(b"")
     again = cli("-q", "show", trained.cam, "-o", taken)
     assert again.code == 1 and "output exists" in again.stderr
+
+
+def test_show_video_keeps_one_layout_when_only_some_frames_are_annotated(cli, trained, synth, tmp_path):
+    movie = tmp_path / "edges-gt.mp4"
+    result = cli("-q", "show", trained.edges, "-o", movie, "--gt", synth.root, "--side-by-side")
+    assert result.code == 0, result.stderr
+    with av.open(str(movie)) as container:
+        shapes = {frame.to_ndarray(format="rgb24").shape for frame in container.decode(video=0)}
+    assert len(shapes) == 1  # frame | ground truth or "not annotated" | edges, plus the legend, on every frame

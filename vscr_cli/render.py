@@ -80,8 +80,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def write_mp4(path: Path, images: Sequence[np.ndarray], fps: int = 8) -> None:
-    """H.264 video of images of one size (padded to even sides)."""
-    height, width = (images[0].shape[0] + 1) // 2 * 2, (images[0].shape[1] + 1) // 2 * 2
+    """H.264 video of images, each padded to the largest one's size rounded up to even sides."""
+    height = (max(image.shape[0] for image in images) + 1) // 2 * 2
+    width = (max(image.shape[1] for image in images) + 1) // 2 * 2
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

@@ -57,14 +57,17 @@ def command(
         height = store.record.params.get("selection", {}).get("height")
         decoded = dict(sources[video_id].read([index[p] for p in positions], height))
         truth = open_ground_truth(gt) if gt else None
+        annotated = set(truth.labeled_frames(video_id)) if truth is not None else set()
         rows, seen = [], set()
         for position in positions:
             frame = decoded[index[position]]
             panels = store_panels(store, video_id, position, frame)
-            if truth is not None and index[position] in set(truth.labeled_frames(video_id)):
+            if truth is not None and index[position] in annotated:
                 label_map = cv2.resize(truth.label_map(video_id, index[position]), frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
                 seen.update(np.unique(label_map).tolist())
                 panels.insert(0, render.titled(render.label_overlay(frame, label_map), "ground truth"))
+            elif truth is not None:  # keep the layout of every row alike
+                panels.insert(0, render.titled(frame, "not annotated"))
             if side_by_side:
                 panels.insert(0, render.titled(frame, f"{video_id} frame {index[position]}"))
             for kind in ("label", "pseudo"):
