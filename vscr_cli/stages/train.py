@@ -74,8 +74,6 @@ MODEL_CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
-#: The segmentation head, new and fed unit-norm embeddings, learns at 10x the rate (as DeepLab's classifier).
-HEAD_LR_SCALE = 10.0
 
 
 @dataclass
@@ -114,6 +112,7 @@ class TrainConfig:
     kmeans_grid: int = 6
     memory_iterations: int = 2
     classifier_weight: float = 1.0
+    new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
     # run
     seed: int = 0
     checkpoint_every: int = 500
@@ -501,10 +500,10 @@ def train(
     """Train ``config.iterations`` iterations into ``folder``; returns the logged steps of this run."""
     torch.manual_seed(config.seed)
     model = build_model(config, backbone_state, motion_state).to(device)
-    head = [p for p in model.classifier.parameters() if p.requires_grad]
-    body = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("classifier.")]
+    pretrained = [p for p in model.backbone.parameters() if p.requires_grad]
+    new_layers = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("backbone.")]
     optimizer = torch.optim.SGD(
-        [{"params": body, "lr_scale": 1.0}, {"params": head, "lr_scale": HEAD_LR_SCALE}],
+        [{"params": pretrained, "lr_scale": 1.0}, {"params": new_layers, "lr_scale": config.new_layers_lr_scale}],
         lr=config.learning_rate,
         momentum=config.momentum,
         weight_decay=config.weight_decay,
