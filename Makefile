@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/vscr synth $(DEMO_DIR)/synth --overwrite
+	$(VENV)/bin/vscr demo $(DEMO_DIR) --overwrite
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

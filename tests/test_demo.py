@@ -1,0 +1,29 @@
+import json
+
+import av
+import cv2
+
+
+def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
+    work = tmp_path / "demo"
+    result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1")
+    assert result.code == 0, result.stderr
+    report = json.loads((work / "demo.json").read_text())
+    assert set(report["scores"]) == {"cam", "pred", "aligned"}
+    for row in report["scores"].values():
+        assert 0 <= row["actor_action"] <= 1 and 0 <= row["fg_iou"] <= 1
+    assert "train the VSCR network" in report["seconds"]
+    assert "CAM (tags given)" in result.stdout and "VSCR + align" in result.stdout
+    assert "synth0000" not in result.stdout  # the stages' own output goes to stderr
+    for name in ("edges.zarr", "cam.zarr", "cam-test.zarr", "model/model.safetensors", "pred.zarr", "aligned.zarr"):
+        assert (work / name).exists(), name
+    sheets = sorted((work / "overlays").glob("*.png"))
+    assert len(sheets) == 1 and cv2.imread(str(sheets[0])) is not None
+    with av.open(str(sheets[0].with_suffix(".mp4"))) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 6  # every frame of the test video
+
+
+def test_demo_refuses_a_used_folder(cli, tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    result = cli("-q", "demo", tmp_path)
+    assert result.code == 1 and "folder is not empty" in result.stderr
