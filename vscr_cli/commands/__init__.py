@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +49,11 @@ def write_per_video(
         videos = shard.select(videos)
     if scheduler is not None and target is None and not scheduler.startswith(LOCAL_CLUSTER):
         raise VscrError(f"--scheduler {scheduler}: workers write into the output, so pass -o PATH on a filesystem they share")
-    with StoreWriter(target, kind=kind, params=params, inputs=inputs, overwrite=run.overwrite, resume=run.resume) as writer, console.progress() as bar:
+    cluster = dask_client(scheduler) if scheduler is not None else contextlib.nullcontext()
+    with cluster as client, StoreWriter(target, kind=kind, params=params, inputs=inputs, overwrite=run.overwrite, resume=run.resume) as writer, console.progress() as bar:
         video_task = bar.add_task("videos", total=len(videos))
         frame_task = bar.add_task("frames", total=None)
-        if scheduler is None:
+        if client is None:
 
             def run_one(video: VideoSource) -> VideoResult:
                 bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
@@ -59,14 +61,13 @@ def write_per_video(
 
             report = run_videos(videos, writer, run_one, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
         else:
-            with dask_client(scheduler) as client:
-                console.log.info("mapping %d videos over the Dask workers of %s", len(videos), scheduler)
+            console.log.info("mapping %d videos over the Dask workers of %s", len(videos), scheduler)
 
-                def done(_: VideoSource, frames: int) -> None:
-                    bar.advance(video_task)
-                    bar.advance(frame_task, frames)
+            def done(_: VideoSource, frames: int) -> None:
+                bar.advance(video_task)
+                bar.advance(frame_task, frames)
 
-                report = run_videos_on(client, videos, writer, compute, skip_bad=skip_bad, on_video=done)
+            report = run_videos_on(client, videos, writer, compute, skip_bad=skip_bad, on_video=done)
     console.log.info(
         "wrote %d videos%s%s",
         len(report.written),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vscr_cli.errors import SourceError
+from vscr_cli.errors import SourceError, VscrError
 from vscr_cli.sources import VideoSource
 from vscr_cli.store import StoreWriter, write_video_group
 
@@ -207,7 +207,11 @@ def dask_client(address: str) -> Iterator[Client]:
             os.environ.clear()
             os.environ.update(environment)
     else:
-        with Client(address) as client:
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as error:  # includes timeouts
+            raise VscrError(f"--scheduler {address}: cannot reach the Dask scheduler ({error})") from error
+        with client:
             yield client
 
 
