@@ -36,6 +36,16 @@ def assert_same_store(a_location, b_location):
                 np.testing.assert_array_equal(x[:], y[:], err_msg=f"{video}/{name}")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Torch on one thread here, as in each Dask worker: bit-identical results need the same
+    summation order (docs/scale.md); child processes get OMP_NUM_THREADS=1 (see _vscr)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def reference(synth, tmp_path_factory, hed_weights_path):
     """The single-process edges store every other way of running must reproduce."""
@@ -47,7 +57,7 @@ def reference(synth, tmp_path_factory, hed_weights_path):
 
 
 def _vscr(*args):
-    return subprocess.Popen([sys.executable, "-m", "vscr_cli", "-q", *map(str, args)], cwd=REPO, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.Popen([sys.executable, "-m", "vscr_cli", "-q", *map(str, args)], cwd=REPO, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
 
 
 def _kill_when(process, ready, timeout=120):
@@ -106,15 +116,8 @@ def test_dask_workers_and_merged_shards_equal_one_process(cli, synth, tmp_path, 
 
 
 def test_dask_predict_equals_one_process(cli, trained, synth, tmp_path):
-    """Bit for bit when both use one torch thread, as each Dask worker does (other thread counts
-    sum in another order: float probabilities may then differ in their last bit)."""
     args = ["predict", synth.root, "-m", trained.model, "--max-frames", "2", "--split", "test", "--prob", "--precision", "fp32"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli("-q", *args, "-o", tmp_path / "one.zarr").code == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert cli("-q", *args, "-o", tmp_path / "one.zarr").code == 0
     done = cli("-q", *args, "--scheduler", "local:2", "-o", tmp_path / "dask.zarr")
     assert done.code == 0, done.stderr
     assert_same_store(tmp_path / "one.zarr", tmp_path / "dask.zarr")
