@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -86,11 +87,16 @@ def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):
 
 
 def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
+    """Through an explicit c10d rendezvous: the path a multi-node run takes (README, docs/scale.md)."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     if torchrun is None:
         pytest.skip("torchrun not installed")
     folder = tmp_path / "ddp"
-    command = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "vscr_cli", "-q", "train", "--edges", str(trained.edges), "--cam", str(trained.cam), "-o", str(folder), "--device", "cpu", *TINY_TRAIN]
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    rendezvous = ["--nnodes", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"localhost:{port}", "--rdzv-id", "vscr-test"]
+    command = [torchrun, *rendezvous, "--nproc-per-node", "2", "-m", "vscr_cli", "-q", "train", "--edges", str(trained.edges), "--cam", str(trained.cam), "-o", str(folder), "--device", "cpu", *TINY_TRAIN]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     model, config, _ = load_model(folder, torch.device("cpu"))

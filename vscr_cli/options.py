@@ -17,6 +17,7 @@ import typer
 
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import FrameSelection
+from vscr_cli.stages.runner import Shard, check_scheduler
 
 if TYPE_CHECKING:
     import torch
@@ -104,3 +105,35 @@ PrecisionOption = Annotated[
     typer.Option("--precision", help="auto: bf16/fp16 autocast where the device runs it natively, else fp32 (exact)."),
 ]
 Weights = Annotated[Optional[Path], typer.Option("--weights", help="A local weights file (wheel, original file or .safetensors) instead of the cache.")]
+
+
+def _parse(parse):
+    """A typer parser from a function that raises ValueError on bad text (a usage error, exit 2)."""
+
+    def parser(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return parser
+
+
+Scheduler = Annotated[
+    Optional[str],
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        parser=_parse(check_scheduler),
+        help="Map videos over Dask workers: local:N starts N worker processes for this run; tcp://HOST:8786 uses a running scheduler (workers share the output's filesystem).",
+    ),
+]
+ShardOption = Annotated[
+    Optional[Shard],
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        parser=_parse(Shard.parse),
+        help="Run only shard I of N (0-based): the videos at positions p of the input list with p % N == I; join the shards with vscr merge.",
+    ),
+]

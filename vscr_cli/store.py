@@ -25,16 +25,22 @@ directory survives a crash, which is what ``--resume`` continues from: video gro
 listed in ``videos`` are kept, any other group (interrupted mid-write) is dropped.
 A zip output is packed from the finished directory; an output of ``None`` streams the
 zip bytes to stdout. An input of ``"-"`` reads zip bytes from stdin.
+
+One run writes an output at a time: a :class:`StoreWriter` holds an exclusive lock on
+``.NAME.lock`` beside the target (:class:`OutputLock`) for its whole life. Video groups may
+also be written by other processes (Dask workers) straight into the partial directory with
+:func:`write_video_group`; the writer then records them with :meth:`StoreWriter.complete`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -109,6 +115,77 @@ def _atomic_replace(source: Path, target: Path) -> None:
         os.replace(source, target)
 
 
+class OutputLock:
+    """An exclusive, non-blocking ``flock`` on ``.NAME.lock`` beside an output, held while a run writes it.
+
+    The kernel drops the lock when its process dies (even by SIGKILL), so a stale file never
+    blocks a later run; a clean release removes the file.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.path = target.with_name(f".{target.name}.lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        while self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise StoreError(f"{self.target}: another vscr run is writing this output (lock {self.path})") from None
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+            else:  # the previous holder removed the file while we opened it: lock the new one
+                os.close(fd)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _new_video_group(
+    location: Path,
+    video_id: str,
+    frame_index: Iterable[int],
+    arrays: Mapping[str, tuple[tuple[int, ...], np.dtype | str]],
+    attrs: Mapping[str, Any] | None,
+) -> zarr.Group:
+    """Create (or re-create) the group of one video in the directory store at ``location``.
+
+    The group is opened at its own path, so the root's metadata (the record, which only the
+    writing run touches) is never read or written here.
+    """
+    index = np.asarray(list(frame_index), dtype=np.int64)
+    group = zarr.open_group(zarr.storage.LocalStore(location / video_id), mode="w", attributes=dict(attrs or {}))
+    group.create_array(FRAME_INDEX, data=index, chunks=(max(len(index), 1),))
+    for name, (frame_shape, dtype) in arrays.items():
+        group.create_array(name, shape=(len(index), *frame_shape), dtype=dtype, chunks=(1, *frame_shape), fill_value=0)
+    return group
+
+
+def write_video_group(
+    location: Path,
+    video_id: str,
+    frame_index: Iterable[int],
+    data: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a whole video's group into the directory store at ``location`` (e.g. a writer's
+    ``partial``, from a Dask worker); it counts as complete once :meth:`StoreWriter.complete` records it."""
+    group = _new_video_group(location, video_id, frame_index, {name: (a.shape[1:], a.dtype) for name, a in data.items()}, attrs)
+    for name, array in data.items():
+        group[name][:] = array
+
+
 class VideoWriter:
     """Writes the arrays of one video group; obtained from :meth:`StoreWriter.video`."""
 
@@ -151,6 +228,8 @@ class StoreWriter:
         self.resume = resume
         self._tempdir: Path | None = None
         self._group: zarr.Group | None = None
+        self._lock: OutputLock | None = None
+        self._earlier = (0, 0)  # how many videos and skips an earlier (resumed) run recorded
         self.partial: Path
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -160,10 +239,20 @@ class StoreWriter:
             self.partial = self._tempdir / "store.zarr"
             self._create()
             return self
-        if self.target.exists() and not (self.overwrite or self.resume):
-            raise StoreError(f"{self.target}: output exists (pass --overwrite to replace it or --resume to extend it)")
         if self.target.parent and not self.target.parent.exists():
             raise StoreError(f"{self.target}: parent folder {self.target.parent} does not exist")
+        self._lock = OutputLock(self.target).__enter__()
+        try:
+            self._open_partial()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _open_partial(self) -> None:
+        assert self.target is not None
+        if self.target.exists() and not (self.overwrite or self.resume):
+            raise StoreError(f"{self.target}: output exists (pass --overwrite to replace it or --resume to extend it)")
         self.partial = _partial_path(self.target)
         if self.resume and self.partial.exists():
             self._reopen()
@@ -173,14 +262,21 @@ class StoreWriter:
         else:
             shutil.rmtree(self.partial, ignore_errors=True)
             self._create()
-        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            self._finish()
-        elif self._tempdir is not None:
-            shutil.rmtree(self._tempdir, ignore_errors=True)
-        # on error a file output keeps its partial directory, which --resume continues
+        try:
+            if exc_type is None:
+                self._finish()
+            elif self._tempdir is not None:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+            # on error a file output keeps its partial directory, which --resume continues
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.__exit__()
+            self._lock = None
 
     def _create(self) -> None:
         self._group = zarr.open_group(
@@ -204,6 +300,7 @@ class StoreWriter:
                 del group[name]
         self.record.videos = list(previous.videos)
         self.record.skipped = list(previous.skipped)
+        self._earlier = (len(previous.videos), len(previous.skipped))
         self._group = group
 
     def _unpack_final(self) -> None:
@@ -259,20 +356,7 @@ class StoreWriter:
         assert self._group is not None, "use StoreWriter as a context manager"
         if video_id in self.record.videos:
             raise StoreError(f"video {video_id!r} is already in the store")
-        index = np.asarray(list(frame_index), dtype=np.int64)
-        if video_id in self._group:
-            del self._group[video_id]
-        group = self._group.create_group(video_id, attributes=dict(attrs or {}))
-        group.create_array(FRAME_INDEX, data=index, chunks=(max(len(index), 1),))
-        for name, (frame_shape, dtype) in arrays.items():
-            group.create_array(
-                name,
-                shape=(len(index), *frame_shape),
-                dtype=dtype,
-                chunks=(1, *frame_shape),
-                fill_value=0,
-            )
-        return VideoWriter(group)
+        return VideoWriter(_new_video_group(self.partial, video_id, frame_index, arrays, attrs))
 
     def complete(self, video_id: str) -> None:
         """Mark a video group as fully written (recorded in the attrs, so --resume skips it)."""
@@ -287,16 +371,23 @@ class StoreWriter:
         attrs: Mapping[str, Any] | None = None,
     ) -> None:
         """Write a whole video at once: ``data`` maps a name to a (T, ...) array."""
-        writer = self.video(
-            video_id, frame_index, {name: (a.shape[1:], a.dtype) for name, a in data.items()}, attrs
-        )
-        for name, array in data.items():
-            writer.write(name, 0, array)
+        if video_id in self.record.videos:
+            raise StoreError(f"video {video_id!r} is already in the store")
+        write_video_group(self.partial, video_id, frame_index, data, attrs)
         self.complete(video_id)
 
     def skip(self, video_id: str, reason: str) -> None:
         """Record a video that was left out (e.g. ``--skip-bad``) and why."""
         self.record.skipped.append({"video": video_id, "reason": reason})
+        self._save_record()
+
+    def order(self, video_ids: Sequence[str]) -> None:
+        """List the videos (and skips) of this run in the order of ``video_ids`` (the input order),
+        after those an earlier, resumed run recorded: what a run that finished them one by one records."""
+        position = {video_id: i for i, video_id in enumerate(video_ids)}
+        videos, skipped = self._earlier
+        self.record.videos[videos:] = sorted(self.record.videos[videos:], key=position.__getitem__)
+        self.record.skipped[skipped:] = sorted(self.record.skipped[skipped:], key=lambda s: position[s["video"]])
         self._save_record()
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli import console, weights
-from vscr_cli.commands import write_per_video
+from vscr_cli.commands import RunOptions, write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -23,6 +23,8 @@ from vscr_cli.options import (
     Precision,
     PrecisionOption,
     Resume,
+    Scheduler,
+    ShardOption,
     Seed,
     SkipBad,
     Sources,
@@ -35,6 +37,7 @@ from vscr_cli.options import (
     resolve_device,
     resolve_output,
 )
+from vscr_cli.errors import VscrError
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
@@ -47,9 +50,11 @@ from vscr_cli.stages.cam import (
     fit_classifier,
     fitting_frames,
     load_classifier,
+    load_extractor,
     save_classifier,
     video_cam,
 )
+from vscr_cli.stages.runner import VideoTask
 from vscr_cli.tags import load_tags, require_tags
 
 NAME = "cam"
@@ -91,6 +96,8 @@ def command(
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
     resume: Resume = False,
+    scheduler: Scheduler = None,
+    shard: ShardOption = None,
 ) -> None:
     target = resolve_output(output)
     heights = _heights(cam_heights)
@@ -122,22 +129,17 @@ def command(
     labeled = sum(cam_tag(video_tags[v.video_id], none_tags.value) is not None for v in videos)
     console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "tags": str(tags), "classifier": str(folder) if folder else None}
-    extractor = CamExtractor(model, config, torch_device, heights)
-    try:
-        write_per_video(
-            target,
-            "cam",
-            params.to_json(),
-            inputs,
-            videos,
-            selection,
-            lambda video, on_frames: video_cam(video, video_tags[video.video_id], selection, extractor, params, batch_size, on_frames),
-            overwrite=overwrite,
-            resume=resume,
-            skip_bad=skip_bad,
-        )
-    finally:
-        extractor.close()
+    options = {"video_tags": video_tags, "selection": selection, "params": params, "batch_size": batch_size}
+    if folder is not None:  # workers (and this process) load the saved classifier once each
+        compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, torch_device, heights), options)
+    elif scheduler is not None:
+        raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
+    else:
+        extractor = CamExtractor(model, config, torch_device, heights)
+        compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **options)  # noqa: E731
+    write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute,
+        RunOptions(overwrite, resume, skip_bad, scheduler, shard))
+
 
 def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
     if config.arch == "resnet50":

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vscr_cli import console, weights
-from vscr_cli.commands import write_per_video
+from vscr_cli.commands import RunOptions, write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -19,6 +19,8 @@ from vscr_cli.options import (
     Overwrite,
     PrecisionOption,
     Resume,
+    Scheduler,
+    ShardOption,
     SkipBad,
     Sources,
     SplitOption,
@@ -32,7 +34,8 @@ from vscr_cli.options import (
     resolve_output,
 )
 from vscr_cli.sources import discover
-from vscr_cli.stages.edges import DEFAULT_THRESHOLD, EdgeDetector, EdgeParams, video_edges
+from vscr_cli.stages.edges import DEFAULT_THRESHOLD, EdgeParams, load_edge_detector, video_edges
+from vscr_cli.stages.runner import VideoTask
 
 NAME = "edges"
 
@@ -53,6 +56,8 @@ def command(
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
     resume: Resume = False,
+    scheduler: Scheduler = None,
+    shard: ShardOption = None,
 ) -> None:
     target = resolve_output(output)
     selection = frame_selection(every, max_frames, annotated_only, height)
@@ -66,18 +71,14 @@ def command(
         precision=str(dtype).removeprefix("torch.") if dtype else "fp32",
         selection=selection.to_json(),
     )
-    detector = EdgeDetector(weights.load_local_state_dict(weights_path), torch_device, dtype)
+    compute = VideoTask(
+        video_edges,
+        "detector",
+        load_edge_detector,
+        (weights_path, params.weights_sha256, torch_device, dtype),
+        {"selection": selection, "threshold": threshold, "batch_size": batch_size},
+    )
     console.log.info("HED on %s (%s), %d videos", torch_device, params.precision, len(videos))
     inputs = {"sources": [str(s) for s in sources], "split": split.value}
-    write_per_video(
-        target,
-        "edges",
-        params.to_json(),
-        inputs,
-        videos,
-        selection,
-        lambda video, on_frames: video_edges(video, selection, detector, threshold, batch_size, on_frames),
-        overwrite=overwrite,
-        resume=resume,
-        skip_bad=skip_bad,
-    )
+    write_per_video(target, "edges", params.to_json(), inputs, videos, selection, compute,
+        RunOptions(overwrite, resume, skip_bad, scheduler, shard))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from vscr_cli import weights
-from vscr_cli.commands import write_per_video
+from vscr_cli.commands import RunOptions, write_per_video
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -22,6 +21,8 @@ from vscr_cli.options import (
     Precision,
     PrecisionOption,
     Resume,
+    Scheduler,
+    ShardOption,
     SkipBad,
     Sources,
     Split,
@@ -32,8 +33,9 @@ from vscr_cli.options import (
     resolve_output,
 )
 from vscr_cli.sources import discover
-from vscr_cli.stages.predict import Predictor, video_predictions
-from vscr_cli.stages.train import MODEL_WEIGHTS, load_model
+from vscr_cli.stages.predict import load_predictor, video_predictions
+from vscr_cli.stages.runner import VideoTask, per_process
+from vscr_cli.stages.train import MODEL_WEIGHTS
 
 NAME = "predict"
 
@@ -54,32 +56,25 @@ def command(
     skip_bad: SkipBad = False,
     overwrite: Overwrite = False,
     resume: Resume = False,
+    scheduler: Scheduler = None,
+    shard: ShardOption = None,
 ) -> None:
     target = resolve_output(output)
     torch_device = resolve_device(device)
-    network, config, record = load_model(model, torch_device)
-    frame_height = height if height is not None else record.get("frame_height")
+    dtype = resolve_autocast(precision, torch_device)
+    model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
+    factory_args = (model, model_sha256, torch_device, dtype)
+    predictor = per_process(load_predictor, *factory_args)
+    frame_height = height if height is not None else predictor.frame_height
     selection = frame_selection(every, max_frames, annotated_only, frame_height)
     videos = discover(sources, a2d_split=split.value)
-    dtype = resolve_autocast(precision, torch_device)
-    preprocessing = record["preprocessing"]
-    predictor = Predictor(network, config, np.array(preprocessing["mean"], np.float32) * 255, np.array(preprocessing["std"], np.float32) * 255, torch_device, dtype)
     params = {
-        "model_sha256": weights.sha256_file(model / MODEL_WEIGHTS),
+        "model_sha256": model_sha256,
         "selection": selection.to_json(),
         "prob": prob,
         "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
     }
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model)}
-    write_per_video(
-        target,
-        "pred",
-        params,
-        inputs,
-        videos,
-        selection,
-        lambda video, on_frames: video_predictions(video, selection, predictor, batch_size, prob, on_frames),
-        overwrite=overwrite,
-        resume=resume,
-        skip_bad=skip_bad,
-    )
+    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob})
+    write_per_video(target, "pred", params, inputs, videos, selection, compute,
+        RunOptions(overwrite, resume, skip_bad, scheduler, shard))

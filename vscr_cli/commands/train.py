@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import shutil
 import tomllib
@@ -33,7 +34,7 @@ from vscr_cli.stages.train import (
     open_training_inputs,
     train,
 )
-from vscr_cli.store import open_store
+from vscr_cli.store import OutputLock, open_store
 
 NAME = "train"
 Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
@@ -101,35 +102,36 @@ def command(
     world = distributed_from_env(torch_device)
     if config.batch_size % world.world:
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
-    _prepare_folder(output, overwrite, resume, world.main)
+    with _folder_lock(output, world.main):
+        _prepare_folder(output, overwrite, resume, world.main)
 
-    with open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
-        backbone_state = (
-            weights.load_state_dict("efficientnet-lite0-imagenet")
-            if config.backbone == "tf_efficientnet_lite0"
-            else _required_weights(backbone_weights, "--backbone-weights", config.backbone)
-        )
-        motion_state = _required_weights(motion_weights, "--motion-weights", "--motion i3d") if config.motion == "i3d" else None
-        with console.progress() as bar:
-            task = bar.add_task("caching frames", total=len(data.videos))
-            frames = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
-        if world.world > 1:
-            import torch.distributed as dist
+        with open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
+            backbone_state = (
+                weights.load_state_dict("efficientnet-lite0-imagenet")
+                if config.backbone == "tf_efficientnet_lite0"
+                else _required_weights(backbone_weights, "--backbone-weights", config.backbone)
+            )
+            motion_state = _required_weights(motion_weights, "--motion-weights", "--motion i3d") if config.motion == "i3d" else None
+            with console.progress() as bar:
+                task = bar.add_task("caching frames", total=len(data.videos))
+                frames = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
+            if world.world > 1:
+                import torch.distributed as dist
 
-            dist.barrier()
-            frames = frames or open_store(output / FRAME_CACHE, "frames")
-        dtype = resolve_autocast(precision, torch_device)
-        labeled = sum(int(v.labeled.sum()) for v in data.videos)
-        total = sum(len(v.frame_index) for v in data.videos)
-        console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, torch_device, dtype or "fp32", world.world)
-        record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
-        with console.progress() as bar:
-            task = bar.add_task("training", total=config.iterations)
+                dist.barrier()
+                frames = frames or open_store(output / FRAME_CACHE, "frames")
+            dtype = resolve_autocast(precision, torch_device)
+            labeled = sum(int(v.labeled.sum()) for v in data.videos)
+            total = sum(len(v.frame_index) for v in data.videos)
+            console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, torch_device, dtype or "fp32", world.world)
+            record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
+            with console.progress() as bar:
+                task = bar.add_task("training", total=config.iterations)
 
-            def report(log):
-                bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
+                def report(log):
+                    bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
 
-            train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
+                train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s", output)
 
 
@@ -137,6 +139,14 @@ def _required_weights(path: Path | None, option: str, what: str):
     if path is None:
         raise VscrError(f"{what} needs {option} PATH (a local state dict: none ships on the package index)")
     return weights.load_local_state_dict(path)
+
+
+def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:
+    """The main process locks ``.NAME.lock`` beside the model folder: one training run writes it at a time."""
+    if not main:
+        return contextlib.nullcontext()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return OutputLock(folder)
 
 
 def _prepare_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> None:

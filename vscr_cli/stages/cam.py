@@ -283,9 +283,15 @@ class CamParams:
         return asdict(self)
 
 
+def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...]) -> CamExtractor:
+    """A CamExtractor of the classifier saved in ``folder`` (the sha256 only keys per-process caches)."""
+    model, config = load_classifier(folder, device)
+    return CamExtractor(model, config, device, heights)
+
+
 def video_cam(
     video: VideoSource,
-    tags: Sequence[int],
+    video_tags: Mapping[str, Sequence[int]],
     selection: FrameSelection,
     extractor: CamExtractor,
     params: CamParams,
@@ -294,9 +300,11 @@ def video_cam(
 ) -> VideoResult:
     """``cam`` (T, H, W) uint8 activation x 255 and ``pseudo`` (T, H, W) uint8 ids of one video.
 
-    An unlabeled video (see :func:`cam_tag`) gets zeros and 255 (no CAM) and ``labeled`` False.
+    ``video_tags`` maps video ids to tags. An unlabeled video (see :func:`cam_tag`) gets zeros
+    and 255 (no CAM) and ``labeled`` False.
     """
     indices = video.select(selection)
+    tags = video_tags[video.video_id]
     tag = cam_tag(tags, params.none_policy)
     cams: list[np.ndarray] = []
     pseudo: list[np.ndarray] = []

@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import higra as hg
 import numpy as np
 import torch
 
+from vscr_cli import weights
 from vscr_cli.core.models.hed import HED
 from vscr_cli.core.precision import autocast
 from vscr_cli.sources import FrameSelection, VideoSource
@@ -56,6 +58,11 @@ class EdgeDetector:
         with autocast(self.device, self.dtype):
             probabilities = self.model(images)
         return probabilities[:, 0].float().cpu().numpy()
+
+
+def load_edge_detector(weights_path: Path, weights_sha256: str, device: torch.device, dtype: torch.dtype | None) -> EdgeDetector:
+    """HED from a local weights file (the sha256 only keys per-process caches of detectors)."""
+    return EdgeDetector(weights.load_local_state_dict(weights_path), device, dtype)
 
 
 @functools.lru_cache(maxsize=4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
 from vscr_cli.sources import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult
-from vscr_cli.stages.train import TrainConfig, clip_frames, motion_input
+from vscr_cli.stages.train import TrainConfig, clip_frames, load_model, motion_input
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
@@ -34,6 +35,7 @@ class Predictor:
     std: np.ndarray
     device: torch.device
     dtype: torch.dtype | None
+    frame_height: int | None = None  # the height it was trained at
 
     @torch.inference_mode()
     def probabilities(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
@@ -42,6 +44,13 @@ class Predictor:
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         with autocast(self.device, self.dtype):
             return self.model.predict(images, motion_tensor).float()
+
+
+def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None) -> Predictor:
+    """The model saved in ``folder`` by vscr train (the sha256 only keys per-process caches of predictors)."""
+    network, config, record = load_model(folder, device)
+    mean, std = (np.array(record["preprocessing"][key], np.float32) * 255 for key in ("mean", "std"))
+    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"))
 
 
 def decide(prob: torch.Tensor) -> torch.Tensor:

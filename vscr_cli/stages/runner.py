@@ -1,19 +1,31 @@
-"""The loop every per-video stage shares: skip what a resumed store has, compute, write, record."""
+"""The loop every per-video stage shares: skip what a resumed store has, compute, write, record.
+
+A run maps its videos in this process (:func:`run_videos`) or over the workers of a Dask
+cluster (:func:`run_videos_on`), and may take only one shard of them (:class:`Shard`).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vscr_cli.errors import SourceError
+from vscr_cli.errors import SourceError, VscrError
 from vscr_cli.sources import VideoSource
-from vscr_cli.store import StoreWriter
+from vscr_cli.store import StoreWriter, write_video_group
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger("vscr")
+LOCAL_CLUSTER = "local:"
 
 
 @dataclass
@@ -30,6 +42,71 @@ class RunReport:
     written: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, writer: StoreWriter, video_id: str, reason: str) -> None:
+        log.warning("skipping %s: %s", video_id, reason)
+        writer.skip(video_id, reason)
+        self.skipped.append((video_id, reason))
+
+
+@functools.lru_cache(maxsize=2)
+def per_process(factory: Callable[..., Any], *args: Hashable) -> Any:
+    """``factory(*args)`` made once per process and kept: a model on a device, built once per
+    Dask worker. The arguments name the weights by path and sha256, so new weights make a new one."""
+    return factory(*args)
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    """A per-video stage as plain data, so that it pickles to Dask workers.
+
+    Calling it runs ``function(video, **options, on_frames=..., <model>=per_process(factory, *factory_args))``.
+    """
+
+    function: Callable[..., VideoResult]
+    model: str  # the name of the function's argument that takes the model
+    factory: Callable[..., Any]
+    factory_args: tuple[Hashable, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, video: VideoSource, on_frames: Callable[[int], None] | None = None) -> VideoResult:
+        built = per_process(self.factory, *self.factory_args)
+        return self.function(video, **self.options, on_frames=on_frames, **{self.model: built})
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` of ``count`` of a run: the videos at 0-based positions p of the discovered
+    list with ``p % count == index``."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"`` with 0 <= I < N; raises ValueError otherwise."""
+        index, _, count = text.partition("/")
+        shard = cls(int(index), int(count))
+        if not 0 <= shard.index < shard.count:
+            raise ValueError(f"expected I/N with 0 <= I < N, got {text!r}")
+        return shard
+
+    def select(self, videos: Sequence[VideoSource]) -> list[VideoSource]:
+        return list(videos[self.index :: self.count])
+
+    def to_json(self, videos: Sequence[VideoSource]) -> dict[str, Any]:
+        """The shard as recorded in its store's params: which part, and its videos in input order."""
+        return {"index": self.index, "count": self.count, "videos": [v.video_id for v in self.select(videos)]}
+
+
+def _compute(compute: Callable[[VideoSource], VideoResult], video: VideoSource, skip_bad: bool) -> VideoResult | str:
+    """One video's result, or with ``skip_bad`` the reason it could not be read."""
+    try:
+        return compute(video)
+    except SourceError as error:
+        if not skip_bad:
+            raise
+        return str(error)
 
 
 def run_videos(
@@ -49,20 +126,93 @@ def run_videos(
         if video.video_id in writer.completed:
             report.resumed.append(video.video_id)
         else:
-            try:
-                result = compute(video)
-            except SourceError as error:
-                if not skip_bad:
-                    raise
-                log.warning("skipping %s: %s", video.video_id, error)
-                writer.skip(video.video_id, str(error))
-                report.skipped.append((video.video_id, str(error)))
+            result = _compute(compute, video, skip_bad)
+            if isinstance(result, str):
+                report.skip(writer, video.video_id, result)
             else:
                 writer.write_video(video.video_id, result.frame_index, result.arrays, result.attrs)
                 report.written.append(video.video_id)
         if on_video is not None:
             on_video(video)
     return report
+
+
+def _write_on_worker(video: VideoSource, location: Path, compute: Callable[..., VideoResult], skip_bad: bool) -> tuple[int, str | None]:
+    """On a Dask worker: compute one video and write its group into the run's partial store.
+    Returns (frames written, None) or (0, why the video was skipped)."""
+    result = _compute(compute, video, skip_bad)
+    if isinstance(result, str):
+        return 0, result
+    write_video_group(location, video.video_id, result.frame_index, result.arrays, result.attrs)
+    return len(result.frame_index), None
+
+
+def run_videos_on(
+    client: Client,
+    videos: Sequence[VideoSource],
+    writer: StoreWriter,
+    compute: Callable[..., VideoResult],
+    skip_bad: bool = False,
+    on_video: Callable[[VideoSource, int], None] | None = None,
+) -> RunReport:
+    """:func:`run_videos` over the workers of a Dask cluster: each worker writes its videos'
+    groups into ``writer.partial`` (a filesystem the workers share), and this process records
+    each as complete when its task finishes. ``compute`` must pickle (e.g. a :class:`VideoTask`);
+    ``on_video(video, frames)`` follows completion. The record lists the videos in input order at the end.
+    """
+    from distributed import as_completed
+
+    report = RunReport(resumed=[v.video_id for v in videos if v.video_id in writer.completed])
+    todo = [v for v in videos if v.video_id not in writer.completed]
+    futures = client.map(_write_on_worker, todo, location=writer.partial, compute=compute, skip_bad=skip_bad, pure=False)
+    video_of = {future.key: video for future, video in zip(futures, todo)}
+    for future in as_completed(futures):
+        video = video_of[future.key]
+        frames, skipped = future.result()
+        if skipped is None:
+            writer.complete(video.video_id)
+            report.written.append(video.video_id)
+        else:
+            report.skip(writer, video.video_id, skipped)
+        if on_video is not None:
+            on_video(video, frames)
+    writer.order([v.video_id for v in videos])
+    return report
+
+
+def check_scheduler(address: str) -> str:
+    """``local:N`` (N >= 1) or a scheduler address such as ``tcp://host:8786``; raises ValueError otherwise."""
+    if address.startswith(LOCAL_CLUSTER):
+        workers = address.removeprefix(LOCAL_CLUSTER)
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(f"expected local:N with N >= 1 worker processes, got {address!r}")
+    elif ":" not in address:
+        raise ValueError(f"expected local:N or a Dask scheduler address such as tcp://host:8786, got {address!r}")
+    return address
+
+
+@contextmanager
+def dask_client(address: str) -> Iterator[Client]:
+    """A Dask client of the scheduler at ``address``, or of a LocalCluster of N single-threaded
+    worker processes started for this run (``local:N``, stopped at the end)."""
+    from distributed import Client, LocalCluster
+
+    if address.startswith(LOCAL_CLUSTER):
+        workers = int(address.removeprefix(LOCAL_CLUSTER))
+        environment = dict(os.environ)  # Dask sets OMP_NUM_THREADS=1 etc. here for its workers: keep ours
+        try:
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+                yield client
+        finally:
+            os.environ.clear()
+            os.environ.update(environment)
+    else:
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as error:  # includes timeouts
+            raise VscrError(f"--scheduler {address}: cannot reach the Dask scheduler ({error})") from error
+        with client:
+            yield client
 
 
 def frame_batches(

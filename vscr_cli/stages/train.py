@@ -456,9 +456,12 @@ class Distributed:
 
 
 def distributed_from_env(device: torch.device) -> Distributed:
-    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA), or run alone."""
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA; one GPU per process,
+    chosen by LOCAL_RANK), or run alone. Works the same on one node or several (env:// rendezvous)."""
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         return Distributed()
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Distributed(dist.get_rank(), dist.get_world_size())
