@@ -153,7 +153,7 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "cpu": {
-        "iterations": 300,
+        "iterations": 600,
         "batch_size": 8,
         "learning_rate": 0.01,
         "crop": 96,
