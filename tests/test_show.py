@@ -36,3 +36,10 @@ def test_show_video_keeps_one_layout_when_only_some_frames_are_annotated(cli, tr
     with av.open(str(movie)) as container:
         shapes = {frame.to_ndarray(format="rgb24").shape for frame in container.decode(video=0)}
     assert len(shapes) == 1  # frame | ground truth or "not annotated" | edges, plus the legend, on every frame
+
+
+def test_a_sheet_with_ground_truth_shows_the_annotated_frames(cli, trained, synth, tmp_path):
+    sheet = tmp_path / "edges-gt.png"
+    assert cli("-q", "show", trained.edges, "-o", sheet, "--gt", synth.root, "--video", "synth0000").code == 0
+    annotated = len(synth.summary.videos[0].annotated)  # fewer than the 6 frames a sheet shows by default
+    assert cv2.imread(str(sheet)).shape[0] == annotated * (64 + 18) + (annotated - 1) * 4

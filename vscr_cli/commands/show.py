@@ -34,7 +34,7 @@ def command(
     store_path: Annotated[str, typer.Argument(metavar="STORE", help="An edges, cam or pred store (or '-' for a zip on stdin).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output: a .png contact sheet or a .mp4 video (one video per call).")],
     video: Annotated[Optional[str], typer.Option(help="The video to show (default: the store's first).")] = None,
-    frames: Annotated[int, typer.Option(min=1, help="Frames in a contact sheet, evenly spread.")] = 6,
+    frames: Annotated[int, typer.Option(min=1, help="Frames in a contact sheet, evenly spread (over the annotated ones with --gt).")] = 6,
     gt: Annotated[Optional[Path], typer.Option("--gt", help="Ground truth (A2D root or DAVIS-style folder) to show beside it.")] = None,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Put the frame itself (and --gt) next to the store's views.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
@@ -48,16 +48,18 @@ def command(
         if video_id is None:
             raise VscrError(f"{store.location}: the store holds no video")
         index = store.frame_index(video_id).tolist()
+        truth = open_ground_truth(gt) if gt else None
+        annotated = set(truth.labeled_frames(video_id)) if truth is not None else set()
         positions = list(range(len(index)))
-        if output.suffix.lower() == ".png" and len(positions) > frames:
-            positions = sorted({int(round(p)) for p in np.linspace(0, len(index) - 1, frames)})
+        if output.suffix.lower() == ".png":  # a sheet shows the annotated frames when there are some
+            positions = [p for p in positions if index[p] in annotated] or positions
+            if len(positions) > frames:
+                positions = [positions[int(round(i))] for i in np.linspace(0, len(positions) - 1, frames)]
         sources = {v.video_id: v for v in recorded_sources(store.record.inputs)}
         if video_id not in sources:
             raise VscrError(f"{store.location}: cannot find the frames of video {video_id!r} among the store's sources")
         height = store.record.params.get("selection", {}).get("height")
         decoded = dict(sources[video_id].read([index[p] for p in positions], height))
-        truth = open_ground_truth(gt) if gt else None
-        annotated = set(truth.labeled_frames(video_id)) if truth is not None else set()
         rows, seen = [], set()
         for position in positions:
             frame = decoded[index[position]]
