@@ -87,6 +87,11 @@ class StoreRecord:
             raise StoreError(f"{where}: malformed vscr record ({exc})") from exc
 
 
+def changed_keys(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
+    """The sorted keys whose values differ between two parameter records (absent counts as None)."""
+    return sorted(key for key in first.keys() | second.keys() if first.get(key) != second.get(key))
+
+
 def is_zip(location: str | Path) -> bool:
     return str(location).endswith(".zip")
 
@@ -288,12 +293,7 @@ class StoreWriter:
         previous = StoreRecord.from_json(group.attrs.get(NAMESPACE, {}), str(self.target))
         if previous.kind != self.record.kind:
             raise StoreError(f"{self.target}: cannot resume a {previous.kind} store as {self.record.kind}")
-        if previous.params != self.record.params:
-            changed = sorted(
-                key
-                for key in set(previous.params) | set(self.record.params)
-                if previous.params.get(key) != self.record.params.get(key)
-            )
+        if changed := changed_keys(previous.params, self.record.params):
             raise StoreError(f"{self.target}: cannot resume with different parameters ({', '.join(changed)})")
         for name in list(group.group_keys()):
             if name not in previous.videos:  # interrupted mid-write

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vscr_cli.errors import StoreError
-from vscr_cli.store import Store, StoreWriter, open_store
+from vscr_cli.store import Store, StoreWriter, changed_keys, open_store
 
 SHARD = "shard"
 
@@ -20,6 +20,11 @@ def _shard_of(store: Store) -> dict[str, Any]:
     return shard
 
 
+def _unsharded_params(store: Store) -> dict[str, Any]:
+    """A shard's parameters without its ``shard`` entry: those of the run it is part of."""
+    return {key: value for key, value in store.record.params.items() if key != SHARD}
+
+
 def _check_agreement(stores: Sequence[Store]) -> None:
     """Same kind, schema, parameters (but the shard), inputs and label space."""
     first = stores[0]
@@ -27,9 +32,7 @@ def _check_agreement(stores: Sequence[Store]) -> None:
         for what in ("kind", "schema", "inputs", "label_space"):
             if getattr(store.record, what) != getattr(first.record, what):
                 raise StoreError(f"{store.location}: its {what} differs from {first.location}'s")
-        params = {k: v for k, v in store.record.params.items() if k != SHARD}
-        if params != {k: v for k, v in first.record.params.items() if k != SHARD}:
-            changed = sorted(k for k in params.keys() | first.record.params.keys() if k != SHARD and params.get(k) != first.record.params.get(k))
+        if changed := changed_keys(_unsharded_params(store), _unsharded_params(first)):
             raise StoreError(f"{store.location}: made with other parameters than {first.location} ({', '.join(changed)})")
 
 
@@ -73,8 +76,7 @@ def merge_shards(locations: Sequence[str | Path], target: Path | None, overwrite
         holder = {video_id: store for store in stores for video_id in store.videos}
         reasons = {s["video"]: s["reason"] for store in stores for s in store.record.skipped}
         first = stores[0].record
-        params = {k: v for k, v in first.params.items() if k != SHARD}
-        with StoreWriter(target, kind=first.kind, params=params, inputs=first.inputs, overwrite=overwrite) as writer:
+        with StoreWriter(target, kind=first.kind, params=_unsharded_params(stores[0]), inputs=first.inputs, overwrite=overwrite) as writer:
             writer.record.created_by["merged"] = [store.location for store in stores]
             writer.record.label_space = first.label_space
             for video_id in order:

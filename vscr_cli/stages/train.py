@@ -64,7 +64,7 @@ from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import VideoSource, discover, recorded_sources
-from vscr_cli.store import Store, StoreWriter, check_same_frames, open_store
+from vscr_cli.store import Store, StoreWriter, changed_keys, check_same_frames, open_store
 from vscr_cli.tags import load_tags, require_tags
 
 BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
@@ -516,8 +516,7 @@ def train(
     checkpoint = folder / CHECKPOINT
     if resume and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["config"] != asdict(config):
-            changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+        if changed := changed_keys(state["config"], asdict(config)):
             raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
