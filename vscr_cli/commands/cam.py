@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +11,7 @@ import typer
 
 from vscr_cli import console, weights
 from vscr_cli.commands import RunOptions, write_per_video
+from vscr_cli.errors import VscrError
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -37,7 +39,6 @@ from vscr_cli.options import (
     resolve_device,
     resolve_output,
 )
-from vscr_cli.errors import VscrError
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
@@ -130,16 +131,16 @@ def command(
     console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "tags": str(tags), "classifier": str(folder) if folder else None}
     options = {"video_tags": video_tags, "selection": selection, "params": params, "batch_size": batch_size}
-    if folder is not None:  # workers (and this process) load the saved classifier once each
-        compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, torch_device, heights), options)
-    elif scheduler is not None:
-        raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
-    else:
-        extractor = CamExtractor(model, config, torch_device, heights)
-        compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **options)  # noqa: E731
-    write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute,
-        RunOptions(overwrite, resume, skip_bad, scheduler, shard))
-
+    with contextlib.ExitStack() as cleanup:
+        if folder is not None:  # workers (and this process) load the saved classifier once each
+            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, torch_device, heights), options)
+        elif scheduler is not None:
+            raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
+        else:
+            extractor = CamExtractor(model, config, torch_device, heights)
+            cleanup.callback(extractor.close)  # the Grad-CAM hooks
+            compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **options)  # noqa: E731
+        write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))
 
 def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
     if config.arch == "resnet50":

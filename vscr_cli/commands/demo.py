@@ -17,6 +17,7 @@ from rich.table import Table
 from vscr_cli import console
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Overwrite, Seed
+from vscr_cli.store import open_store
 
 NAME = "demo"
 
@@ -143,8 +144,6 @@ def command(
 
 def overlay_stages(work: Path, count: int) -> list[Stage]:
     """`vscr show` of the first ``count`` predicted test videos beside their frames and ground truth."""
-    from vscr_cli.store import open_store
-
     with open_store(work / "aligned.zarr", "pred") as store:
         videos = store.videos[:count]
     (work / "overlays").mkdir(exist_ok=True)

@@ -80,5 +80,4 @@ def command(
     )
     console.log.info("HED on %s (%s), %d videos", torch_device, params.precision, len(videos))
     inputs = {"sources": [str(s) for s in sources], "split": split.value}
-    write_per_video(target, "edges", params.to_json(), inputs, videos, selection, compute,
-        RunOptions(overwrite, resume, skip_bad, scheduler, shard))
+    write_per_video(target, "edges", params.to_json(), inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))

@@ -76,5 +76,4 @@ def command(
     }
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model)}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob})
-    write_per_video(target, "pred", params, inputs, videos, selection, compute,
-        RunOptions(overwrite, resume, skip_bad, scheduler, shard))
+    write_per_video(target, "pred", params, inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))
