@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p $(dir $(DEMO_DIR))
 	$(VENV)/bin/vscr demo $(DEMO_DIR) --overwrite
 
 test: $(STAMP)

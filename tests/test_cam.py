@@ -4,6 +4,7 @@ import av
 import numpy as np
 
 from vscr_cli import labels
+from vscr_cli.sources import discover
 from vscr_cli.stages.cam import cam_tag, pseudo_label
 from vscr_cli.store import open_store
 
@@ -33,6 +34,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
     assert config["arch"] == "tf_efficientnet_lite0" and config["classes"] == list(labels.ACTORS)
     assert 0 <= config["accuracy"] <= 1 and config["holdout_frames"] > 0
     assert (folder / "classifier.safetensors").read_bytes()[:8] != b"\x80\x02\x8a\x0alz"  # not a pickle
+    sources = {v.video_id: v for v in discover([synth.root])}
     with open_store(out, "cam") as store:
         assert store.record.params["classifier_accuracy"] == config["accuracy"]
         for video in synth.summary.videos:
@@ -40,7 +42,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
             cam, pseudo = store.read(video.video_id, "cam"), store.read(video.video_id, "pseudo")
             assert cam.shape == pseudo.shape == (4, 64, 96) and cam.dtype == pseudo.dtype == np.uint8
             tag = cam_tag(video.tags)
-            assert attrs == {"labeled": tag is not None, "tags": list(video.tags)}
+            assert attrs == {"labeled": tag is not None, "tags": list(video.tags), "source_sha256": sources[video.video_id].digest()}
             if tag is None:
                 assert (pseudo == labels.IGNORE).all() and (cam == 0).all()
             else:

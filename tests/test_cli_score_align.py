@@ -172,7 +172,7 @@ def test_bad_inputs_are_refused_with_one_line(cli, synth, dense_gt, perfect, tmp
     for args in (("score", edges, "--gt", synth.root), ("align", edges, "-o", tmp_path / "out.zarr")):
         done = cli(*args)
         assert done.code == 1 and done.stderr.count("\n") == 1, done.stderr
-        assert done.stderr.startswith("vscr: error: ") and "is a edges store, expected pred" in done.stderr
+        assert done.stderr.startswith("vscr: error: ") and "is an edges store, expected pred" in done.stderr
 
     small = write_pred(tmp_path / "small.zarr", dense_gt, transform=lambda video, maps: maps[:, ::2, ::2].copy())
     done = cli("score", small, "--gt", synth.root, "--dense")

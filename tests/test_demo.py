@@ -26,4 +26,4 @@ def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
 def test_demo_refuses_a_used_folder(cli, tmp_path):
     (tmp_path / "old.txt").write_text("x")
     result = cli("-q", "demo", tmp_path)
-    assert result.code == 1 and "folder is not empty" in result.stderr
+    assert result.code == 1 and "output exists" in result.stderr

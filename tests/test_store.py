@@ -108,7 +108,7 @@ def test_resume_refuses_other_parameters_and_kind(tmp_path):
     with pytest.raises(StoreError, match="different parameters \\(t\\)"):
         with StoreWriter(target, kind="edges", params={"t": 2}, resume=True):
             pass
-    with pytest.raises(StoreError, match="cannot resume a edges store as cam"):
+    with pytest.raises(StoreError, match="cannot resume an edges store as cam"):
         with StoreWriter(target, kind="cam", params={"t": 1}, resume=True):
             pass
 
@@ -141,7 +141,7 @@ def test_reader_errors_are_clear(tmp_path):
     target = tmp_path / "e.zarr"
     with StoreWriter(target, kind="edges") as writer:
         writer.write_video("v", [0, 1], {"edge": np.zeros((2, 2, 2), np.uint8)})
-    with pytest.raises(StoreError, match="is a edges store, expected cam"):
+    with pytest.raises(StoreError, match="is an edges store, expected cam"):
         open_store(target, "cam")
     with open_store(target) as store:
         with pytest.raises(StoreError, match="no video 'w'"):

@@ -79,7 +79,7 @@ def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):
     untagged = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "--tags", tags, "-o", tmp_path / "m", *TINY_TRAIN)
     assert untagged.code == 1 and "no tags for video(s) synth0001" in untagged.stderr
     occupied = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "-o", trained.model, *TINY_TRAIN)
-    assert occupied.code == 1 and "output folder is not empty" in occupied.stderr
+    assert occupied.code == 1 and "output exists" in occupied.stderr
     unknown = tmp_path / "bad.toml"
     unknown.write_text("learning_rat = 0.1\n")
     typo = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "--config", unknown, "-o", tmp_path / "m2", *TINY_TRAIN)

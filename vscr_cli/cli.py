@@ -59,7 +59,19 @@ def run(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
         return 1
+    except OSError as error:  # the filesystem said no: permission, read-only, a file where a folder was expected...
+        if console.Verbosity.level > 0:
+            traceback.print_exc()
+        print(f"vscr: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def describe_os_error(error: OSError) -> str:
+    """``FILE: problem`` for an OS error, in one line."""
+    reason = error.strerror or str(error) or type(error).__name__
+    files = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else " ".join(reason.split())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import typer
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import FrameSelection
 from vscr_cli.stages.runner import Shard, check_scheduler
+from vscr_cli.store import STORE, check_output
 
 if TYPE_CHECKING:
     import torch
@@ -66,13 +67,14 @@ Tags = Annotated[str, typer.Option("--tags", help="Video tags: a CSV 'video,tags
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 
-def resolve_output(output: str | None) -> Path | None:
-    """The output path, or None for zip bytes on stdout (refused when stdout is a terminal)."""
+def resolve_output(output: str | None, overwrite: bool = False, resume: bool = False) -> Path | None:
+    """The output path, checked by the one output rule before any work (:func:`store.check_output`),
+    or None for zip bytes on stdout (refused when stdout is a terminal)."""
     if output is None or output == "-":
         if sys.stdout.isatty():
             raise VscrError("refusing to write a binary store to a terminal: pass -o PATH or redirect stdout")
         return None
-    return Path(output)
+    return check_output(Path(output), STORE, overwrite, resume)
 
 
 def resolve_device(device: Device) -> torch.device:

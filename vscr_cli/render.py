@@ -6,7 +6,9 @@ Every function takes and returns (H, W, 3) uint8 RGB images.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -15,6 +17,7 @@ import numpy as np
 from skimage.segmentation import find_boundaries
 
 from vscr_cli import labels
+from vscr_cli.errors import VscrError
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -74,16 +77,28 @@ def contact_sheet(rows: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """A hidden sibling of ``path`` (same suffix) to write; moved onto ``path`` only when the block succeeds."""
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image[..., ::-1]):
-        raise OSError(f"{path}: cannot write PNG")
+    with _atomic_file(path) as temporary:
+        if not cv2.imwrite(str(temporary), image[..., ::-1]):
+            raise VscrError(f"{path}: cannot write PNG")
 
 
 def write_mp4(path: Path, images: Sequence[np.ndarray], fps: int = 8) -> None:
     """H.264 video of images, each padded to the largest one's size rounded up to even sides."""
     height = (max(image.shape[0] for image in images) + 1) // 2 * 2
     width = (max(image.shape[1] for image in images) + 1) // 2 * 2
-    with av.open(str(path), "w") as container:
+    with _atomic_file(path) as temporary, av.open(str(temporary), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for number, image in enumerate(images):

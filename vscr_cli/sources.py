@@ -9,6 +9,7 @@ Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import PIL.Image
 
 from vscr_cli.errors import SourceError
+from vscr_cli.store import check_video_id
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -61,18 +64,29 @@ class VideoSource:
     path: Path
     annotated: tuple[int, ...] | None = None
 
+    def __post_init__(self) -> None:
+        check_video_id(self.video_id, str(self.path))
+
+    def digest(self) -> str:
+        """sha256 of the footage: the video file's bytes, or the frame images' bytes in order."""
+        hasher = hashlib.sha256()
+        for path in self._image_files() if self.is_folder else [self.path]:
+            with path.open("rb") as handle:
+                hashlib.file_digest(handle, lambda: hasher)
+        return hasher.hexdigest()
+
     @property
     def is_folder(self) -> bool:
         return self.path.is_dir()
 
     def _image_files(self) -> list[Path]:
-        return sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(p for p in _visible(self.path) if p.suffix.lower() in IMAGE_SUFFIXES)
 
     def _open(self) -> av.container.InputContainer:
         try:
             container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{self.path}: cannot open video ({exc})") from exc
+            raise SourceError(f"{self.path}: cannot open video ({_reason(exc)})") from exc
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.path}: no video stream")
@@ -114,7 +128,7 @@ class VideoSource:
                     if last is not None and number >= last:
                         return
             except av.error.FFmpegError as exc:
-                raise SourceError(f"{self.path}: cannot decode video ({exc})") from exc
+                raise SourceError(f"{self.path}: cannot decode video ({_reason(exc)})") from exc
 
     def read(self, indices: Sequence[int], height: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (frame number, (H, W, 3) uint8 RGB frame) for ``indices`` in increasing order."""
@@ -134,11 +148,19 @@ class VideoSource:
             raise SourceError(f"{self.path}: expected {len(wanted)} frames, could read only {found}")
 
 
+def _reason(error: Exception) -> str:
+    """Why a file could not be read, without FFmpeg's raw error number."""
+    return getattr(error, "strerror", None) or str(error)
+
+
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"{path}: cannot read image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """(H, W, 3) uint8 RGB through Pillow: a damaged file is an error rather than a half-grey
+    frame, and libjpeg's warnings stay off stderr (OpenCV prints them)."""
+    try:
+        with PIL.Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise SourceError(f"{path}: cannot read image ({_reason(error)})") from error
 
 
 def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
@@ -148,6 +170,11 @@ def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
     width = max(2, round(frame.shape[1] * height / frame.shape[0] / 2) * 2)
     interpolation = cv2.INTER_AREA if height < frame.shape[0] else cv2.INTER_LINEAR
     return cv2.resize(frame, (width, height), interpolation=interpolation)
+
+
+def _visible(folder: Path) -> list[Path]:
+    """A folder's entries without hidden ones (``.DS_Store``, macOS ``._clip.mp4`` forks), sorted."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def _folder_id(path: Path) -> str:
@@ -168,7 +195,7 @@ def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
     release = find_release_root(path)
     if release is not None:
         return A2DRelease(release).sources(split=a2d_split)
-    entries = sorted(path.iterdir())
+    entries = _visible(path)
     if any(e.is_file() and e.suffix.lower() in IMAGE_SUFFIXES for e in entries):
         return [VideoSource(_folder_id(path), path)]
     found: list[VideoSource] = []
@@ -177,7 +204,7 @@ def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
             found.append(VideoSource(entry.stem, entry))
         elif entry.is_dir():
             frames = entry / "frames" if (entry / "frames").is_dir() else entry
-            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in frames.iterdir()):
+            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in _visible(frames)):
                 found.append(VideoSource(_folder_id(frames), frames))
     if not found:
         raise SourceError(f"{path}: no videos or frame folders found")

@@ -30,11 +30,19 @@ One run writes an output at a time: a :class:`StoreWriter` holds an exclusive lo
 ``.NAME.lock`` beside the target (:class:`OutputLock`) for its whole life. Video groups may
 also be written by other processes (Dask workers) straight into the partial directory with
 :func:`write_video_group`; the writer then records them with :meth:`StoreWriter.complete`.
+
+Output ownership (:func:`check_output`, one rule for every command): an output's parent folder
+must exist; an existing output is replaced (``--overwrite``) or continued (``--resume``) only
+when its record says vscr made it: a store's ``attrs["vscr"]``, or the ``vscr-output.json``
+record of a folder output (a model folder, a synth root). Anything else is left untouched.
+Video ids name groups, so they are checked (:func:`check_video_id`) wherever they enter.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import shutil
 import sys
@@ -53,9 +61,34 @@ from vscr_cli import __version__
 from vscr_cli.errors import StoreError
 
 NAMESPACE = "vscr"
-SCHEMA = "vscr-store/1"
-KNOWN_SCHEMAS = (SCHEMA,)
+SCHEMA = "vscr-store/2"
+KNOWN_SCHEMAS = ("vscr-store/1", SCHEMA)
 FRAME_INDEX = "frame_index"
+SOURCE_DIGEST = "source_sha256"  # a video group's attribute: sha256 of the footage it was made from
+OUTPUT_RECORD = "vscr-output.json"
+OUTPUT_SCHEMA = "vscr-output/1"
+STORE = "store"
+log = logging.getLogger("vscr")
+# vscr-store/2 stores every chunk, all-zero ones too, so that a missing chunk means damage rather
+# than "zeros"; zarr keeps this setting per process, not in the array metadata
+zarr.config.set({"array.write_empty_chunks": True})
+
+
+def check_video_id(video_id: str, where: str) -> str:
+    """``video_id`` if it can name a group (and so a folder) safely, else :class:`StoreError`.
+
+    Refused: empty, ``/``, ``\\``, a NUL or control character, a leading ``.`` (``..``, hidden
+    names), and ``zarr.json``: such an id would escape the store or clash with its metadata.
+    """
+    if (
+        not video_id
+        or any(c in video_id for c in "/\\")
+        or any(ord(c) < 32 for c in video_id)
+        or video_id.startswith(".")
+        or video_id == "zarr.json"
+    ):
+        raise StoreError(f"{where}: unsafe video id {video_id!r} (ids may not be empty, contain '/' or '\\', or start with '.')")
+    return video_id
 
 
 @dataclass
@@ -82,9 +115,17 @@ class StoreRecord:
                 f"{where}: unknown store schema {schema!r} (this vscr {__version__} reads {', '.join(KNOWN_SCHEMAS)})"
             )
         try:
-            return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+            record = cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
         except TypeError as exc:  # a required field is missing
             raise StoreError(f"{where}: malformed vscr record ({exc})") from exc
+        for video_id in record.videos:
+            check_video_id(video_id, where)
+        return record
+
+    @property
+    def complete_chunks(self) -> bool:
+        """Whether every chunk of every array is stored (vscr-store/2), so a missing one means damage."""
+        return self.schema != "vscr-store/1"
 
 
 def changed_keys(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
@@ -100,6 +141,12 @@ def _partial_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.partial")
 
 
+def _finished_videos(partial: Path) -> int:
+    """How many complete videos the partial store of an interrupted run holds (0 when none is there)."""
+    record = _store_record_json(partial) if partial.is_dir() else None
+    return len(record.get("videos") or []) if isinstance(record, dict) else 0
+
+
 def pack_zip(directory: Path, destination: Path | BinaryIO) -> None:
     """Pack a directory store into a zip store (entries stored, chunks are already compressed)."""
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -109,15 +156,90 @@ def pack_zip(directory: Path, destination: Path | BinaryIO) -> None:
 
 
 def _atomic_replace(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target`` atomically, replacing a file or a directory."""
-    if target.is_dir():
-        trash = target.with_name(f".{target.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
-        target.rename(trash)
-        source.rename(target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
+    """Move ``source`` (a file or directory) to ``target``, replacing what is there (an output
+    that :func:`check_output` found vscr made): the old one is moved aside, then removed."""
+    if not (target.is_dir() or (source.is_dir() and target.exists())):
         os.replace(source, target)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    target.rename(trash / "old")
+    source.rename(target)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_record_json(path: Path) -> Any:
+    """The ``attrs["vscr"]`` of the store at ``path`` read as plain JSON (None when it has none)."""
+    if path.is_dir():
+        metadata = _read_json(path / "zarr.json")
+    elif zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                metadata = json.loads(archive.read("zarr.json"))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            metadata = None
+    else:
+        return None
+    attributes = metadata.get("attributes") if isinstance(metadata, dict) else None
+    return attributes.get(NAMESPACE) if isinstance(attributes, dict) else None
+
+
+def output_kind(path: Path) -> str | None:
+    """What vscr output lives at ``path`` by its record: ``"store"``, the kind in a folder's
+    ``vscr-output.json`` (``"model"``, ``"synth"``), or None when vscr did not make it."""
+    record = _store_record_json(path)
+    if isinstance(record, dict) and record.get("schema") in KNOWN_SCHEMAS:
+        return STORE
+    if path.is_dir():
+        owner = _read_json(path / OUTPUT_RECORD)
+        if isinstance(owner, dict) and owner.get("schema") == OUTPUT_SCHEMA:
+            return str(owner.get("kind"))
+        model = _read_json(path / "config.json")  # a model folder written before vscr-output.json existed
+        if isinstance(model, dict) and str(model.get("format", "")).startswith("vscr-model/"):
+            return "model"
+    return None
+
+
+def mark_output(folder: Path, kind: str) -> None:
+    """Record in ``folder`` that vscr made it as a ``kind`` output (see :func:`output_kind`)."""
+    (folder / OUTPUT_RECORD).write_text(json.dumps({"schema": OUTPUT_SCHEMA, "kind": kind, "version": __version__}) + "\n")
+
+
+def _described(kind: str) -> str:
+    return {STORE: "a vscr store", "model": "a vscr model folder", "synth": "a vscr synth dataset"}.get(kind, f"a vscr {kind} output")
+
+
+def check_output(target: Path, kind: str = STORE, overwrite: bool = False, resume: bool = False, resumable: bool = True) -> Path:
+    """The output rule, checked before any work (and again under the writer's lock).
+
+    The parent folder must exist. An existing ``target`` needs ``--overwrite`` or ``--resume``,
+    and either applies only to an empty folder or an output of ``kind`` that vscr made
+    (:func:`output_kind`): a folder or file of anything else is refused and left untouched. Returns ``target`` with
+    ``.``/``..`` resolved. ``resumable``: whether the command has ``--resume`` (for the hint).
+    Raises :class:`StoreError` with one line.
+    """
+    if target.name in ("", ".", ".."):
+        target = target.resolve()
+    parent = target.parent
+    if not parent.is_dir():
+        raise StoreError(f"{target}: parent folder {parent} does not exist" if not parent.exists() else f"{target}: {parent} is not a folder")
+    if not (target.exists() or target.is_symlink()):
+        return target
+    if not (overwrite or resume):
+        raise StoreError(f"{target}: output exists (pass --overwrite to replace it{' or --resume to extend it' if resumable else ''})")
+    if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+        return target  # an empty folder: nothing to lose
+    found = output_kind(target) if not target.is_symlink() else None
+    if found != kind:
+        what = _described(found) if found else ("a folder" if target.is_dir() else "a file") + " that vscr did not make"
+        raise StoreError(f"{target}: is {what}, not {_described(kind)}: refusing to replace it (remove it yourself or pick another output)")
+    return target
 
 
 class OutputLock:
@@ -244,8 +366,7 @@ class StoreWriter:
             self.partial = self._tempdir / "store.zarr"
             self._create()
             return self
-        if self.target.parent and not self.target.parent.exists():
-            raise StoreError(f"{self.target}: parent folder {self.target.parent} does not exist")
+        self.target = check_output(self.target, STORE, self.overwrite, self.resume)
         self._lock = OutputLock(self.target).__enter__()
         try:
             self._open_partial()
@@ -256,15 +377,21 @@ class StoreWriter:
 
     def _open_partial(self) -> None:
         assert self.target is not None
-        if self.target.exists() and not (self.overwrite or self.resume):
-            raise StoreError(f"{self.target}: output exists (pass --overwrite to replace it or --resume to extend it)")
+        check_output(self.target, STORE, self.overwrite, self.resume)  # again, now that we hold the lock
         self.partial = _partial_path(self.target)
         if self.resume and self.partial.exists():
             self._reopen()
-        elif self.resume and self.target.exists():
+        elif self.resume and output_kind(self.target) == STORE:
             self._unpack_final()
             self._reopen()
         else:
+            if finished := _finished_videos(self.partial):
+                if not self.overwrite:
+                    raise StoreError(
+                        f"{self.target}: an interrupted run left {finished} finished videos in {self.partial} "
+                        "(pass --resume to keep them, or --overwrite to start again)"
+                    )
+                log.warning("discarding %d finished videos of an interrupted run in %s (--resume would keep them)", finished, self.partial)
             shutil.rmtree(self.partial, ignore_errors=True)
             self._create()
 
@@ -274,7 +401,10 @@ class StoreWriter:
                 self._finish()
             elif self._tempdir is not None:
                 shutil.rmtree(self._tempdir, ignore_errors=True)
-            # on error a file output keeps its partial directory, which --resume continues
+            elif self._group is not None and self.record.videos:  # --resume continues from the partial
+                log.warning("kept %d finished videos in %s: rerun with --resume to continue", len(self.record.videos), self.partial)
+            elif self._group is not None:  # nothing worth keeping
+                shutil.rmtree(self.partial, ignore_errors=True)
         finally:
             self._release()
 
@@ -292,7 +422,7 @@ class StoreWriter:
         group = zarr.open_group(zarr.storage.LocalStore(self.partial), mode="r+")
         previous = StoreRecord.from_json(group.attrs.get(NAMESPACE, {}), str(self.target))
         if previous.kind != self.record.kind:
-            raise StoreError(f"{self.target}: cannot resume a {previous.kind} store as {self.record.kind}")
+            raise StoreError(f"{self.target}: cannot resume {_article(previous.kind)} {previous.kind} store as {self.record.kind}")
         if changed := changed_keys(previous.params, self.record.params):
             raise StoreError(f"{self.target}: cannot resume with different parameters ({', '.join(changed)})")
         for name in list(group.group_keys()):
@@ -330,7 +460,7 @@ class StoreWriter:
         elif is_zip(self.target):
             packed = self.target.with_name(f".{self.target.name}.packing")
             pack_zip(self.partial, packed)
-            os.replace(packed, self.target)
+            _atomic_replace(packed, self.target)
             shutil.rmtree(self.partial)
         else:
             _atomic_replace(self.partial, self.target)
@@ -425,27 +555,53 @@ class Store:
     def _video_group(self, video_id: str) -> zarr.Group:
         if video_id not in self.record.videos:
             raise StoreError(f"{self.location}: no video {video_id!r} in this {self.kind} store")
-        return self.group[video_id]
+        try:
+            return self.group[video_id]
+        except (KeyError, ValueError, TypeError) as error:  # missing or unreadable zarr.json
+            raise StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})") from error
+
+    def _checked(self, video_id: str, name: str) -> zarr.Array:
+        """Array ``name`` of a video, refused when a chunk is missing (a damaged store reads as zeros)."""
+        group = self._video_group(video_id)
+        try:
+            array = group[name]
+        except (KeyError, ValueError, TypeError) as error:
+            raise StoreError(f"{self.location}: array {name!r} of video {video_id!r} is damaged ({_brief(error)})") from error
+        if self.record.complete_chunks and array.nchunks_initialized != array.nchunks:
+            raise StoreError(
+                f"{self.location}: array {name!r} of video {video_id!r} is damaged "
+                f"({array.nchunks - array.nchunks_initialized} of {array.nchunks} chunks missing)"
+            )
+        return array
 
     def frame_index(self, video_id: str) -> np.ndarray:
         """(T,) int64 0-based frame numbers of a video."""
-        return np.asarray(self._video_group(video_id)[FRAME_INDEX][:])
+        return np.asarray(self._checked(video_id, FRAME_INDEX)[:])
 
     def arrays(self, video_id: str) -> list[str]:
         return sorted(name for name in self._video_group(video_id).array_keys() if name != FRAME_INDEX)
 
     def array(self, video_id: str, name: str) -> zarr.Array:
         """The lazy (T, ...) array ``name`` of a video."""
-        group = self._video_group(video_id)
-        if name not in group:
+        if name not in self._video_group(video_id):
             raise StoreError(f"{self.location}: video {video_id!r} has no array {name!r}")
-        return group[name]
+        return self._checked(video_id, name)
 
     def read(self, video_id: str, name: str) -> np.ndarray:
         return np.asarray(self.array(video_id, name)[:])
 
     def video_attrs(self, video_id: str) -> dict[str, Any]:
         return dict(self._video_group(video_id).attrs)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _brief(error: BaseException) -> str:
+    """An exception as a short one-line reason."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _spool_stdin() -> Path:
@@ -490,7 +646,7 @@ def open_store(location: str | Path, kind: str | Iterable[str] | None = None) ->
         record = StoreRecord.from_json(group.attrs[NAMESPACE], where)
         accepted = (kind,) if isinstance(kind, str) else tuple(kind or ())
         if accepted and record.kind not in accepted:
-            raise StoreError(f"{where}: is a {record.kind} store, expected {' or '.join(accepted)}")
+            raise StoreError(f"{where}: is {_article(record.kind)} {record.kind} store, expected {' or '.join(accepted)}")
     except BaseException:
         if cleanup is not None:
             shutil.rmtree(cleanup, ignore_errors=True)
@@ -499,7 +655,8 @@ def open_store(location: str | Path, kind: str | Iterable[str] | None = None) ->
 
 
 def check_same_frames(first: Store, second: Store) -> None:
-    """Raise :class:`StoreError` unless two stores hold the same videos with the same frame indices."""
+    """Raise :class:`StoreError` unless two stores hold the same videos with the same frame indices,
+    made from the same footage (where both record its digest)."""
     a, b = set(first.videos), set(second.videos)
     if a != b:
         only_a, only_b = sorted(a - b), sorted(b - a)
@@ -517,3 +674,6 @@ def check_same_frames(first: Store, second: Store) -> None:
             raise StoreError(
                 f"{first.location} and {second.location} disagree on the frames of video {video_id!r}"
             )
+        digests = {store.video_attrs(video_id).get(SOURCE_DIGEST) for store in (first, second)}
+        if len(digests) > 1 and None not in digests:
+            raise StoreError(f"{first.location} and {second.location} were made from different footage of video {video_id!r}")

@@ -100,13 +100,15 @@ def command(
     scheduler: Scheduler = None,
     shard: ShardOption = None,
 ) -> None:
-    target = resolve_output(output)
+    target = resolve_output(output, overwrite, resume)
     heights = _heights(cam_heights)
     selection = frame_selection(every, max_frames, annotated_only, height)
     videos = discover(sources, a2d_split=split.value)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
     torch_device = resolve_device(device)
     folder = classifier or (target.with_name(target.name.split(".")[0] + ".classifier") if target else None)
+    if folder is not None and not folder.parent.is_dir():
+        raise VscrError(f"{folder}: parent folder {folder.parent} does not exist")
     if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
         model, config = load_classifier(folder, torch_device)
         console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)

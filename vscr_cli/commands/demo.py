@@ -17,9 +17,10 @@ from rich.table import Table
 from vscr_cli import console
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Overwrite, Seed
-from vscr_cli.store import open_store
+from vscr_cli.store import check_output, mark_output, open_store
 
 NAME = "demo"
+DEMO = "demo"  # the kind of output this command owns: its working folder
 
 #: Actor-action classes of the demo: adults and dogs, told apart by appearance, jumping or running, by motion.
 DEMO_CLASSES = "15,17,75,77"
@@ -122,15 +123,15 @@ def results_table(work: Path) -> tuple[Table, dict[str, dict[str, float]]]:
 
 
 def command(
-    work: Annotated[Path, typer.Argument(help="Working folder for the dataset, stores, model and overlays.")] = Path("build/demo"),
+    work: Annotated[Path, typer.Argument(help="Working folder for the dataset, stores, model and overlays (its parent must exist).")] = Path("vscr-demo"),
     size: Annotated[Size, typer.Option(help="tiny: seconds (a smoke run); small: minutes on 2 cores; medium: the RESULTS.md benchmark.")] = Size.small,
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
     overwrite: Overwrite = False,
 ) -> None:
-    if work.exists() and any(work.iterdir()) and not overwrite:
-        raise VscrError(f"{work}: folder is not empty (pass --overwrite to run the demo again there)")
-    work.mkdir(parents=True, exist_ok=True)
+    work = check_output(work, DEMO, overwrite, resumable=False)
+    work.mkdir(exist_ok=True)
+    mark_output(work, DEMO)
     verbosity = ["-q"] if console.Verbosity.level < 0 else ["-v"] * console.Verbosity.level
     start = time.perf_counter()
     seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite), verbosity)

@@ -59,7 +59,7 @@ def command(
     scheduler: Scheduler = None,
     shard: ShardOption = None,
 ) -> None:
-    target = resolve_output(output)
+    target = resolve_output(output, overwrite, resume)
     selection = frame_selection(every, max_frames, annotated_only, height)
     videos = discover(sources, a2d_split=split.value)
     torch_device = resolve_device(device)

@@ -18,7 +18,7 @@ def command(
     output: Output = None,
     overwrite: Overwrite = False,
 ) -> None:
-    target = resolve_output(output)
+    target = resolve_output(output, overwrite)
     with console.progress() as bar:
         task = bar.add_task("merging", total=None)
         videos = merge_shards(shards, target, overwrite, lambda: bar.advance(task))

@@ -59,7 +59,7 @@ def command(
     scheduler: Scheduler = None,
     shard: ShardOption = None,
 ) -> None:
-    target = resolve_output(output)
+    target = resolve_output(output, overwrite, resume)
     torch_device = resolve_device(device)
     dtype = resolve_autocast(precision, torch_device)
     model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""

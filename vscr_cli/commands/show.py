@@ -41,6 +41,10 @@ def command(
 ) -> None:
     if output.suffix.lower() not in (".png", ".mp4"):
         raise typer.BadParameter("the output must end in .png or .mp4", param_hint="-o")
+    if not output.parent.is_dir():
+        raise VscrError(f"{output}: parent folder {output.parent} does not exist")
+    if output.is_dir() or (output.exists() and not output.is_file()):
+        raise VscrError(f"{output}: is a folder (or not a file): refusing to replace it")
     if output.exists() and not overwrite:
         raise VscrError(f"{output}: output exists (pass --overwrite to replace it)")
     with open_store(store_path, ("edges", "cam", "pred")) as store:

@@ -8,6 +8,7 @@ import shutil
 import tomllib
 from dataclasses import fields
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional
 
 import typer
@@ -25,6 +26,7 @@ from vscr_cli.options import (
     resolve_device,
 )
 from vscr_cli.stages.train import (
+    CHECKPOINT,
     FRAME_CACHE,
     PRESETS,
     TrainConfig,
@@ -34,9 +36,10 @@ from vscr_cli.stages.train import (
     open_training_inputs,
     train,
 )
-from vscr_cli.store import OutputLock, open_store
+from vscr_cli.store import OutputLock, check_output, mark_output, open_store
 
 NAME = "train"
+MODEL = "model"  # the kind of output this command owns
 Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
 
 
@@ -100,12 +103,12 @@ def command(
     config = make_config(preset.value, overrides)
     torch_device = resolve_device(device)
     world = distributed_from_env(torch_device)
+    if world.main:  # before any work; the other processes follow the main one
+        output = check_output(output, MODEL, overwrite, resume)
     if config.batch_size % world.world:
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
-    with _folder_lock(output, world.main):
-        _prepare_folder(output, overwrite, resume, world.main)
-
-        with open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
+    with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
+        with _model_folder(output, overwrite, resume, world.main):
             backbone_state = (
                 weights.load_state_dict("efficientnet-lite0-imagenet")
                 if config.backbone == "tf_efficientnet_lite0"
@@ -143,16 +146,25 @@ def _required_weights(path: Path | None, option: str, what: str):
 
 def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:
     """The main process locks ``.NAME.lock`` beside the model folder: one training run writes it at a time."""
+    return OutputLock(folder) if main else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _model_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> Iterator[None]:
+    """Make the model folder (replacing a vscr model folder with --overwrite, reusing it with
+    --resume); a folder this run made is removed again if the run fails before its first checkpoint."""
     if not main:
-        return contextlib.nullcontext()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return OutputLock(folder)
-
-
-def _prepare_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> None:
-    if folder.exists() and any(folder.iterdir()) and not (overwrite or resume):
-        raise VscrError(f"{folder}: output folder is not empty (pass --overwrite to replace it or --resume to continue)")
-    if main:
-        if overwrite and not resume and folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        yield
+        return
+    check_output(folder, MODEL, overwrite, resume)  # again, under the lock
+    if overwrite and not resume and folder.exists():
+        shutil.rmtree(folder)
+    created = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    mark_output(folder, MODEL)
+    try:
+        yield
+    except BaseException:
+        if created and not (folder / CHECKPOINT).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise

@@ -27,6 +27,7 @@ import numpy as np
 from vscr_cli import labels
 from vscr_cli.errors import SourceError
 from vscr_cli.sources import VideoSource
+from vscr_cli.store import check_video_id
 
 SPLITS = {"train": 0, "test": 1}
 MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: vscr synth HDF5 schema 1.00 ."
@@ -52,7 +53,7 @@ class VideosetRow:
             raise SourceError(f"{where}: expected 9 columns, found {len(fields)}")
         try:
             return cls(
-                fields[0].strip(),
+                check_video_id(fields[0].strip(), where),
                 int(fields[1]),
                 float(fields[2]),
                 float(fields[3]),
@@ -137,7 +138,7 @@ class A2DRelease:
         folder = self._mat_dir(video_id)
         if not folder.is_dir():
             return ()
-        return tuple(sorted(int(p.stem) - 1 for p in folder.glob("*.mat")))
+        return tuple(sorted(int(p.stem) - 1 for p in folder.glob("*.mat") if p.stem.isdigit()))  # not ._00005.mat etc.
 
     def sources(self, split: str = "all") -> list[VideoSource]:
         return [VideoSource(vid, self.clip_path(vid), self.annotated_frames(vid)) for vid in self.videos(split)]

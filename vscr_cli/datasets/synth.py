@@ -34,6 +34,7 @@ import skimage.data
 from vscr_cli import labels
 from vscr_cli.datasets.a2d import VideosetRow, write_annotation, write_videoset
 from vscr_cli.errors import VscrError
+from vscr_cli.store import check_output, mark_output
 from vscr_cli.tags import write_tags_csv
 
 FPS = 24
@@ -310,6 +311,9 @@ def _encode(path: Path, frames: list[np.ndarray]) -> None:
         container.mux(stream.encode())
 
 
+SYNTH = "synth"  # the kind of output synthesize owns (see vscr_cli.store.output_kind)
+
+
 def annotated_frames(frames: int, count: int) -> tuple[int, ...]:
     """``count`` evenly spread 0-based frame numbers, away from the clip ends (as A2D picks them)."""
     return tuple(int(round((k + 1) * frames / (count + 1))) for k in range(count))
@@ -325,11 +329,24 @@ def synthesize(
 
     ``progress`` is called with 1 after each video. Returns what was written.
     """
-    target = Path(output)
-    if target.exists() and not overwrite:
-        raise VscrError(f"{target}: output exists (pass --overwrite to replace it)")
+    target = check_output(Path(output), SYNTH, overwrite, resumable=False)
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
+    try:
+        summary = _write_dataset(partial, str(target), config, progress)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    mark_output(partial, SYNTH)
+    check_output(target, SYNTH, overwrite, resumable=False)  # still ours to replace
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return summary
+
+
+def _write_dataset(partial: Path, root: str, config: SynthConfig, progress: Callable[[int], None] | None) -> SynthSummary:
+    """Write the dataset into the folder ``partial`` (to be moved to ``root``)."""
     release = partial / "Release"
     for sub in ("clips320H", "Annotations/mat", "Annotations/col"):
         (release / sub).mkdir(parents=True)
@@ -337,7 +354,7 @@ def synthesize(
     order = [config.classes[i] for i in rng.permutation(len(config.classes))]
     kinds = _assign_kinds(config, rng)
     test = set(rng.permutation(config.videos)[: int(round(config.test_fraction * config.videos))].tolist())
-    summary = SynthSummary(root=str(target), config=asdict(config))
+    summary = SynthSummary(root=root, config=asdict(config))
     rows: list[VideosetRow] = []
     tags: dict[str, tuple[int, ...]] = {}
     annotated = annotated_frames(config.frames, config.annotated)
@@ -380,9 +397,6 @@ def synthesize(
             progress(1)
     write_videoset(release / "videoset.csv", rows)
     write_tags_csv(partial / "tags.csv", tags)
-    if target.exists():
-        shutil.rmtree(target)
-    partial.rename(target)
     return summary
 
 

@@ -30,6 +30,7 @@ from skimage.segmentation import slic
 from torch import nn
 
 from vscr_cli import labels
+from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
 from vscr_cli.core.models.backbones import (
     EFFICIENTNET_LITE0_MEAN,
     EFFICIENTNET_LITE0_STD,
@@ -199,7 +200,7 @@ def classify_accuracy(model: nn.Module, samples: Sequence[LabeledFrame], config:
 
 def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) -> Path:
     """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder``; returns the weights path."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(exist_ok=True)
     weights_path = folder / CLASSIFIER_WEIGHTS
     temporary = folder / f".{CLASSIFIER_WEIGHTS}.tmp"
     safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
@@ -210,16 +211,10 @@ def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) ->
 
 def load_classifier(folder: Path, device: torch.device) -> tuple[nn.Module, ClassifierConfig]:
     """A classifier saved by :func:`save_classifier`."""
-    try:
-        config = ClassifierConfig(**json.loads((folder / CLASSIFIER_CONFIG).read_text()))
-        state = safetensors.torch.load_file(folder / CLASSIFIER_WEIGHTS, device="cpu")
-    except (OSError, ValueError, TypeError) as error:
-        raise VscrError(f"{folder}: not a saved vscr classifier ({error})") from error
+    config = config_from(ClassifierConfig, read_json(folder / CLASSIFIER_CONFIG), folder / CLASSIFIER_CONFIG)
+    state = read_weights(folder / CLASSIFIER_WEIGHTS)
     model = build_classifier(config, None)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise VscrError(f"{folder}: classifier weights do not fit a {config.arch} ({error})") from error
+    fit_state(model, state, folder / CLASSIFIER_WEIGHTS, f"a {config.arch} classifier")
     return model.eval().to(device), config
 
 

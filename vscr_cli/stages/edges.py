@@ -97,7 +97,13 @@ def cut_segments(tree: hg.Tree, altitudes: np.ndarray, threshold: float, shape: 
 
 
 def edge_segments(edge: np.ndarray, threshold: float) -> np.ndarray:
-    """(H, W) uint8 edge map -> (H, W) int32 region ids of the UCM cut at ``threshold``."""
+    """(H, W) uint8 edge map -> (H, W) int32 region ids of the UCM cut at ``threshold``.
+
+    A one-pixel frame has no pixel pairs to build a hierarchy on (higra crashes on an edgeless
+    graph): it is one region.
+    """
+    if edge.size < 2:
+        return np.zeros(edge.shape, np.int32)
     tree, altitudes = ultrametric_contour_map(edge)
     return cut_segments(tree, altitudes, threshold, edge.shape)
 

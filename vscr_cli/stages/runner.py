@@ -19,7 +19,7 @@ import numpy as np
 
 from vscr_cli.errors import SourceError, VscrError
 from vscr_cli.sources import VideoSource
-from vscr_cli.store import StoreWriter, write_video_group
+from vscr_cli.store import SOURCE_DIGEST, StoreWriter, write_video_group
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -109,6 +109,11 @@ def _compute(compute: Callable[[VideoSource], VideoResult], video: VideoSource, 
         return str(error)
 
 
+def _attrs(video: VideoSource, result: VideoResult) -> dict[str, Any]:
+    """A video group's attributes: the stage's, and the digest of the footage it was made from."""
+    return {**result.attrs, SOURCE_DIGEST: video.digest()}
+
+
 def run_videos(
     videos: Sequence[VideoSource],
     writer: StoreWriter,
@@ -130,7 +135,7 @@ def run_videos(
             if isinstance(result, str):
                 report.skip(writer, video.video_id, result)
             else:
-                writer.write_video(video.video_id, result.frame_index, result.arrays, result.attrs)
+                writer.write_video(video.video_id, result.frame_index, result.arrays, _attrs(video, result))
                 report.written.append(video.video_id)
         if on_video is not None:
             on_video(video)
@@ -143,7 +148,7 @@ def _write_on_worker(video: VideoSource, location: Path, compute: Callable[..., 
     result = _compute(compute, video, skip_bad)
     if isinstance(result, str):
         return 0, result
-    write_video_group(location, video.video_id, result.frame_index, result.arrays, result.attrs)
+    write_video_group(location, video.video_id, result.frame_index, result.arrays, _attrs(video, result))
     return len(result.frame_index), None
 
 

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vscr_cli import labels
+from vscr_cli.checkpoints import config_from, fit_state, read_checkpoint, read_json, read_weights
 from vscr_cli.core.losses import (
     ObjectiveConfig,
     ObjectiveTerms,
@@ -417,14 +418,13 @@ def save_model(folder: Path, model: nn.Module, config: TrainConfig, extra: Mappi
 
 def load_model(folder: Path, device: torch.device) -> tuple[VSCRNet, TrainConfig, dict[str, Any]]:
     """A model saved by :func:`save_model` (weights only, no pickles)."""
-    try:
-        record = json.loads((folder / MODEL_CONFIG).read_text())
-        state = safetensors.torch.load_file(folder / MODEL_WEIGHTS, device="cpu")
-    except (OSError, ValueError) as error:
-        raise VscrError(f"{folder}: not a trained vscr model ({error})") from error
-    config = TrainConfig(**record["train"])
+    if not (folder / MODEL_CONFIG).is_file():
+        raise VscrError(f"{folder}: not a trained vscr model (no {MODEL_CONFIG})")
+    record = read_json(folder / MODEL_CONFIG, required=("train",))
+    config = config_from(TrainConfig, record["train"], folder / MODEL_CONFIG)
+    state = read_weights(folder / MODEL_WEIGHTS)
     model = build_model(config)
-    model.load_state_dict(state)
+    fit_state(model, state, folder / MODEL_WEIGHTS, f"the {config.backbone} model its {MODEL_CONFIG} describes")
     return model.eval().to(device), config, record
 
 
@@ -515,7 +515,7 @@ def train(
     start = 0
     checkpoint = folder / CHECKPOINT
     if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = read_checkpoint(checkpoint, device, ("config", "model", "optimizer", "memory", "iteration"))
         if changed := changed_keys(state["config"], asdict(config)):
             raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
