@@ -3,6 +3,7 @@
 # Usage: examples/synth-and-inspect.sh [OUT_DIR]
 set -euo pipefail
 out=${1:-build/examples/synth}
+mkdir -p "$(dirname "$out")"
 vscr synth "$out" --videos 12 --frames 16 --dense --overwrite
 head -n 5 "$out/Release/videoset.csv"
 cat "$out/tags.csv"

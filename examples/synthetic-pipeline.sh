@@ -3,6 +3,7 @@
 # Usage: examples/synthetic-pipeline.sh [WORK_DIR]     (about 10 minutes on 2 CPU cores)
 set -euo pipefail
 work=${1:-build/synthetic}
+mkdir -p "$work"
 classes="15,16,17,18,75,76,77,78,65,66,67,68"   # adult/dog/cat x jumping/rolling/running/walking
 vscr synth "$work/synth" --videos 48 --classes "$classes" --overwrite > /dev/null
 vscr edges "$work/synth" --every 2 -o "$work/edges.zarr" --overwrite
