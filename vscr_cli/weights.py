@@ -146,8 +146,7 @@ class HubFile:
     name: str
     description: str
     license: str
-    library: str  # whose metadata gives the URL
-    locate: Callable[[], str]  # reads the URL from the library (lazily: pytorchvideo imports slowly)
+    locate: Callable[[], str]  # reads the URL from the library's metadata (lazily: pytorchvideo imports slowly)
     state_key: str | None = None  # key of the state dict inside the checkpoint (pytorchvideo: "model_state")
 
     @property
@@ -176,21 +175,18 @@ HUB_FILES: dict[str, HubFile] = {
             name="resnet50-imagenet",
             description="ResNet-50 ImageNet-1k classifier (torchvision ResNet50_Weights.DEFAULT), for --arch/--backbone resnet50",
             license="BSD-3-Clause",
-            library="torchvision",
             locate=lambda: torchvision.models.ResNet50_Weights.DEFAULT.url,
         ),
         HubFile(
             name="resnet101-imagenet",
             description="ResNet-101 ImageNet-1k classifier (torchvision ResNet101_Weights.DEFAULT), for --backbone resnet101",
             license="BSD-3-Clause",
-            library="torchvision",
             locate=lambda: torchvision.models.ResNet101_Weights.DEFAULT.url,
         ),
         HubFile(
             name="i3d-r50-kinetics400",
             description="I3D-R50 8x8 Kinetics-400 (pytorchvideo hub i3d_r50), for --motion i3d",
             license="Apache-2.0",
-            library="pytorchvideo",
             locate=lambda: _pytorchvideo_url("i3d_r50"),
             state_key="model_state",
         ),
@@ -241,9 +237,14 @@ def sha256_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def hub_dir() -> Path:
+    """torch.hub's checkpoint cache: ``torch.hub.get_dir()/checkpoints`` ($TORCH_HOME/hub/checkpoints, ...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def hub_cached_path(name: str) -> Path:
-    """Where torch.hub caches ecosystem file `name`: ``torch.hub.get_dir()/checkpoints/<file>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / _hub_spec(name).file_name
+    """Where torch.hub caches ecosystem file `name`: ``hub_dir()/<file name from its URL>``."""
+    return hub_dir() / _hub_spec(name).file_name
 
 
 def list_weights() -> list[WeightsInfo]:

@@ -41,7 +41,7 @@ def command(
     if json_output:
         console.stdout.print_json(json.dumps([{**vars(info), "path": str(info.path)} for info in infos]))
     else:
-        table = Table(title=f"weights cache: {weights.cache_dir()}")
+        table = Table(title=f"pretrained weights (vscr cache: {weights.cache_dir()}; torch.hub cache: {weights.hub_dir()})")
         for column in ("name", "cached", "verified", "license", "source", "path"):
             table.add_column(column, overflow="fold")
         for info in infos:
