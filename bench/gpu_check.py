@@ -15,6 +15,9 @@
    seconds per phase, the objective's share of a step, peak memory (CUDA allocator, or the
    process's peak RSS on the CPU), the bytes autograd saves for backward; then prediction of
    320x426 frames with their clips (batches of ``--predict-batch``, 8): frames per second. Runs on any device.
+4. flops: forward FLOPs of the paper network and of the EfficientNet-Lite0 + flow one, per
+   module, at the training shape (batch 10, 224x224) and per 320x426 frame, counted by
+   torch's FlopCounterMode on the meta device (no memory, no compute; any device).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from vscr_cli import labels, weights
 from vscr_cli.core.losses import PrototypeMemory, vscr_objective
 from vscr_cli.stages.train import build_model, make_config, training_losses
 
-SECTIONS = ("objective", "lite0", "paper")
+SECTIONS = ("objective", "lite0", "paper", "flops")
 
 
 def cuda_time(function, repeats: int = 5) -> float:
@@ -265,6 +269,21 @@ def check_paper_preset(report: dict, device: torch.device, iterations: int, batc
     report["paper_preset"]["predict_320x426"] = {"batch": predict_batch, "frames_per_second": predict_batch / seconds, "peak_memory_mib": peak_memory_mib(device)}
 
 
+def count_flops(report: dict) -> None:
+    out = {}
+    for name, overrides in (("paper", {}), ("lite0_flow", {"backbone": "tf_efficientnet_lite0", "motion": "flow"})):
+        config = make_config("paper", overrides)
+        with torch.device("meta"):
+            model = build_model(config).eval()  # eval: one 320x426 frame is a batch of 1
+            for shape, batch in (((config.crop, config.crop), config.batch_size), ((320, 426), 1)):
+                clip = (3, config.clip_length) if config.motion == "i3d" else (2 * (config.clip_length - 1),)
+                with FlopCounterMode(display=False) as counter:
+                    model(torch.empty(batch, 3, *shape), torch.empty(batch, *clip, *shape))
+                modules = {key.removeprefix("VSCRNet."): sum(v.values()) / 1e9 for key, v in counter.get_flop_counts().items() if key.startswith("VSCRNet.") and key.count(".") == 1}
+                out.setdefault(name, {})[f"forward_gflops_batch{batch}_{shape[0]}x{shape[1]}"] = {"total": counter.get_total_flops() / 1e9, **modules}
+    report["flops"] = out
+
+
 def wall_time(function: Callable[[], None], repeats: int = 1) -> float:
     """Median wall seconds of ``function()`` (CPU; no warm-up: the training steps ran before)."""
     times = []
@@ -286,8 +305,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     sections = set(args.sections.split(","))
-    if device.type != "cuda" and sections - {"paper"}:
-        parser.error("on the CPU only --sections paper runs")
+    if device.type != "cuda" and sections - {"paper", "flops"}:
+        parser.error("on the CPU only --sections paper,flops run")
     report = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch_threads": torch.get_num_threads()}
     if "objective" in sections:
         check_objective(report)
@@ -297,6 +316,8 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         check_paper_preset(report, device, args.paper_iterations, args.paper_batch_size, args.predict_batch)
+    if "flops" in sections:
+        count_flops(report)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
