@@ -337,3 +337,10 @@ def test_paper_preset_trains_from_the_ecosystem_caches(cli, trained, tmp_path: P
     assert (config.backbone, config.motion, config.output_stride) == ("resnet101", "i3d", 8)
     assert model.backbone.strides[-1] == 8 and model.aspp is not None
     torch.testing.assert_close(model.motion_encoder.features[4].res_blocks[0].branch2.conv_b.weight, i3d["blocks.4.res_blocks.0.branch2.conv_b.weight"], rtol=0, atol=0)
+
+
+def test_cam_resnet50_offline_names_the_file_and_option(cli, synth, tmp_path: Path, torch_home: Path, no_network: None) -> None:
+    result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "--arch", "resnet50", "-o", tmp_path / "c.zarr")
+    assert result.code == 1
+    assert f"place it at {torch_home / 'resnet50-11ad3fa6.pth'} (or pass it with --weights PATH)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
