@@ -5,7 +5,7 @@ prediction throughput, on this machine.
 
 Synthesises a small dataset (320x426 frames, A2D's height), makes its edges and cam stores with
 the real commands, then times training steps at the CPU preset's shape (batch 8, 96x96 crops)
-and the paper's (batch 10, 224x224 crops), in fp32 and under the default reduced precision
+and the paper's (batch 10, 224x224 crops), both with EfficientNet-Lite0 and the flow encoder, in fp32 and under the default reduced precision
 where the device has it, with peak resident memory; and `vscr predict` frames per second on
 the full 320x426 frames. The share of k-means + loss in a step is the issue-5 figure.
 """
@@ -84,7 +84,7 @@ def main() -> None:
     report: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(), "frame_size": [320, 426], "shapes": {}}
     reduced = autocast_dtype("cpu")
     for name, overrides in (("cpu_preset", {"batch_size": 8, "crop": 96}), ("paper", {"batch_size": 10, "crop": 224})):
-        config = make_config("paper", overrides)
+        config = make_config("paper", {"backbone": "tf_efficientnet_lite0", "motion": "flow", **overrides})
         with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
             (work / name).mkdir()
             frames = build_frame_cache(data, config, work / name)

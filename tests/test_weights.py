@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import zipfile
 from pathlib import Path
 
@@ -23,10 +24,10 @@ import torchvision
 import torchvision.transforms.v2.functional as TF
 
 from vscr_cli import weights
-from vscr_cli.core.models import backbones, hed
+from vscr_cli.core.models import backbones, hed, motion
+from vscr_cli.stages.train import load_model
 
-from .conftest import HED, LITE0, fetch_or_skip
-
+from .conftest import HED, LITE0, TINY_TRAIN, fetch_or_skip
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_fetched_files_are_verified_and_listed(hed_weights_path: Path, lite0_wei
     assert hed_weights_path == weights.cached_path(HED)
     assert lite0_weights_path == weights.cached_path(LITE0)
     infos = {info.name: info for info in weights.list_weights()}
-    assert set(infos) == set(weights.REGISTRY)
+    assert set(infos) == set(weights.REGISTRY) | set(weights.HUB_FILES)
     for name in (HED, LITE0):
         assert weights.verify(name)
         assert infos[name].present and infos[name].verified
@@ -213,3 +214,133 @@ def test_resnet_loads_a_local_torchvision_state_dict(tmp_path: Path) -> None:
     assert [tuple(m.shape[1:]) for m in maps] == [(256, 16, 24), (512, 8, 12), (1024, 8, 12), (2048, 8, 12)]
     with pytest.raises(RuntimeError, match="Missing key"):
         backbones.build_resnet(101, imagenet_state_dict=state_dict)
+
+
+# -- ecosystem files: torchvision / pytorchvideo checkpoints in torch.hub's cache --------------------
+R101, R50, I3D = "resnet101-imagenet", "resnet50-imagenet", "i3d-r50-kinetics400"
+
+
+@pytest.fixture
+def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty $TORCH_HOME for one test; returns torch.hub's checkpoints folder in it."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # in case something called torch.hub.set_dir
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every DNS lookup and connection fails, as on a machine without network."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConnectionRefusedError("network blocked in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _place(path: Path, checkpoint: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_ecosystem_files_follow_the_libraries_metadata(torch_home: Path) -> None:
+    pytorchvideo_url = motion.import_pytorchvideo_hub().resnet.checkpoint_paths["i3d_r50"]
+    expected = {
+        R50: torchvision.models.ResNet50_Weights.DEFAULT.url,
+        R101: torchvision.models.ResNet101_Weights.DEFAULT.url,
+        I3D: pytorchvideo_url,
+    }
+    for name, url in expected.items():
+        spec = weights.HUB_FILES[name]
+        assert spec.url == url
+        assert weights.hub_cached_path(name) == torch_home / url.rsplit("/", 1)[1]
+        assert weights.hub_cached_path(name).parent == Path(torch.hub.get_dir()) / "checkpoints"
+    assert weights.HUB_FILES[R101].file_name == "resnet101-cd907fc2.pth"  # torchvision 0.29: IMAGENET1K_V2
+    assert weights.HUB_FILES[R101].sha256_prefix == "cd907fc2"
+    assert weights.HUB_FILES[I3D].sha256_prefix is None  # pytorchvideo publishes no hash
+    assert weights.IMAGENET_WEIGHTS["resnet101"] == R101 and weights.KINETICS_WEIGHTS["i3d"] == I3D
+
+
+def test_resnet101_cache_hit_is_read_by_vscr_and_by_torchvision(torch_home: Path, no_network: None) -> None:
+    reference = torchvision.models.resnet101(weights=None).state_dict()
+    placed = _place(torch_home / torchvision.models.ResNet101_Weights.DEFAULT.url.rsplit("/", 1)[1], reference)
+
+    assert weights.resolve(R101) == placed  # fetching allowed, but the cache answers
+    loaded = weights.load_state_dict(R101)
+    assert loaded.keys() == reference.keys()
+    torch.testing.assert_close(loaded["layer4.2.conv3.weight"], reference["layer4.2.conv3.weight"], rtol=0, atol=0)
+    # torchvision's own weights API reads the same file from the same cache (no download).
+    theirs = torchvision.models.ResNet101_Weights.DEFAULT.get_state_dict(progress=False, weights_only=True)
+    torch.testing.assert_close(theirs["fc.weight"], loaded["fc.weight"], rtol=0, atol=0)
+    # It builds the DeepLab backbone strictly (layer3/4 dilated: output stride 8).
+    features = backbones.resnet_backbone(101, loaded, output_stride=8)
+    torch.testing.assert_close(features.body.layers[3][2].conv3.weight, reference["layer4.2.conv3.weight"])
+    assert features.strides == (4, 8, 8, 8)
+    # Loading trusts the cache as torchvision does; `verify` re-hashes: a random file fails the published prefix.
+    assert not weights.verify(R101)
+    info = {i.name: i for i in weights.list_weights()}[R101]
+    assert info.present and info.verified is False and info.path == placed
+
+
+def test_i3d_cache_hit_is_read_by_vscr_and_by_pytorchvideo(torch_home: Path, no_network: None) -> None:
+    hub = motion.import_pytorchvideo_hub()
+    reference = hub.i3d_r50(pretrained=False).state_dict()
+    _place(torch_home / "I3D_8x8_R50.pyth", {"model_state": reference, "epoch": 196})  # the model zoo's layout
+
+    loaded = weights.load_state_dict(I3D)
+    encoder = motion.I3DEncoder(loaded)  # strict load of the whole network
+    torch.testing.assert_close(encoder.features[0].conv.weight, reference["blocks.0.conv.weight"], rtol=0, atol=0)
+    theirs = hub.i3d_r50(pretrained=True, progress=False)  # pytorchvideo's loader finds the same file
+    torch.testing.assert_close(theirs.blocks[6].proj.weight, reference["blocks.6.proj.weight"], rtol=0, atol=0)
+    assert weights.verify(I3D)  # nothing published to check against: present is enough
+    assert {i.name: i for i in weights.list_weights()}[I3D].verified is None
+
+
+def test_explicit_file_takes_precedence_over_the_cache(tmp_path: Path, torch_home: Path, no_network: None) -> None:
+    _place(weights.hub_cached_path(R50), {"fc.bias": torch.zeros(3)})
+    own = _place(tmp_path / "mine.pyth", {"model_state": {"fc.bias": torch.ones(3)}})
+    assert weights.resolve(R50, path=own) == own
+    torch.testing.assert_close(weights.load_state_dict(I3D, path=own)["fc.bias"], torch.ones(3))
+    with pytest.raises(weights.WeightsError, match="does not exist"):
+        weights.resolve(R50, path=tmp_path / "absent.pth")
+
+
+def test_offline_ecosystem_file_says_where_to_place_it(torch_home: Path, no_network: None) -> None:
+    target = torch_home / "resnet101-cd907fc2.pth"
+    url = torchvision.models.ResNet101_Weights.DEFAULT.url
+    for fetch in (True, False):  # a failed download, and fetching turned off
+        with pytest.raises(weights.WeightsUnavailableError) as caught:
+            weights.load_state_dict(R101, fetch=fetch, option="--backbone-weights")
+        message = str(caught.value)
+        assert "\n" not in message
+        assert f"download {url}" in message and f"place it at {target}" in message
+        assert "--backbone-weights PATH" in message
+    assert "network blocked in this test" in message if fetch else True
+    assert not target.exists() and not [p for p in torch_home.glob("*") if p.name.endswith(".partial")]
+
+
+def test_paper_preset_trains_from_the_ecosystem_caches(cli, trained, tmp_path: Path, torch_home: Path, no_network: None) -> None:
+    """`--preset paper`: ResNet-101 (output stride 8) + ASPP and the frozen Kinetics I3D, read from torch.hub's cache."""
+    tiny = [*TINY_TRAIN[2:], "--iterations", "1", "--batch-size", "2"]
+    offline = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "-o", tmp_path / "m0", "--preset", "paper", *tiny)
+    assert offline.code == 1
+    assert f"place it at {torch_home / 'resnet101-cd907fc2.pth'} (or pass it with --backbone-weights PATH)" in offline.stderr
+
+    _place(weights.hub_cached_path(R101), torchvision.models.resnet101(weights=None).state_dict())
+    i3d = motion.import_pytorchvideo_hub().i3d_r50(pretrained=False).state_dict()
+    _place(weights.hub_cached_path(I3D), {"model_state": i3d})
+    done = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "-o", tmp_path / "m", "--preset", "paper", *tiny)
+    assert done.code == 0, done.stderr
+    model, config, _ = load_model(tmp_path / "m", torch.device("cpu"))
+    assert (config.backbone, config.motion, config.output_stride) == ("resnet101", "i3d", 8)
+    assert model.backbone.strides[-1] == 8 and model.aspp is not None
+    torch.testing.assert_close(model.motion_encoder.features[4].res_blocks[0].branch2.conv_b.weight, i3d["blocks.4.res_blocks.0.branch2.conv_b.weight"], rtol=0, atol=0)
+
+
+def test_cam_resnet50_offline_names_the_file_and_option(cli, synth, tmp_path: Path, torch_home: Path, no_network: None) -> None:
+    result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "--arch", "resnet50", "-o", tmp_path / "c.zarr")
+    assert result.code == 1
+    assert f"place it at {torch_home / 'resnet50-11ad3fa6.pth'} (or pass it with --weights PATH)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

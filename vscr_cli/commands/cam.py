@@ -76,7 +76,7 @@ def command(
     tags: Tags,
     output: Output = None,
     classifier: Annotated[Optional[Path], typer.Option(help="Folder of a fitted classifier: reused when it holds one, else the new one is saved there (default: OUTPUT.classifier).")] = None,
-    arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (needs --weights).")] = Arch.tf_efficientnet_lite0,
+    arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (the paper's; torchvision's weights via torch.hub's cache).")] = Arch.tf_efficientnet_lite0,
     epochs: Annotated[int, typer.Option(min=1, help="Fine-tuning epochs.")] = ClassifierConfig.epochs,
     fit_frames: Annotated[int, typer.Option(min=2, help="Frames per single-tag video used to fine-tune.")] = ClassifierConfig.frames_per_video,
     input_height: Annotated[int, typer.Option(min=32, help="Frame height the classifier sees.")] = ClassifierConfig.input_height,
@@ -145,12 +145,7 @@ def command(
         write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))
 
 def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
-    if config.arch == "resnet50":
-        if weights_file is None:
-            raise typer.BadParameter("--arch resnet50 needs --weights PATH (torchvision ImageNet ResNet-50 state dict)")
-        imagenet = weights.load_local_state_dict(weights_file)
-    else:
-        imagenet = weights.load_state_dict("efficientnet-lite0-imagenet", weights_file)
+    imagenet = weights.load_state_dict(weights.IMAGENET_WEIGHTS[config.arch], weights_file)
     train, holdout = fitting_frames(videos, video_tags, selection, config, none_policy)
     console.log.info("fine-tuning %s on %d frames (%d held out)", config.arch, len(train), len(holdout))
     steps = config.epochs * -(-len(train) // config.batch_size)

