@@ -254,10 +254,13 @@ def test_align_options_soft_votes_tracks_and_resume(cli, synth, dense_gt, tmp_pa
 def test_davis_prediction_from_its_masks_scores_fg_iou_100(cli, davis_dev, tmp_path):
     gt = open_ground_truth(davis_dev)
     videos = ["car-shadow", "cows"]  # an actor and an actor-free sequence
-    pred = write_pred(tmp_path / "davis.zarr", gt, videos=videos)
+    pred = write_pred(tmp_path / "davis.zarr", gt, videos=videos, inputs={"sources": [str(davis_dev / video / "frames") for video in videos]})
     done = cli("score", pred, "--gt", davis_dev, "--json", "-")
     assert done.code == 0, done.stderr
     report = json.loads(done.stdout)
+    found = cli("score", pred, "--json", "-")  # the frame folders' DAVIS-style folder
+    assert found.code == 0, found.stderr
+    assert json.loads(found.stdout)["scores"] == report["scores"] and json.loads(found.stdout)["gt"] == str(davis_dev.absolute())
     assert report["metrics"]["fg_iou"] == 1.0 and report["metrics"]["fg_j_mean"] == 1.0
     assert report["scores"]["frames"] == len(gt.labeled_frames("car-shadow")) + len(gt.labeled_frames("cows"))
     assert set(report["metrics"]) == {f"{s}.{m}" for s in ("actor_action", "actor", "action") for m in METRICS[:3]} | {"fg_iou", "fg_j_mean"}

@@ -133,7 +133,7 @@ def command(
             labeled = sum(int(v.labeled.sum()) for v in data.videos)
             total = sum(len(v.frame_index) for v in data.videos)
             console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, torch_device, dtype or "fp32", world.world)
-            console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s", preset_name, " (auto)" if preset.value == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
+            console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s/", preset_name, " (auto)" if preset.value == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
             record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
             with console.progress() as bar:
                 task = bar.add_task("training", total=config.iterations)
