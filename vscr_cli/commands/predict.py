@@ -53,7 +53,7 @@ def command(
     sources: Sources,
     model: Annotated[
         Optional[Path],
-        typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train [default: ${MODEL_ENV}, else {DEFAULT_MODEL}/]."),
+        typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
     ] = None,
     output: Output = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,

@@ -114,7 +114,7 @@ def command(
     pred: Annotated[str, typer.Argument(help="Prediction store (kind pred, or cam to score its pseudo-labels): .zarr, .zarr.zip or '-' (default) for a zip on stdin.")] = "-",
     gt: Annotated[
         Optional[Path],
-        typer.Option("--gt", show_default=False, help="Ground truth: an A2D Release root (real or from vscr synth) or a DAVIS-style folder [default: the one the prediction's recorded sources are in]."),
+        typer.Option("--gt", show_default=False, help="Ground truth: an A2D Release root (real or from vscr synth) or a DAVIS-style folder (default: the one the prediction's recorded sources are in)."),
     ] = None,
     metrics: Annotated[
         str, typer.Option("--metrics", help=f"Comma-separated metrics to show: {', '.join(METRICS)}.")
