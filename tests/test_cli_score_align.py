@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -35,9 +36,11 @@ def write_pred(
     transform: Transform = lambda video, maps: maps,
     kind: str = "pred",
     with_prob: bool = False,
+    inputs: dict | None = None,
 ) -> Path:
-    """A store holding ``transform(ground truth)`` as ``label`` (and one-hot ground truth as ``prob``)."""
-    with StoreWriter(path, kind=kind, params={"model": "ground truth"}, argv=["test"]) as writer:
+    """A store holding ``transform(ground truth)`` as ``label`` (and one-hot ground truth as ``prob``),
+    recording ``inputs`` (e.g. the sources it was "predicted" from)."""
+    with StoreWriter(path, kind=kind, params={"model": "ground truth"}, inputs=inputs, argv=["test"]) as writer:
         for video in videos or gt.videos():
             frames, maps = ground_truth_video(gt, video)
             data = {"label": transform(video, maps.copy())}
@@ -251,10 +254,13 @@ def test_align_options_soft_votes_tracks_and_resume(cli, synth, dense_gt, tmp_pa
 def test_davis_prediction_from_its_masks_scores_fg_iou_100(cli, davis_dev, tmp_path):
     gt = open_ground_truth(davis_dev)
     videos = ["car-shadow", "cows"]  # an actor and an actor-free sequence
-    pred = write_pred(tmp_path / "davis.zarr", gt, videos=videos)
+    pred = write_pred(tmp_path / "davis.zarr", gt, videos=videos, inputs={"sources": [str(davis_dev / video / "frames") for video in videos]})
     done = cli("score", pred, "--gt", davis_dev, "--json", "-")
     assert done.code == 0, done.stderr
     report = json.loads(done.stdout)
+    found = cli("score", pred, "--json", "-")  # the frame folders' DAVIS-style folder
+    assert found.code == 0, found.stderr
+    assert json.loads(found.stdout)["scores"] == report["scores"] and json.loads(found.stdout)["gt"] == str(davis_dev.absolute())
     assert report["metrics"]["fg_iou"] == 1.0 and report["metrics"]["fg_j_mean"] == 1.0
     assert report["scores"]["frames"] == len(gt.labeled_frames("car-shadow")) + len(gt.labeled_frames("cows"))
     assert set(report["metrics"]) == {f"{s}.{m}" for s in ("actor_action", "actor", "action") for m in METRICS[:3]} | {"fg_iou", "fg_j_mean"}
@@ -273,3 +279,29 @@ def test_a_cam_store_scores_its_pseudo_labels_with_no_cam_as_background(cli, syn
     assert done.code == 0, done.stderr
     as_background = scores_of(dense_gt, dense_gt.videos(), lambda video, maps: np.zeros_like(maps) if video == dense_gt.videos()[0] else maps)
     assert json.loads(done.stdout)["scores"] == as_background
+
+
+def test_without_gt_the_ground_truth_of_the_recorded_sources_is_used(cli, synth, dense_gt, tmp_path):
+    pred = write_pred(tmp_path / "pred.zarr", dense_gt, transform=corrupt, inputs={"sources": [str(synth.root)], "split": "all"})
+    aligned = tmp_path / "aligned.zarr"
+    assert cli("-q", "align", pred, "-o", aligned).code == 0
+    explicit = cli("score", aligned, "--gt", synth.root, "--dense", "--json", "-")
+    for store in (pred, aligned):  # the aligned store's sources are those of its input
+        found = cli("score", store, "--dense", "--json", "-")
+        assert found.code == 0, found.stderr
+        assert f"ground truth: {synth.root / 'Release'}" in " ".join(found.stderr.split())
+    assert json.loads(found.stdout)["scores"] == json.loads(explicit.stdout)["scores"]
+    assert json.loads(found.stdout)["gt"] == str(synth.root / "Release")
+
+
+def test_without_gt_sources_without_ground_truth_are_one_clear_error(cli, synth, dense_gt, perfect, tmp_path):
+    video = tmp_path / "elsewhere" / "synth0000.mp4"
+    video.parent.mkdir()
+    shutil.copy(synth.root / "Release" / "clips320H" / video.name, video)
+    pred = write_pred(tmp_path / "pred.zarr", dense_gt, videos=["synth0000"], inputs={"sources": [str(video)]})
+    done = cli("score", pred)
+    assert done.code == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert f"vscr: error: {pred}: its source {video} holds no ground truth for video 'synth0000'" in done.stderr
+    assert done.stderr.rstrip().endswith("pass --gt")
+    unrecorded = cli("score", perfect)
+    assert unrecorded.code == 1 and "cannot follow its recorded sources to ground truth (no video sources given); pass --gt" in unrecorded.stderr

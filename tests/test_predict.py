@@ -47,3 +47,29 @@ def test_predict_align_pipe(trained, synth, tmp_path):
     with open_store(aligned, "pred") as store:
         assert store.videos == ["synth0001"] and store.read("synth0001", "label").shape == (2, 64, 96)
         assert "aligned" in store.record.params
+
+
+def test_without_m_the_model_is_vscr_model_else_model_folder(cli, trained, synth, tmp_path, monkeypatch):
+    clip = synth.root / "Release" / "clips320H" / "synth0001.mp4"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VSCR_MODEL", raising=False)
+    none = cli("predict", clip, "--max-frames", "1", "-o", "none.zarr")
+    assert none.code == 1 and none.stderr.count("\n") == 1, none.stderr
+    assert "vscr: error: model/: no model here" in none.stderr and "pass -m FOLDER or set VSCR_MODEL" in none.stderr
+    monkeypatch.setenv("VSCR_MODEL", str(trained.model))
+    assert cli("-q", "predict", clip, "--max-frames", "1", "-o", "env.zarr").code == 0
+    monkeypatch.delenv("VSCR_MODEL")
+    (tmp_path / "model").symlink_to(trained.model)
+    assert cli("-q", "predict", clip, "--max-frames", "1", "-o", "default.zarr").code == 0
+    for store, model in (("env.zarr", str(trained.model)), ("default.zarr", "model")):
+        with open_store(store, "pred") as pred:
+            assert pred.record.inputs["model"] == model and pred.videos == ["synth0001"]
+
+
+def test_binary_output_to_a_terminal_names_the_ways_on(cli, trained, synth, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    clip = synth.root / "Release" / "clips320H" / "synth0001.mp4"
+    for args, pipe in ((["predict", clip, "-m", trained.model], "(| vscr align, | vscr score)"), (["align"], "(| vscr score)")):
+        done = cli(*args)
+        assert done.code == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("vscr: error: refusing to write a binary store to a terminal: pass -o FILE") and pipe in done.stderr

@@ -11,7 +11,8 @@ import safetensors.torch
 import torch
 
 from vscr_cli import weights
-from vscr_cli.stages.train import build_frame_cache, load_model, make_config, open_training_inputs, train
+from vscr_cli.console import duration
+from vscr_cli.stages.train import build_frame_cache, load_model, make_config, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -102,3 +103,8 @@ def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
     model, config, _ = load_model(folder, torch.device("cpu"))
     assert config.batch_size == 4
     assert len(_metrics(folder)) == 2
+
+
+def test_auto_preset_and_duration_estimates():
+    assert preset_for(torch.device("cuda")) == "paper" and preset_for(torch.device("cpu")) == "cpu"
+    assert [duration(s) for s in (0.4, 42, 425, 12_000, 120_400)] == ["0 s", "42 s", "7 min 05 s", "3 h 20 min", "1 d 09 h"]

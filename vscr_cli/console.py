@@ -51,3 +51,16 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     """Iterate with a progress bar on stderr."""
     with progress() as bar:
         yield from bar.track(items, total=total, description=description)
+
+
+def duration(seconds: float) -> str:
+    """A duration for people: ``"42 s"``, ``"7 min 05 s"``, ``"3 h 20 min"``, ``"2 d 04 h"``."""
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if days:
+        return f"{days} d {hrs:02d} h"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

@@ -67,12 +67,13 @@ Tags = Annotated[str, typer.Option("--tags", help="Video tags: a CSV 'video,tags
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 
-def resolve_output(output: str | None, overwrite: bool = False, resume: bool = False) -> Path | None:
+def resolve_output(output: str | None, overwrite: bool = False, resume: bool = False, pipe: str = "| vscr info -") -> Path | None:
     """The output path, checked by the one output rule before any work (:func:`store.check_output`),
-    or None for zip bytes on stdout (refused when stdout is a terminal)."""
+    or None for zip bytes on stdout (refused when stdout is a terminal, naming ``-o`` and ``pipe``,
+    the usual next commands, as the ways on)."""
     if output is None or output == "-":
         if sys.stdout.isatty():
-            raise VscrError("refusing to write a binary store to a terminal: pass -o PATH or redirect stdout")
+            raise VscrError(f"refusing to write a binary store to a terminal: pass -o FILE (a .zarr folder or .zarr.zip file) or pipe it on ({pipe})")
         return None
     return check_output(Path(output), STORE, overwrite, resume)
 

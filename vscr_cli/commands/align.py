@@ -82,7 +82,7 @@ def command(
     overwrite: Overwrite = False,
     resume: Resume = False,
 ) -> None:
-    target = resolve_output(output, overwrite, resume)
+    target = resolve_output(output, overwrite, resume, pipe="| vscr score")
     options = {"track": track, "min_iou": min_iou, "connectivity": int(connectivity.value), "use_prob": use_prob}
     with open_store(pred, "pred") as store:
         inputs = {"pred": {"location": store.location, "params": store.record.params, "inputs": store.record.inputs}}

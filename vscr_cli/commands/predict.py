@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli import weights
+from vscr_cli import console, weights
 from vscr_cli.commands import RunOptions, write_per_video
+from vscr_cli.errors import VscrError
 from vscr_cli.options import (
     AnnotatedOnly,
     BatchSize,
@@ -35,14 +36,25 @@ from vscr_cli.options import (
 from vscr_cli.sources import discover
 from vscr_cli.stages.predict import load_predictor, video_predictions
 from vscr_cli.stages.runner import VideoTask, per_process
-from vscr_cli.stages.train import MODEL_WEIGHTS
+from vscr_cli.stages.train import DEFAULT_MODEL, MODEL_WEIGHTS
 
 NAME = "predict"
+MODEL_ENV = "VSCR_MODEL"
+
+
+def default_model() -> Path:
+    """The folder ``vscr train`` writes without ``-o``, when there is one here."""
+    if not DEFAULT_MODEL.is_dir():
+        raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
+    return DEFAULT_MODEL
 
 
 def command(
     sources: Sources,
-    model: Annotated[Path, typer.Option("-m", "--model", help="Model folder written by vscr train.")],
+    model: Annotated[
+        Optional[Path],
+        typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
+    ] = None,
     output: Output = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     every: Every = 1,
@@ -59,7 +71,9 @@ def command(
     scheduler: Scheduler = None,
     shard: ShardOption = None,
 ) -> None:
-    target = resolve_output(output, overwrite, resume)
+    target = resolve_output(output, overwrite, resume, pipe="| vscr align, | vscr score")
+    model = model or default_model()
+    console.log.info("model: %s", model)
     torch_device = resolve_device(device)
     dtype = resolve_autocast(precision, torch_device)
     model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""

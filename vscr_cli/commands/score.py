@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from vscr_cli import console, labels
-from vscr_cli.datasets import GroundTruth, open_ground_truth
+from vscr_cli.datasets import GroundTruth, open_ground_truth, recorded_ground_truth
 from vscr_cli.errors import StoreError
 from vscr_cli.options import Split
 from vscr_cli.stages.score import FOREGROUND_METRICS, METRICS, SPACE_METRICS, SPACES, ConfusionAccumulator, Scores
@@ -111,8 +111,11 @@ def parse_metrics(text: str) -> list[str]:
 
 
 def command(
-    pred: Annotated[str, typer.Argument(help="Prediction store (kind pred, or cam to score its pseudo-labels): .zarr, .zarr.zip or '-' for a zip on stdin.")],
-    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: an A2D Release root (real or from vscr synth) or a DAVIS-style folder.")],
+    pred: Annotated[str, typer.Argument(help="Prediction store (kind pred, or cam to score its pseudo-labels): .zarr, .zarr.zip or '-' (default) for a zip on stdin.")] = "-",
+    gt: Annotated[
+        Optional[Path],
+        typer.Option("--gt", show_default=False, help="Ground truth: an A2D Release root (real or from vscr synth) or a DAVIS-style folder (default: the one the prediction's recorded sources are in)."),
+    ] = None,
     metrics: Annotated[
         str, typer.Option("--metrics", help=f"Comma-separated metrics to show: {', '.join(METRICS)}.")
     ] = ",".join(METRICS),
@@ -128,8 +131,11 @@ def command(
     json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write all scores and confusion matrices as JSON to FILE ('-': stdout, instead of the tables).")] = None,
 ) -> None:
     chosen = parse_metrics(metrics)
-    ground_truth = open_ground_truth(gt, dense=dense)
     with open_store(pred, tuple(LABEL_ARRAYS)) as store:
+        if gt is None:
+            gt = recorded_ground_truth(store.location, store.record.inputs)
+            console.log.info("ground truth: %s (where the prediction's sources are; --gt to choose)", gt)
+        ground_truth = open_ground_truth(gt, dense=dense)
         plan = plan_frames(store, ground_truth, split.value if split else None)
         if predicted_only:
             plan = [item for item in plan if item.position is not None]

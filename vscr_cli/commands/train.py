@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import shutil
+import statistics
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -26,7 +27,9 @@ from vscr_cli.options import (
     resolve_device,
 )
 from vscr_cli.stages.train import (
+    AUTO_PRESET,
     CHECKPOINT,
+    DEFAULT_MODEL,
     FRAME_CACHE,
     PRESETS,
     TrainConfig,
@@ -34,13 +37,16 @@ from vscr_cli.stages.train import (
     distributed_from_env,
     make_config,
     open_training_inputs,
+    preset_for,
     train,
 )
 from vscr_cli.store import OutputLock, check_output, mark_output, open_store
 
 NAME = "train"
 MODEL = "model"  # the kind of output this command owns
-Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
+Preset = enum.Enum("Preset", {name: name for name in (AUTO_PRESET, *PRESETS)}, type=str)
+#: Steps measured (the first, which warms up, left out) before the run's duration is estimated.
+ESTIMATE_AFTER = 4
 
 
 class Backbone(str, enum.Enum):
@@ -62,10 +68,12 @@ def _option(help_text: str, *names: str, **kwargs: Any) -> Any:
 def command(
     edges: Annotated[str, typer.Option("--edges", help="Edges store (vscr edges).")],
     cam: Annotated[str, typer.Option("--cam", help="Cam store (vscr cam) of the same videos and frames.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write (vscr predict reads model/ by default).")] = DEFAULT_MODEL,
     sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
-    preset: Annotated[Preset, typer.Option(help="paper: Sec. 4.2 (ResNet-101 DeepLab + I3D, GPU); cpu: a useful model on the synthetic data in minutes.")] = Preset("paper"),
+    preset: Annotated[
+        Preset, typer.Option(help="paper: Sec. 4.2 (ResNet-101 DeepLab + I3D, GPU); cpu: a useful model on the synthetic data in minutes; auto: paper on CUDA, cpu otherwise.")
+    ] = Preset(AUTO_PRESET),
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file of training options (names as in docs/train.md); the command line wins.")] = None,
     iterations: Annotated[Optional[int], _option("Training iterations.", "--iterations", min=1)] = None,
     batch_size: Annotated[Optional[int], _option("Frames per iteration (all processes together).", "--batch-size", min=1)] = None,
@@ -100,8 +108,9 @@ def command(
         if field.name in given:
             value = given[field.name]
             overrides[field.name] = value.value if isinstance(value, enum.Enum) else value
-    config = make_config(preset.value, overrides)
     torch_device = resolve_device(device)
+    preset_name = preset_for(torch_device) if preset.value == AUTO_PRESET else preset.value
+    config = make_config(preset_name, overrides)
     world = distributed_from_env(torch_device)
     if world.main:  # before any work; the other processes follow the main one
         output = check_output(output, MODEL, overwrite, resume)
@@ -123,15 +132,21 @@ def command(
             labeled = sum(int(v.labeled.sum()) for v in data.videos)
             total = sum(len(v.frame_index) for v in data.videos)
             console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, torch_device, dtype or "fp32", world.world)
+            console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s/", preset_name, " (auto)" if preset.value == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
             record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
             with console.progress() as bar:
                 task = bar.add_task("training", total=config.iterations)
+                step_seconds: list[float] = []
 
                 def report(log):
                     bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
+                    step_seconds.append(log.seconds)
+                    if len(step_seconds) == ESTIMATE_AFTER + 1 and log.iteration < config.iterations:
+                        left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])
+                        console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
 
                 train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
-    console.log.info("model written to %s", output)
+    console.log.info("model written to %s/", output)
 
 
 def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:

@@ -165,6 +165,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: ``--preset auto``: the paper's settings where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
+AUTO_PRESET = "auto"
+#: The model folder ``vscr train`` writes and ``vscr predict`` reads when ``-o`` / ``-m`` are not given.
+DEFAULT_MODEL = Path("model")
+
+
+def preset_for(device: torch.device) -> str:
+    """The preset ``auto`` stands for on ``device``: ``paper`` on CUDA, ``cpu`` elsewhere."""
+    return "paper" if device.type == "cuda" else "cpu"
+
+
 def make_config(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
     """A preset with options (from a TOML file and the command line) laid over it."""
     if preset not in PRESETS:
