@@ -41,6 +41,7 @@ from vscr_cli.sources import FrameSelection, discover
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
     CamExtractor,
+    CamParams,
     ClassifierConfig,
     cam_tag,
     evidence,
@@ -58,6 +59,28 @@ from vscr_cli.tags import load_tags
 CAM_VARIANTS = {"base": (0.0, False), "pad": (0.125, False), "flip": (0.0, True), "pad+flip": (0.125, True)}
 MOTION = [(0.0, 1), (0.3, 1), (0.4, 1), (0.5, 1), (0.4, 3)]
 THRESHOLDS: list[float | None] = [0.4, 0.5, 0.6, None]
+
+
+def ablation(rows: list[dict], variants: list[str]) -> list[tuple[str, dict]]:
+    """(setting, row) for the defaults and each refinement switched from its default."""
+    default = CamParams()
+    cam = "pad+flip" if default.cam_pad and default.cam_flip else "pad" if default.cam_pad else "flip" if default.cam_flip else "base"
+    key = {"cam": cam, "motion_weight": default.motion_weight, "motion_gap": default.motion_gap, "threshold": default.threshold}
+    settings = [("defaults", {}), ("motion off (paper)", {"motion_weight": 0.0}), ("motion weight 0.3", {"motion_weight": 0.3}),
+                ("motion weight 0.5", {"motion_weight": 0.5}), ("motion gap 3", {"motion_gap": 3}),
+                ("threshold 0.4", {"threshold": 0.4}), ("threshold 0.6", {"threshold": 0.6}), ("per-video Otsu threshold", {"threshold": None})]
+    settings += [(f"CAM {name}", {"cam": name}) for name in variants if name != cam]
+    settings += [(f"motion off, CAM {name}", {"cam": name, "motion_weight": 0.0}) for name in variants if name != cam]
+    settings += [("motion off, per-video Otsu threshold", {"motion_weight": 0.0, "threshold": None})]
+    table = []
+    for name, change in settings:
+        wanted = {**key, **change}
+        if wanted["motion_weight"] == 0:
+            wanted["motion_gap"] = 1
+        found = [r for r in rows if all(r[k] == v for k, v in wanted.items())]
+        if found:
+            table.append((name, found[0]))
+    return table
 
 
 def classifier(args, videos, tags, selection) -> tuple[torch.nn.Module, ClassifierConfig]:
@@ -150,7 +173,8 @@ def main() -> None:
     timing = {name: seconds / frame_count for name, seconds in costs.items()}
     report = {"data": str(data), "every": args.every, "height": args.height, "frames": frame_count,
               "gt_frames": sum(len(c[6]) for c in clips), "videos": [c[0] for c in clips],
-              "classifier_accuracy": config.accuracy, "cpu_seconds_per_frame": timing, "results": rows}
+              "classifier_accuracy": config.accuracy, "cpu_seconds_per_frame": timing, "results": rows,
+              "ablation": [{"setting": name, **row} for name, row in ablation(rows, args.cam_variants)]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"{frame_count} frames of {len(clips)} labeled videos, {report['gt_frames']} scored; CPU s/frame: " + ", ".join(f"{k} {v:.3f}" for k, v in timing.items()))
@@ -159,6 +183,9 @@ def main() -> None:
     for name, (weight, gap) in itertools.product(args.cam_variants, MOTION):
         cells = [r for r in rows if r["cam"] == name and r["motion_weight"] == weight and r["motion_gap"] == gap]
         print(f"| {name} | {weight}, {gap} | " + " | ".join(f"{100 * r['miou']:.1f} / {100 * r['fg_iou']:.1f}" for r in cells) + " |")
+    print("\n| setting | actor-action mIoU | foreground IoU |\n| --- | --- | --- |")
+    for row in report["ablation"]:
+        print(f"| {row['setting']} | {100 * row['miou']:.1f} | {100 * row['fg_iou']:.1f} |")
 
 
 if __name__ == "__main__":
