@@ -32,6 +32,7 @@ from vscr_cli.options import (
     Sources,
     Split,
     SplitOption,
+    Tags,
     Weights,
     frame_selection,
     resolve_autocast,
@@ -78,7 +79,7 @@ class NonePolicy(str, enum.Enum):
 
 def command(
     sources: Sources,
-    tags: Annotated[Optional[str], typer.Option("--tags", help="Video tags: a CSV 'video,tags' (e.g. dog-running;adult-walking) or an A2D Release root (default: the source, when it is one A2D root).")] = None,
+    tags: Tags = None,
     output: Output = None,
     classifier: Annotated[Optional[Path], typer.Option(help="Folder of a fitted classifier: reused when it holds one, else the new one is saved there (default: OUTPUT.classifier).")] = None,
     arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (needs --weights).")] = Arch.tf_efficientnet_lite0,
@@ -88,7 +89,7 @@ def command(
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean evidence reaches this takes the tag (with --fixed-threshold).")] = DEFAULT_THRESHOLD,
     video_threshold: Annotated[bool, typer.Option("--video-threshold/--fixed-threshold", help="Per-video Otsu threshold of the evidence, or --threshold for every video.")] = DEFAULT_VIDEO_THRESHOLD,
     cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, DEFAULT_CAM_HEIGHTS)),
-    cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken (removes border artefacts).")] = DEFAULT_CAM_PAD,
+    cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = DEFAULT_CAM_PAD,
     cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = DEFAULT_CAM_FLIP,
     motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = DEFAULT_MOTION_WEIGHT,
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = DEFAULT_MOTION_GAP,
