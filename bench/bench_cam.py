@@ -12,9 +12,11 @@ processes (each its own peak RSS):
   reduced-precision autocast the device runs natively (bf16 on CPUs with avx512_bf16/AMX).
   Images/s is taken over the steps after the first (the first includes one-off allocation).
 * ``cam``: `CamExtractor` with the default heights (224, 448) on batches of each of
-  --cam-batch-sizes frames (8 is the command's default), each height alone for the cost
-  split, then SLIC (150 superpixels) and `pseudo_label` per frame; and a check of what
-  Grad-CAM++ does under bf16 autocast.
+  --cam-batch-sizes frames (1 is the command's default), each height alone for the cost
+  split, then SLIC (150 superpixels) and `pseudo_label` per frame; a check of what
+  Grad-CAM++ does under bf16 autocast; and ``video_cam_defaults``: the whole per-video
+  stage (decoding, maps, motion, SLIC, pseudo-labels) with the default `CamParams` on
+  --cam-frames frames of the first clip.
 
 Every measurement records wall time, CPU time of the process (all its threads) and the 1-minute
 load average; each keeps its fastest round. On a machine shared with other work the wall
@@ -55,6 +57,7 @@ from vscr_cli.stages.cam import (
     pseudo_label,
     save_classifier,
     superpixels,
+    video_cam,
 )
 from vscr_cli.tags import read_tags_csv
 
@@ -160,6 +163,12 @@ def cam_worker(args: argparse.Namespace, device: torch.device) -> dict[str, Any]
     report["slic"], regions = timed(partial(slic_all, frames), len(frames))
     report["pseudo_label"] = timed(partial(pseudo_label_all, activations, regions, tag), len(frames))[0]
     report["bf16_autocast_check"] = bf16_check(model, config, device, frames[:2], actor)
+    # the whole per-video stage with the command's default refinements, decoding included
+    params = CamParams()
+    extractor = CamExtractor(model, config, device, params.cam_heights, params.cam_pad, params.cam_flip)
+    selection = FrameSelection(max_frames=args.cam_frames)
+    report["video_cam_defaults"] = timed(lambda: video_cam(videos[0], tags, selection, extractor, params, args.cam_batch), args.cam_frames)[0]
+    extractor.close()
     return report
 
 

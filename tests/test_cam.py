@@ -5,7 +5,7 @@ import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.sources import discover
-from vscr_cli.stages.cam import cam_tag, pseudo_label
+from vscr_cli.stages.cam import cam_tag, evidence, motion_partners, pseudo_label, pseudo_labels
 from vscr_cli.store import open_store
 
 FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-heights", "64,96", "--batch-size", "4"]
@@ -23,6 +23,23 @@ def test_pseudo_label_takes_superpixels_by_mean_activation():
     activation = np.array([[0.9] * 4, [0.6] * 4, [0.2, 0.9, 0.9, 0.9], [0.0] * 4])
     assert pseudo_label(activation, regions, 77, 0.5)[:, 0].tolist() == [77, 77, 77, 0]
     assert pseudo_label(activation, regions, 77, 0.75)[:, 0].tolist() == [77, 0, 0, 0]  # row 2: mean 0.725
+
+
+def test_per_video_threshold_splits_the_video_evidence_by_otsu():
+    regions = np.repeat(np.arange(4), 4).reshape(1, 4, 4)
+    values = np.array([[[0.9] * 4, [0.85] * 4, [0.1] * 4, [0.0] * 4]])  # two modes
+    assert pseudo_labels(values, regions, 77, 0.05)[0, :, 0].tolist() == [77, 77, 77, 0]
+    assert pseudo_labels(values, regions, 77, None)[0, :, 0].tolist() == [77, 77, 0, 0]
+    assert pseudo_labels(values * 0.4, regions, 77, 0.5)[0, :, 0].tolist() == [0, 0, 0, 0]
+    assert pseudo_labels(values * 0.4, regions, 77, None)[0, :, 0].tolist() == [77, 77, 0, 0]
+
+
+def test_evidence_mixes_motion_in_and_motion_partners_stay_in_the_video():
+    activation, motion = np.full((1, 2, 2), 0.8), np.array([[[0.0, 1.0], [0.5, 0.5]]])
+    np.testing.assert_allclose(evidence(activation, motion, 0.5), [[[0.4, 0.9], [0.65, 0.65]]])
+    assert evidence(activation, None, 0.5) is activation
+    assert motion_partners([0, 4, 8, 9], 10, 2) == [2, 6, 6, 7]
+    assert motion_partners([0], 1, 1) == [0]
 
 
 def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path):
@@ -49,17 +66,34 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
                 assert set(np.unique(pseudo).tolist()) <= {0, tag}
                 assert cam.max() == 255  # Grad-CAM++ maps are normalised per frame
     # a second run reuses the saved classifier instead of fitting again
-    again = cli("cam", synth.root, "--tags", synth.root / "tags.csv", "--max-frames", "4", "-o", tmp_path / "cam2.zarr", "--classifier", folder, *FAST)
+    # (the tags come from the A2D root when --tags is not given)
+    again = cli("cam", synth.root, "--max-frames", "4", "-o", tmp_path / "cam2.zarr", "--classifier", folder, *FAST)
     assert again.code == 0 and "reusing the classifier" in again.stderr
     with open_store(tmp_path / "cam2.zarr") as first, open_store(out) as second:
         video = next(v.video_id for v in synth.summary.videos if cam_tag(v.tags) is not None)
         np.testing.assert_array_equal(first.read(video, "pseudo"), second.read(video, "pseudo"))
+    # each refinement switched the other way from its default still gives valid pseudo-labels
+    with open_store(out) as store:
+        defaults = store.record.params
+    flipped = ["--cam-pad", "0" if defaults["cam_pad"] else "0.1", "--no-cam-flip" if defaults["cam_flip"] else "--cam-flip",
+               "--motion-weight", "0" if defaults["motion_weight"] else "0.5", "--fixed-threshold" if defaults["threshold"] is None else "--video-threshold"]
+    other = cli("-q", "cam", synth.root, "--max-frames", "4", "-o", tmp_path / "cam3.zarr", "--classifier", folder, *FAST, *flipped)
+    assert other.code == 0, other.stderr
+    with open_store(tmp_path / "cam3.zarr") as store:
+        changed = {k for k, v in store.record.params.items() if v != defaults[k]}
+        assert changed == {"cam_pad", "cam_flip", "motion_weight", "threshold"}
+        for video in synth.summary.videos:
+            tag = cam_tag(video.tags)
+            if tag is not None:
+                assert set(np.unique(store.read(video.video_id, "pseudo")).tolist()) <= {0, tag}
 
 
 def test_cam_errors(cli, synth, tmp_path):
     tags = tmp_path / "tags.csv"
     tags.write_text("video,tags\nsynth0000,dog-running\n")
     missing = cli("-q", "cam", synth.root, "--tags", tags, "-o", tmp_path / "c.zarr", *FAST)
+    untagged = cli("-q", "cam", next(synth.root.rglob("*.mp4")), "-o", tmp_path / "c.zarr", *FAST)
+    assert untagged.code == 2 and "--tags" in untagged.stderr
     assert missing.code == 1 and "no tags for video(s) synth0001" in missing.stderr
     tags.write_text("video,tags\nsynth0000,dog-swimming\n")
     unknown = cli("-q", "cam", synth.root, "--tags", tags, "-o", tmp_path / "c.zarr", *FAST)

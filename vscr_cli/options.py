@@ -63,7 +63,7 @@ MaxFrames = Annotated[Optional[int], typer.Option("--max-frames", min=1, help="A
 AnnotatedOnly = Annotated[bool, typer.Option("--annotated-only", help="Only frames with ground truth (A2D sources).")]
 Height = Annotated[Optional[int], typer.Option("--height", min=8, help="Resize frames to this height (A2D clips are 320).")]
 SplitOption = Annotated[Split, typer.Option("--split", help="Which videos of an A2D Release root to use.")]
-Tags = Annotated[str, typer.Option("--tags", help="Video tags: a CSV 'video,tags' (e.g. dog-running;adult-walking) or an A2D Release root.")]
+Tags = Annotated[Optional[str], typer.Option("--tags", help="Video tags: a CSV 'video,tags' (e.g. dog-running;adult-walking) or an A2D Release root (default: the source, when it is one A2D root).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 

@@ -39,11 +39,17 @@ from vscr_cli.options import (
     resolve_device,
     resolve_output,
 )
+from vscr_cli.datasets.a2d import find_release_root
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
+    DEFAULT_CAM_FLIP,
     DEFAULT_CAM_HEIGHTS,
+    DEFAULT_CAM_PAD,
+    DEFAULT_MOTION_GAP,
+    DEFAULT_MOTION_WEIGHT,
     DEFAULT_THRESHOLD,
+    DEFAULT_VIDEO_THRESHOLD,
     CamExtractor,
     CamParams,
     ClassifierConfig,
@@ -73,15 +79,20 @@ class NonePolicy(str, enum.Enum):
 
 def command(
     sources: Sources,
-    tags: Tags,
+    tags: Tags = None,
     output: Output = None,
     classifier: Annotated[Optional[Path], typer.Option(help="Folder of a fitted classifier: reused when it holds one, else the new one is saved there (default: OUTPUT.classifier).")] = None,
     arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (the paper's; torchvision's weights via torch.hub's cache).")] = Arch.tf_efficientnet_lite0,
     epochs: Annotated[int, typer.Option(min=1, help="Fine-tuning epochs.")] = ClassifierConfig.epochs,
     fit_frames: Annotated[int, typer.Option(min=2, help="Frames per single-tag video used to fine-tune.")] = ClassifierConfig.frames_per_video,
     input_height: Annotated[int, typer.Option(min=32, help="Frame height the classifier sees.")] = ClassifierConfig.input_height,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean activation reaches this takes the tag.")] = DEFAULT_THRESHOLD,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean evidence reaches this takes the tag (with --fixed-threshold).")] = DEFAULT_THRESHOLD,
+    video_threshold: Annotated[bool, typer.Option("--video-threshold/--fixed-threshold", help="Per-video Otsu threshold of the evidence, or --threshold for every video.")] = DEFAULT_VIDEO_THRESHOLD,
     cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, DEFAULT_CAM_HEIGHTS)),
+    cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = DEFAULT_CAM_PAD,
+    cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = DEFAULT_CAM_FLIP,
+    motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = DEFAULT_MOTION_WEIGHT,
+    motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: unlabeled (paper, no CAM) or labeled.")] = NonePolicy.unlabeled,
     every: Every = 1,
@@ -104,6 +115,7 @@ def command(
     heights = _heights(cam_heights)
     selection = frame_selection(every, max_frames, annotated_only, height)
     videos = discover(sources, a2d_split=split.value)
+    tags = tags or _root_tags(sources)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
     torch_device = resolve_device(device)
     folder = classifier or (target.with_name(target.name.split(".")[0] + ".classifier") if target else None)
@@ -121,8 +133,12 @@ def command(
         else:
             console.log.warning("the classifier is not saved (pass --classifier DIR to keep it)")
     params = CamParams(
-        threshold=threshold,
+        threshold=None if video_threshold else threshold,
         cam_heights=heights,
+        cam_pad=cam_pad,
+        cam_flip=cam_flip,
+        motion_weight=motion_weight,
+        motion_gap=motion_gap,
         slic_segments=slic_segments,
         none_policy=none_tags.value,
         classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
@@ -135,11 +151,11 @@ def command(
     options = {"video_tags": video_tags, "selection": selection, "params": params, "batch_size": batch_size}
     with contextlib.ExitStack() as cleanup:
         if folder is not None:  # workers (and this process) load the saved classifier once each
-            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, torch_device, heights), options)
+            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, torch_device, heights, cam_pad, cam_flip), options)
         elif scheduler is not None:
             raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
         else:
-            extractor = CamExtractor(model, config, torch_device, heights)
+            extractor = CamExtractor(model, config, torch_device, heights, cam_pad, cam_flip)
             cleanup.callback(extractor.close)  # the Grad-CAM hooks
             compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **options)  # noqa: E731
         write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))
@@ -155,6 +171,13 @@ def _fit(videos, video_tags, selection, config, none_policy, weights_file, devic
     if config.accuracy is not None:
         console.log.info("held-out actor accuracy: %.1f%% on %d frames", 100 * config.accuracy, len(holdout))
     return model
+
+
+def _root_tags(sources: list[str]) -> str:
+    """The one A2D root among ``sources``, whose annotations give the tags when --tags is not given."""
+    if len(sources) == 1 and find_release_root(Path(sources[0])) is not None:
+        return sources[0]
+    raise typer.BadParameter("needed unless the one source is an A2D Release root", param_hint="--tags")
 
 
 def _heights(text: str) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from skimage.filters import threshold_otsu
 from skimage.segmentation import slic
 from torch import nn
 
@@ -39,6 +40,7 @@ from vscr_cli.core.models.backbones import (
     build_efficientnet_lite0,
     build_resnet,
 )
+from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import FrameSelection, VideoSource, resize_to_height
@@ -49,7 +51,12 @@ log = logging.getLogger("vscr")
 ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
 NONE_POLICIES = ("unlabeled", "labeled")
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_VIDEO_THRESHOLD = False
 DEFAULT_CAM_HEIGHTS = (224, 448)
+DEFAULT_CAM_PAD = 0.0
+DEFAULT_CAM_FLIP = False
+DEFAULT_MOTION_WEIGHT = 0.4
+DEFAULT_MOTION_GAP = 1
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
 
@@ -226,23 +233,47 @@ class CamExtractor:
     grad-cam) are resized to the frame, averaged and divided by their maximum. A last stage of
     stride 32 gives maps only 7 cells high at 224, too coarse for actors a fraction of the
     frame tall; 448 resolves them but fragments large actors: the average of both did best
-    over synthetic and real footage (docs/cam.md). One Grad-CAM++ object lives as long as the
-    extractor (recreating it per batch leaks memory in grad-cam). Runs in fp32: grad-cam
-    converts activations and gradients to NumPy.
+    over synthetic and real footage (docs/cam.md). ``pad`` reflects each input by that
+    fraction of its height on every side before the map is taken and crops the map back (the
+    network's zero padding otherwise lights up bands along the image borders); ``flip`` also
+    takes the maps of the mirrored frames and averages them in. One Grad-CAM++ object lives
+    as long as the extractor (recreating it per batch leaks memory in grad-cam). Runs in
+    fp32: grad-cam converts activations and gradients to NumPy.
     """
 
-    def __init__(self, model: nn.Module, config: ClassifierConfig, device: torch.device, heights: Sequence[int] = DEFAULT_CAM_HEIGHTS) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: ClassifierConfig,
+        device: torch.device,
+        heights: Sequence[int] = DEFAULT_CAM_HEIGHTS,
+        pad: float = DEFAULT_CAM_PAD,
+        flip: bool = DEFAULT_CAM_FLIP,
+    ) -> None:
         self.model = model.eval().to(device)
         self.configs = [replace(config, input_height=height) for height in heights]
         self.device = device
+        self.pad = pad
+        self.flip = flip
         self.cam = GradCAMPlusPlus(model=self.model, target_layers=[cam_layer(self.model, config.arch)])
+
+    def _maps(self, inputs: torch.Tensor, actor: int) -> torch.Tensor:
+        """(B, 3, h, w) inputs -> (B, h, w) Grad-CAM++ maps, taken on the reflect-padded inputs."""
+        margin = round(self.pad * inputs.shape[-2])
+        if margin:
+            inputs = F.pad(inputs, (margin, margin, margin, margin), mode="reflect")
+        maps = torch.from_numpy(self.cam(input_tensor=inputs, targets=[ClassifierOutputTarget(actor)] * len(inputs)))
+        return maps[:, margin : maps.shape[1] - margin, margin : maps.shape[2] - margin]
 
     def __call__(self, frames: np.ndarray, actor: int) -> np.ndarray:
         height, width = frames.shape[1:3]
         total = torch.zeros(len(frames), 1, height, width)
         for config in self.configs:
-            maps = self.cam(input_tensor=to_input(frames, config, self.device), targets=[ClassifierOutputTarget(actor)] * len(frames))
-            total += F.interpolate(torch.from_numpy(maps)[:, None], size=(height, width), mode="bilinear", align_corners=False)
+            inputs = to_input(frames, config, self.device)
+            maps = self._maps(inputs, actor)
+            if self.flip:
+                maps = maps + self._maps(inputs.flip(-1), actor).flip(-1)
+            total += F.interpolate(maps[:, None], size=(height, width), mode="bilinear", align_corners=False)
         peak = total.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
         return (total / peak)[:, 0].clamp(0, 1).numpy()
 
@@ -262,12 +293,42 @@ def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshol
     return np.where(mean[regions] >= threshold, tag, labels.BACKGROUND).astype(np.uint8)
 
 
+def evidence(activations: np.ndarray, motion: np.ndarray | None, motion_weight: float) -> np.ndarray:
+    """(T, H, W) actor evidence in [0, 1]: the activation maps mixed with normalised motion (weight ``motion_weight``)."""
+    if motion is None or motion_weight == 0:
+        return activations
+    return (1 - motion_weight) * activations + motion_weight * motion
+
+
+def video_threshold(values: np.ndarray, threshold: float | None) -> float:
+    """``threshold``, or with None Otsu's threshold of one video's (T, H, W) evidence values."""
+    return float(threshold_otsu(values.ravel())) if threshold is None else threshold
+
+
+def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: float | None) -> np.ndarray:
+    """(T, H, W) uint8 pseudo-labels of one video from its (T, H, W) evidence and superpixel ids."""
+    cut = video_threshold(values, threshold)
+    return np.stack([pseudo_label(value, region, tag, cut) for value, region in zip(values, regions)])
+
+
+def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
+    """The frame each chosen frame's flow goes to: ``gap`` frames later, or earlier at the video's end."""
+    return [i + gap if i + gap < total else max(0, i - gap) for i in indices]
+
+
 @dataclass(frozen=True)
 class CamParams:
-    """What determines a cam store's content (recorded in its attrs; --resume checks it)."""
+    """What determines a cam store's content (recorded in its attrs; --resume checks it).
 
-    threshold: float = DEFAULT_THRESHOLD
+    ``threshold`` None means a per-video (Otsu) threshold.
+    """
+
+    threshold: float | None = None if DEFAULT_VIDEO_THRESHOLD else DEFAULT_THRESHOLD
     cam_heights: tuple[int, ...] = DEFAULT_CAM_HEIGHTS
+    cam_pad: float = DEFAULT_CAM_PAD
+    cam_flip: bool = DEFAULT_CAM_FLIP
+    motion_weight: float = DEFAULT_MOTION_WEIGHT
+    motion_gap: int = DEFAULT_MOTION_GAP
     slic_segments: int = 150
     none_policy: str = "unlabeled"
     classifier_sha256: str = ""
@@ -278,10 +339,10 @@ class CamParams:
         return asdict(self)
 
 
-def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...]) -> CamExtractor:
+def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...], pad: float, flip: bool) -> CamExtractor:
     """A CamExtractor of the classifier saved in ``folder`` (the sha256 only keys per-process caches)."""
     model, config = load_classifier(folder, device)
-    return CamExtractor(model, config, device, heights)
+    return CamExtractor(model, config, device, heights, pad, flip)
 
 
 def video_cam(
@@ -296,23 +357,26 @@ def video_cam(
     """``cam`` (T, H, W) uint8 activation x 255 and ``pseudo`` (T, H, W) uint8 ids of one video.
 
     ``video_tags`` maps video ids to tags. An unlabeled video (see :func:`cam_tag`) gets zeros
-    and 255 (no CAM) and ``labeled`` False.
+    and 255 (no CAM) and ``labeled`` False. With ``params.motion_weight`` > 0 each chosen
+    frame's camera-compensated flow to a frame ``params.motion_gap`` away is mixed into the
+    evidence the superpixels vote on.
     """
     indices = video.select(selection)
     tags = video_tags[video.video_id]
     tag = cam_tag(tags, params.none_policy)
-    cams: list[np.ndarray] = []
-    pseudo: list[np.ndarray] = []
-    for frames in frame_batches(video.read(indices, selection.height), batch_size, on_frames):
-        if tag is None:
-            cams.extend(np.zeros(frames.shape[:3], np.uint8))
-            pseudo.extend(np.full(frames.shape[:3], labels.IGNORE, np.uint8))
-            continue
-        for frame, activation in zip(frames, extractor(frames, labels.actor_of(tag) - 1)):
-            cams.append(np.round(activation * 255).astype(np.uint8))
-            pseudo.append(pseudo_label(activation, superpixels(frame, params.slic_segments), tag, params.threshold))
     attrs = {"labeled": tag is not None, "tags": list(tags)}
-    return VideoResult(indices, {"cam": np.stack(cams), "pseudo": np.stack(pseudo)}, attrs)
+    if tag is None:
+        shapes = [frames.shape[:3] for frames in frame_batches(video.read(indices, selection.height), batch_size, on_frames)]
+        cams = np.concatenate([np.zeros(shape, np.uint8) for shape in shapes])
+        return VideoResult(indices, {"cam": cams, "pseudo": np.full(cams.shape, labels.IGNORE, np.uint8)}, attrs)
+    partners = motion_partners(indices, video.count_frames(), params.motion_gap) if params.motion_weight > 0 else []
+    read = dict(video.read(sorted(set(indices) | set(partners)), selection.height))
+    frames = np.stack([read[i] for i in indices])
+    activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
+    motion = normalise_motion(np.stack([residual_flow(read[i], read[j]) for i, j in zip(indices, partners)])) if partners else None
+    regions = np.stack([superpixels(frame, params.slic_segments) for frame in frames])
+    pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold)
+    return VideoResult(indices, {"cam": np.round(activations * 255).astype(np.uint8), "pseudo": pseudo}, attrs)
 
 
 def fitting_frames(
