@@ -25,16 +25,16 @@ from vscr_cli.options import (
     resolve_device,
 )
 from vscr_cli.stages.train import (
-    FRAME_CACHE,
     PRESETS,
     TrainConfig,
     build_frame_cache,
     distributed_from_env,
     make_config,
+    open_frame_cache,
     open_training_inputs,
     train,
 )
-from vscr_cli.store import OutputLock, open_store
+from vscr_cli.store import OutputLock
 
 NAME = "train"
 Preset = enum.Enum("Preset", {name: name for name in PRESETS}, type=str)
@@ -113,13 +113,13 @@ def command(
             )
             motion_state = _required_weights(motion_weights, "--motion-weights", "--motion i3d") if config.motion == "i3d" else None
             with console.progress() as bar:
-                task = bar.add_task("caching frames", total=len(data.videos))
-                frames = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
+                task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
+                cache = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
             if world.world > 1:
                 import torch.distributed as dist
 
                 dist.barrier()
-                frames = frames or open_store(output / FRAME_CACHE, "frames")
+                cache = cache or open_frame_cache(output, config)
             dtype = resolve_autocast(precision, torch_device)
             labeled = sum(int(v.labeled.sum()) for v in data.videos)
             total = sum(len(v.frame_index) for v in data.videos)
@@ -131,7 +131,7 @@ def command(
                 def report(log):
                     bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
 
-                train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
+                train(data, cache, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s", output)
 
 
