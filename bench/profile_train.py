@@ -1,7 +1,7 @@
 """Where a CPU-preset training step and `vscr predict` spend their time: cProfile's top functions
 (by own time), before (flow recomputed per clip) and after (flow once per frame pair).
 
-    python bench/profile_train.py [--steps 8] [--top 10] [--out bench/results/profile_train.json]
+    python bench/profile_train.py [--steps 8] [--top 10] [--work DIR] [--out bench/results/profile_train.json]
 
 Uses bench_train.py's dataset (8 synthetic videos of 16 frames at 320x426) and its two sample
 readers; the training steps run at the CPU preset's shape in fp32 (data, forward, objective,
@@ -58,14 +58,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--work", type=Path, help="a folder bench_train.make_dataset filled before (default: make one)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "profile_train.json"))
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="vscr-profile-train-"))
-    make_dataset(work)
+    work = args.work or Path(tempfile.mkdtemp(prefix="vscr-profile-train-"))
+    if args.work is None:
+        make_dataset(work)
     config = make_config("paper", SHAPES["cpu_preset"])
     report: dict = {"training_steps": args.steps, "train": {}, "predict": {}}
     with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
-        cache = build_frame_cache(data, config, work / "cache")
+        cache = build_frame_cache(data, config, Path(tempfile.mkdtemp(prefix="vscr-profile-cache-")))
         readers = {"before": StoreReads(data, FrameCache(cache.rgb, None), config, mean_std(config.backbone)), "after": SampleReader(data, cache, config, mean_std(config.backbone))}
         for name, reader in readers.items():
             stepper = Stepper(config, None)
