@@ -5,7 +5,10 @@ import numpy as np
 import torch
 
 from vscr_cli import labels
+from vscr_cli.core import flow
+from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.stages.predict import decide
+from vscr_cli.stages.train import clip_frames
 from vscr_cli.store import open_store
 
 from .conftest import REPO
@@ -36,6 +39,37 @@ def test_predict_writes_label_maps_and_probabilities(cli, trained, synth, tmp_pa
             np.testing.assert_allclose(prob.astype(np.float32).sum(1), 1, atol=0.02)
     scored = cli("score", out, "--gt", synth.root, "--json", "-")
     assert scored.code == 0, scored.stderr
+
+
+def test_flow_once_per_pair_gives_the_store_of_per_clip_flow(cli, trained, synth, tmp_path, monkeypatch):
+    """Dense prediction shares each frame pair's flow among the overlapping clips; the store is
+    identical to the one made with the flow of every clip computed on its own (the recompute path)."""
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    args = ["-q", "predict", clip, "-m", trained.model, "--prob", "--batch-size", "3"]
+    assert cli(*args, "-o", tmp_path / "cached.zarr").code == 0
+    monkeypatch.setattr(PairFlows, "stack", lambda self, clip: flow_stack([self.frame(f) for f in clip]))
+    assert cli(*args, "-o", tmp_path / "recomputed.zarr").code == 0
+    with open_store(tmp_path / "cached.zarr", "pred") as cached, open_store(tmp_path / "recomputed.zarr", "pred") as recomputed:
+        assert cached.frame_index("synth0002").tolist() == list(range(12))
+        for name in ("label", "prob"):
+            np.testing.assert_array_equal(cached.read("synth0002", name), recomputed.read("synth0002", name), err_msg=name)
+
+
+def test_pair_flows_compute_each_pair_once_and_forget(monkeypatch):
+    frames = np.random.default_rng(0).integers(0, 255, (9, 24, 32, 3), np.uint8)
+    clips = [clip_frames(center, 9, 5, 2) for center in range(9)]
+    expected = [flow_stack([frames[f] for f in clip]) for clip in clips]  # each clip on its own
+    computed = []
+    real = flow.pair_flow
+    monkeypatch.setattr(flow, "pair_flow", lambda a, b: computed.append(1) or real(a, b))
+    flows = flow.PairFlows(frames.__getitem__)
+    for center, clip in enumerate(clips):
+        np.testing.assert_array_equal(flows.stack(clip), expected[center])
+        later = clips[center + 1][0] if center + 1 < len(clips) else 9
+        flows.forget(later)
+        assert all(first >= later for first, _ in flows.flows) and all(n >= later for n in flows.grays)
+    assert len(computed) == len({pair for clip in clips for pair in flow.clip_pairs(clip)})
+    assert not flows.flows and not flows.grays
 
 
 def test_predict_align_pipe(trained, synth, tmp_path):

@@ -12,7 +12,8 @@ import torch
 
 from vscr_cli import weights
 from vscr_cli.console import duration
-from vscr_cli.stages.train import build_frame_cache, load_model, make_config, open_training_inputs, preset_for, train
+from vscr_cli.core.flow import flow_stack
+from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, clip_frames, load_model, make_config, mean_std, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -40,10 +41,10 @@ def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32)
             raise KeyboardInterrupt
 
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
-        frames = build_frame_cache(data, config, folder)
+        cache = build_frame_cache(data, config, folder)
         backbone = weights.load_state_dict("efficientnet-lite0-imagenet")
         try:
-            train(data, frames, config, folder, torch.device("cpu"), None, backbone, resume=resume, on_step=interrupt)
+            train(data, cache, config, folder, torch.device("cpu"), None, backbone, resume=resume, on_step=interrupt)
         except KeyboardInterrupt:
             pass
     return config
@@ -66,6 +67,42 @@ def test_resume_equals_an_uninterrupted_run(trained, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_cached_flow_is_the_clip_flow_of_whole_frames_cropped_and_flipped(trained, tmp_path):
+    """The flows store holds each pair once; a sample's motion is the per-clip flow of the whole
+    frames (the recompute path) in the sample's window, mirrored with x negated on a flip."""
+    crop = 80  # frames are 64x96: windows padded in height, placed at random in width
+    config = make_config("cpu", {"crop": crop})
+    with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+        cache = build_frame_cache(data, config, tmp_path)
+        assert build_frame_cache(data, config, tmp_path).rgb.videos == cache.rgb.videos  # resumes, nothing to redo
+        reader = SampleReader(data, cache, config, mean_std(config.backbone))
+        recompute = SampleReader(data, FrameCache(cache.rgb, None), config, mean_std(config.backbone))
+        flips = set()
+        for video, position in data.samples[::3]:
+            entry = data.videos[video]
+            pairs = list(zip(cache.flows.frame_index(entry.video_id).tolist(), cache.flows.read(entry.video_id, "second").tolist()))
+            assert len(pairs) == len(set(pairs))
+            frames = dict(zip(cache.rgb.frame_index(entry.video_id).tolist(), cache.rgb.read(entry.video_id, "rgb")))
+            clip = clip_frames(int(entry.frame_index[position]), entry.total_frames, config.clip_length, config.clip_stride)
+            whole = flow_stack([frames[f] for f in clip])  # (8, 64, 96)
+            seed = [video, position]
+            draw = np.random.default_rng(seed)  # the window and flip the sample draws
+            top, left = (int(draw.integers(0, max(size - crop, 0) + 1)) for size in whole.shape[1:])
+            flip = bool(draw.random() < 0.5)
+            part = whole[:, top : top + crop, left : left + crop]
+            expected = np.zeros((whole.shape[0], crop, crop), np.float32)
+            expected[:, : part.shape[1], : part.shape[2]] = part
+            if flip:
+                expected = expected[:, :, ::-1] * np.array([-1, 1] * (len(clip) - 1), np.float32)[:, None, None]
+            sample = reader.sample(video, position, np.random.default_rng(seed))
+            np.testing.assert_array_equal(sample["motion"], expected)
+            again = recompute.sample(video, position, np.random.default_rng(seed))
+            for key in sample.keys() - {"motion"}:
+                np.testing.assert_array_equal(sample[key], again[key], err_msg=key)
+            flips.add(flip)
+        assert flips == {False, True}
 
 
 def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):

@@ -30,17 +30,17 @@ from vscr_cli.stages.train import (
     AUTO_PRESET,
     CHECKPOINT,
     DEFAULT_MODEL,
-    FRAME_CACHE,
     PRESETS,
     TrainConfig,
     build_frame_cache,
     distributed_from_env,
     make_config,
+    open_frame_cache,
     open_training_inputs,
     preset_for,
     train,
 )
-from vscr_cli.store import OutputLock, check_output, mark_output, open_store
+from vscr_cli.store import OutputLock, check_output, mark_output
 
 NAME = "train"
 MODEL = "model"  # the kind of output this command owns
@@ -121,13 +121,13 @@ def command(
             backbone_state = weights.load_state_dict(weights.IMAGENET_WEIGHTS[config.backbone], backbone_weights, option="--backbone-weights")
             motion_state = weights.load_state_dict(weights.KINETICS_WEIGHTS[config.motion], motion_weights, option="--motion-weights") if config.motion in weights.KINETICS_WEIGHTS else None
             with console.progress() as bar:
-                task = bar.add_task("caching frames", total=len(data.videos))
-                frames = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
+                task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
+                cache = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
             if world.world > 1:
                 import torch.distributed as dist
 
                 dist.barrier()
-                frames = frames or open_store(output / FRAME_CACHE, "frames")
+                cache = cache or open_frame_cache(output, config)
             dtype = resolve_autocast(precision, torch_device)
             labeled = sum(int(v.labeled.sum()) for v in data.videos)
             total = sum(len(v.frame_index) for v in data.videos)
@@ -145,7 +145,7 @@ def command(
                         left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])
                         console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
 
-                train(data, frames, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
+                train(data, cache, config, output, torch_device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
     console.log.info("model written to %s/", output)
 
 

@@ -4,6 +4,9 @@ Frames are read at the model's training height unless told otherwise (A2D: the f
 320-pixel frame, as the paper tests), the clip around each frame is built as in training
 (optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
 probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`).
+The flow of each frame pair is computed once per video and shared by the overlapping clips
+(with clips of 5 frames 2 apart, dense prediction used to compute every pair four times);
+pairs no later clip needs are dropped after each batch.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import numpy as np
 import torch
 
 from vscr_cli import labels
+from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
 from vscr_cli.sources import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult
-from vscr_cli.stages.train import TrainConfig, clip_frames, load_model, motion_input
+from vscr_cli.stages.train import TrainConfig, clip_frames, kinetics_clip, load_model
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
@@ -79,14 +83,18 @@ def video_predictions(
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
     decoded = dict(video.read(needed, selection.height))
+    flows = PairFlows(decoded.__getitem__)
     label_maps: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         frames = np.stack([decoded[i] for i in chunk])
         motion = None
-        if config.motion != "none":
-            motion = np.stack([motion_input(config.motion, [decoded[f] for f in clips[i]]) for i in chunk])
+        if config.motion == "flow":
+            motion = np.stack([flows.stack(clips[i]) for i in chunk])
+            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
+        elif config.motion == "i3d":
+            motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
         prob = predictor.probabilities(frames, motion)
         label_maps.extend(CLASS_IDS[decide(prob).cpu().numpy()])
         if keep_prob:

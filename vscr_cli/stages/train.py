@@ -1,17 +1,19 @@
 """Training stage: the two-stream VSCR network under the unified contrastive objective (paper Sec. 3-4).
 
 Data: the frames of an edges store and a cam store that agree on videos and frame indices,
-the frames themselves (read once into a frame cache, a ``frames`` store in the output folder)
-and the video tags. Every iteration draws its batch and augmentations from a generator seeded
-by (seed, iteration, slot), so a run resumed from a checkpoint sees exactly the batches the
-uninterrupted run would have seen, and each DistributedDataParallel process takes its own
-slots of the same global batch.
+the frames themselves (read once into a frame cache, a ``frames`` store in the output folder;
+for the flow encoder also the optical flow of every frame pair the motion clips use, computed
+once into a ``flows`` store beside it) and the video tags. Each process keeps the arrays it
+has read in memory (up to ``READ_CACHE_BYTES``). Every iteration draws its batch and
+augmentations from a generator seeded by (seed, iteration, slot), so a run resumed from a
+checkpoint sees exactly the batches the uninterrupted run would have seen, and each
+DistributedDataParallel process takes its own slots of the same global batch.
 
 Per sample: a random ``crop`` x ``crop`` window (frames smaller than that are padded, and the
 padding ignored) and a horizontal flip, applied alike to the frame, its edge segments, its
 CAM pseudo-label and the motion clip (``clip_length`` frames ``clip_stride`` apart, centred
 on the frame; for the flow encoder, the Farneback optical flow between consecutive clip
-frames, x-flow negated on a flip).
+frames, computed on the whole frames and cropped like them, x-flow negated on a flip).
 
 Step: the objective of Eq. 4 (vscr_cli.core.losses) on the pixel embeddings, plus the
 cross-entropy of the segmentation head on CAM pseudo-labels of labeled frames (the head sees
@@ -25,12 +27,12 @@ import json
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import safetensors.torch
 import torch
@@ -46,6 +48,7 @@ from vscr_cli.core.losses import (
     PrototypeMemory,
     vscr_objective,
 )
+from vscr_cli.core.flow import FARNEBACK, PairFlows, clip_pairs, flow_stack, stack_flows
 from vscr_cli.core.models.backbones import (
     EFFICIENTNET_LITE0_MEAN,
     EFFICIENTNET_LITE0_STD,
@@ -75,6 +78,8 @@ MODEL_CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
+FLOW_CACHE = "flows.zarr"
+READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
 
 
 @dataclass
@@ -274,38 +279,113 @@ def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:
     return [min(max(start + i * stride, 0), total - 1) for i in range(length)]
 
 
-def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_video: Callable[[], None] | None = None) -> Store:
-    """Decode every frame training needs (store frames and their clips) once into ``folder/frames.zarr``.
+@dataclass
+class FrameCache:
+    """What training reads besides the edges and cam stores, decoded once.
 
-    The cache is a ``frames`` store (arrays ``rgb`` (N, H, W, 3) uint8 over the frames listed
-    in its ``frame_index``), resumable like any store.
+    ``rgb``: a ``frames`` store, arrays ``rgb`` (N, H, W, 3) uint8 over the frames of its
+    ``frame_index`` (the store frames and their clips). ``flows`` (flow encoder only): a
+    ``flows`` store holding each frame pair the clips use once, in order: ``frame_index`` (P,)
+    the pair's first frame, ``second`` (P,) int64 its second frame, ``flow`` (P, H, W, 2)
+    float32 Farneback flow (x, y) in pixels. Without ``flows`` the flow is recomputed per sample
+    on the cropped clip (the path before this cache existed; benchmarks compare the two).
     """
-    target = folder / FRAME_CACHE
+
+    rgb: Store
+    flows: Store | None
+
+
+def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_video: Callable[[], None] | None = None) -> FrameCache:
+    """Decode every frame training needs once into ``folder/frames.zarr`` and, for the flow
+    encoder, compute the flow of every pair the clips use once into ``folder/flows.zarr``
+    (both resumable like any store)."""
     params = {"height": data.height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
-    with StoreWriter(target, kind="frames", params=params, resume=True) as writer:
+    flow_params = {**params, "farneback": list(FARNEBACK)}
+    flow_writer = StoreWriter(folder / FLOW_CACHE, kind="flows", params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
+    with StoreWriter(folder / FRAME_CACHE, kind="frames", params=params, resume=True) as writer, flow_writer as flows:
         for video in data.videos:
-            if video.video_id not in writer.completed:
-                needed = sorted({f for t in video.frame_index for f in clip_frames(int(t), video.total_frames, config.clip_length, config.clip_stride)})
-                frames = [frame for _, frame in data.sources[video.video_id].read(needed, data.height)]
-                writer.write_video(video.video_id, needed, {"rgb": np.stack(frames)})
+            todo = video.video_id not in writer.completed or (flows is not None and video.video_id not in flows.completed)
+            if todo:
+                clips = [clip_frames(int(t), video.total_frames, config.clip_length, config.clip_stride) for t in video.frame_index]
+                needed = sorted({f for clip in clips for f in clip})
+                rgb = np.stack([frame for _, frame in data.sources[video.video_id].read(needed, data.height)])
+                if video.video_id not in writer.completed:
+                    writer.write_video(video.video_id, needed, {"rgb": rgb})
+                if flows is not None and video.video_id not in flows.completed:
+                    _write_flows(flows, video.video_id, clips, dict(zip(needed, rgb)))
             if on_video is not None:
                 on_video()
-    return open_store(target, "frames")
+    return open_frame_cache(folder, config)
+
+
+def _write_flows(writer: StoreWriter, video_id: str, clips: Sequence[Sequence[int]], frames: Mapping[int, np.ndarray]) -> None:
+    """The flow of every pair of ``clips`` (frames by number), each computed once, written pair by pair."""
+    pairs = sorted({pair for clip in clips for pair in clip_pairs(clip)})
+    height, width = next(iter(frames.values())).shape[:2]
+    video = writer.video(video_id, [a for a, _ in pairs], {"second": ((), np.int64), "flow": ((height, width, 2), np.float32)})
+    video.write("second", 0, np.array([b for _, b in pairs], np.int64))
+    flows = PairFlows(frames.__getitem__)
+    for position, (first, second) in enumerate(pairs):
+        video.write("flow", position, flows.pair(first, second)[None])
+        flows.forget(first)  # pairs are sorted: no later pair starts before this one
+    writer.complete(video_id)
+
+
+def open_frame_cache(folder: Path, config: TrainConfig) -> FrameCache:
+    """The cache :func:`build_frame_cache` wrote into ``folder``."""
+    return FrameCache(open_store(folder / FRAME_CACHE, "frames"), open_store(folder / FLOW_CACHE, "flows") if config.motion == "flow" else None)
+
+
+class ArrayCache:
+    """Whole per-video arrays of stores, read on first use and kept in memory up to ``budget`` bytes
+    (least recently used dropped first): a sample then costs no store reads once its video is in."""
+
+    def __init__(self, budget: int = READ_CACHE_BYTES) -> None:
+        self.budget = budget
+        self.arrays: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+        self.size = 0
+
+    def get(self, store: Store, video_id: str, name: str) -> np.ndarray:
+        """The (T, ...) array ``name`` of a video."""
+        key = (store.location, video_id, name)
+        if key in self.arrays:
+            self.arrays.move_to_end(key)
+            return self.arrays[key]
+        array = store.read(video_id, name)
+        self.arrays[key] = array
+        self.size += array.nbytes
+        while self.size > self.budget and len(self.arrays) > 1:
+            self.size -= self.arrays.popitem(last=False)[1].nbytes
+        return array
 
 
 class SampleReader:
     """Builds training samples from the stores and the frame cache (one per process)."""
 
-    def __init__(self, data: TrainingData, frames: Store, config: TrainConfig, mean_std: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+    def __init__(self, data: TrainingData, cache: FrameCache, config: TrainConfig, mean_std: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
         self.data = data
         self.config = config
-        self.frames = frames
-        self.positions = {v.video_id: {int(f): i for i, f in enumerate(frames.frame_index(v.video_id))} for v in data.videos}
+        self.cache = cache
+        self.arrays = ArrayCache()
+        self.positions = {v.video_id: {int(f): i for i, f in enumerate(cache.rgb.frame_index(v.video_id))} for v in data.videos}
+        self.pairs: dict[str, dict[tuple[int, int], int]] = {}
+        if cache.flows is not None:
+            for v in data.videos:
+                seconds = cache.flows.read(v.video_id, "second")
+                self.pairs[v.video_id] = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(cache.flows.frame_index(v.video_id), seconds))}
         self.mean = np.array(mean_std[0], np.float32) * 255
         self.std = np.array(mean_std[1], np.float32) * 255
 
+    def _frame(self, store: Store, video_id: str, name: str, position: int) -> np.ndarray:
+        """Entry ``position`` of a video's array ``name`` (from memory once the video's array is in)."""
+        return self.arrays.get(store, video_id, name)[position]
+
     def _rgb(self, video_id: str, frame: int) -> np.ndarray:
-        return np.asarray(self.frames.array(video_id, "rgb")[self.positions[video_id][frame]])
+        return self._frame(self.cache.rgb, video_id, "rgb", self.positions[video_id][frame])
+
+    def _flow(self, video_id: str, first: int, second: int) -> np.ndarray:
+        assert self.cache.flows is not None
+        return self._frame(self.cache.flows, video_id, "flow", self.pairs[video_id][(first, second)])
 
     def sample(self, video: int, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One augmented sample: ``image`` (3, c, c) float32, ``edge`` / ``cam`` / ``target`` (c, c)
@@ -314,8 +394,8 @@ class SampleReader:
         entry = self.data.videos[video]
         frame_number = int(entry.frame_index[position])
         image = self._rgb(entry.video_id, frame_number)
-        edge = np.asarray(self.data.edges.array(entry.video_id, "segments")[position]).astype(np.int64)
-        pseudo = np.asarray(self.data.cams.array(entry.video_id, "pseudo")[position])
+        edge = self._frame(self.data.edges, entry.video_id, "segments", position).astype(np.int64)
+        pseudo = self._frame(self.data.cams, entry.video_id, "pseudo", position)
         height, width = image.shape[:2]
         crop = config.crop
         top = int(rng.integers(0, max(height - crop, 0) + 1))
@@ -324,8 +404,9 @@ class SampleReader:
 
         def window(array: np.ndarray, fill: float) -> np.ndarray:
             part = array[top : top + crop, left : left + crop]
-            pad = [(0, crop - part.shape[0]), (0, crop - part.shape[1])] + [(0, 0)] * (array.ndim - 2)
-            part = np.pad(part, pad, constant_values=fill)
+            if part.shape[:2] != (crop, crop):
+                pad = [(0, crop - part.shape[0]), (0, crop - part.shape[1])] + [(0, 0)] * (array.ndim - 2)
+                part = np.pad(part, pad, constant_values=fill)
             return part[:, ::-1] if flip else part
 
         ignore = window(np.zeros((height, width), bool), True)
@@ -341,21 +422,18 @@ class SampleReader:
             "labeled": np.array(labeled),
         }
         if config.motion != "none":
-            clip = [window(self._rgb(entry.video_id, f), 0) for f in clip_frames(frame_number, entry.total_frames, config.clip_length, config.clip_stride)]
-            sample["motion"] = motion_input(config.motion, clip)
+            clip = clip_frames(frame_number, entry.total_frames, config.clip_length, config.clip_stride)
+            if self.cache.flows is not None:
+                mirror = np.array([-1 if flip else 1, 1], np.float32)  # a horizontal flip negates x-flow
+                sample["motion"] = stack_flows([window(self._flow(entry.video_id, a, b), 0) * mirror for a, b in clip_pairs(clip)])
+            else:
+                sample["motion"] = motion_input(config.motion, [window(self._rgb(entry.video_id, f), 0) for f in clip])
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
 
 
 def motion_input(motion: str, clip: Sequence[np.ndarray]) -> np.ndarray:
     """The motion encoder's input for a clip of (H, W, 3) uint8 frames: a flow stack or a Kinetics clip."""
     return flow_stack(clip) if motion == "flow" else kinetics_clip(clip)
-
-
-def flow_stack(clip: Sequence[np.ndarray]) -> np.ndarray:
-    """Farneback optical flow between consecutive (H, W, 3) uint8 frames: (2 * (T - 1), H, W) float32 / FLOW_SCALE."""
-    gray = [cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) for frame in clip]
-    flows = [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(gray, gray[1:])]
-    return np.concatenate([flow.transpose(2, 0, 1) for flow in flows]).astype(np.float32) / FLOW_SCALE
 
 
 def kinetics_clip(clip: Sequence[np.ndarray]) -> np.ndarray:
@@ -500,7 +578,7 @@ def _gather(tensor: torch.Tensor, world: Distributed) -> torch.Tensor:
 
 def train(
     data: TrainingData,
-    frames: Store,
+    cache: FrameCache,
     config: TrainConfig,
     folder: Path,
     device: torch.device,
@@ -536,7 +614,7 @@ def train(
         start = int(state["iteration"])
     trainable = nn.parallel.DistributedDataParallel(model) if world.world > 1 else model
     objective = config.objective()
-    reader = SampleReader(data, frames, config, mean_std(config.backbone))
+    reader = SampleReader(data, cache, config, mean_std(config.backbone))
     loader = torch.utils.data.DataLoader(
         IterationBatches(reader, start, world.rank, world.world),
         batch_size=None,
