@@ -3,12 +3,14 @@
 Frames are read at the model's training height unless told otherwise (A2D: the full
 320-pixel frame, as the paper tests), the clip around each frame is built as in training
 (optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
-probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`).
+probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`),
+made among background and the video's classes: its tags when given, else the classes pooled
+over all its frames (:func:`video_classes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,34 @@ def decide(prob: torch.Tensor) -> torch.Tensor:
     return torch.where(foreground, prob[:, 1:].argmax(1) + 1, 0)
 
 
+#: A class enters a video's decision when its pooled probability is at least this share of the top class's.
+VIDEO_CLASS_SHARE = 0.5
+
+
+def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
+    """(44,) bool: background and the A2D ids ``tags``."""
+    allowed = torch.zeros(labels.NUM_CLASSES, dtype=torch.bool)
+    allowed[0] = True
+    allowed[[int(labels.CLASS_INDEX[tag]) for tag in tags]] = True
+    return allowed
+
+
+def video_classes(prob: torch.Tensor) -> torch.Tensor:
+    """(T, 44, H, W) probabilities of one video -> (44,) bool: background and the actor-action classes
+    the video shows, decided once for the video: each class's probability pooled over all its frames
+    and pixels, kept when at least ``VIDEO_CLASS_SHARE`` of the most probable class's."""
+    pooled = prob[:, 1:].float().mean(dim=(0, 2, 3))
+    allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
+    allowed[1:] = pooled >= VIDEO_CLASS_SHARE * pooled.max()
+    return allowed
+
+
+def restrict(prob: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """(B, 44, H, W) probabilities renormalised over the ``allowed`` (44,) classes (others 0)."""
+    kept = prob * allowed.to(prob.device, prob.dtype)[None, :, None, None]
+    return kept / kept.sum(1, keepdim=True).clamp_min(torch.finfo(kept.dtype).tiny)
+
+
 def video_predictions(
     video: VideoSource,
     selection: FrameSelection,
@@ -71,29 +101,38 @@ def video_predictions(
     batch_size: int,
     keep_prob: bool,
     on_frames: Callable[[int], None] | None = None,
+    tags: Mapping[str, tuple[int, ...]] | None = None,
+    decode: str = "video",
 ) -> VideoResult:
-    """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``)."""
+    """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``).
+
+    With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags;
+    without, ``decode="video"`` first decides the video's classes (:func:`video_classes`) from all
+    its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the restricted
+    distribution.
+    """
     indices = video.select(selection)
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
     decoded = dict(video.read(needed, selection.height))
-    label_maps: list[np.ndarray] = []
-    probabilities: list[np.ndarray] = []
+    probabilities: list[torch.Tensor] = []
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         frames = np.stack([decoded[i] for i in chunk])
         motion = None
         if config.motion != "none":
             motion = np.stack([motion_input(config.motion, [decoded[f] for f in clips[i]]) for i in chunk])
-        prob = predictor.probabilities(frames, motion)
-        label_maps.extend(CLASS_IDS[decide(prob).cpu().numpy()])
-        if keep_prob:
-            probabilities.extend(prob.half().cpu().numpy())
+        probabilities.append(predictor.probabilities(frames, motion).half().cpu())
         if on_frames is not None:
             on_frames(len(chunk))
-    arrays = {"label": np.stack(label_maps)}
+    prob = torch.cat(probabilities).float()
+    if tags is not None:
+        prob = restrict(prob, allowed_classes(tags[video.video_id]))
+    elif decode == "video":
+        prob = restrict(prob, video_classes(prob))
+    arrays = {"label": CLASS_IDS[decide(prob).numpy()]}
     if keep_prob:
-        arrays["prob"] = np.stack(probabilities)
+        arrays["prob"] = prob.half().numpy()
     return VideoResult(indices, arrays)
