@@ -39,3 +39,13 @@ def test_downsampled_labels_come_from_where_prediction_puts_them():
     up = torch.nn.functional.interpolate(cells[:, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
     centres = torch.arange(8) * 8 + 4
     assert torch.equal(up[centres][:, centres].round().long(), labels[0][centres][:, centres])
+
+
+def test_prediction_works_at_any_frame_size():
+    config = make_config("cpu", {})
+    model = build_model(config).eval()
+    for height, width in ((67, 101), (120, 160), (200, 90)):
+        motion = torch.zeros(1, 2 * (config.clip_length - 1), height, width)
+        prob = model.predict(torch.randn(1, 3, height, width), motion)
+        assert prob.shape == (1, 44, height, width)
+        torch.testing.assert_close(prob.sum(1), torch.ones(1, height, width))
