@@ -78,13 +78,12 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
     return allowed
 
 
-def video_classes(prob: torch.Tensor) -> torch.Tensor:
-    """(T, 44, H, W) probabilities of one video -> (44,) bool: background and the actor-action classes
-    the video shows, decided once for the video: each class's probability pooled over all its frames
-    and pixels, kept when at least ``VIDEO_CLASS_SHARE`` of the most probable class's."""
-    pooled = prob[:, 1:].float().mean(dim=(0, 2, 3))
+def video_classes(pooled: torch.Tensor) -> torch.Tensor:
+    """(44,) class probabilities summed over all frames and pixels of one video -> (44,) bool:
+    background and the actor-action classes the video shows, decided once for the video: those
+    whose pooled probability is at least ``VIDEO_CLASS_SHARE`` of the most probable class's."""
     allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
-    allowed[1:] = pooled >= VIDEO_CLASS_SHARE * pooled.max()
+    allowed[1:] = pooled[1:] >= VIDEO_CLASS_SHARE * pooled[1:].max()
     return allowed
 
 
@@ -117,22 +116,34 @@ def video_predictions(
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
     decoded = dict(video.read(needed, selection.height))
-    probabilities: list[torch.Tensor] = []
+    allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
+    held = allowed is None and decode == "video"  # the video's classes need all its frames first
+    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
+    label_maps: list[np.ndarray] = []
+    pooled = torch.zeros(labels.NUM_CLASSES)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         frames = np.stack([decoded[i] for i in chunk])
         motion = None
         if config.motion != "none":
             motion = np.stack([motion_input(config.motion, [decoded[f] for f in clips[i]]) for i in chunk])
-        probabilities.append(predictor.probabilities(frames, motion).half().cpu())
+        prob = predictor.probabilities(frames, motion).cpu()
+        if held:
+            pooled += prob.sum(dim=(0, 2, 3))
+        else:
+            prob = restrict(prob, allowed) if allowed is not None else prob
+            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
+        if held or keep_prob:
+            probabilities.append(prob.half())
         if on_frames is not None:
             on_frames(len(chunk))
-    prob = torch.cat(probabilities).float()
-    if tags is not None:
-        prob = restrict(prob, allowed_classes(tags[video.video_id]))
-    elif decode == "video":
-        prob = restrict(prob, video_classes(prob))
-    arrays = {"label": CLASS_IDS[decide(prob).numpy()]}
+    if held:
+        allowed = video_classes(pooled)
+        for position, held_prob in enumerate(probabilities):
+            prob = restrict(held_prob.float(), allowed)
+            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
+            probabilities[position] = prob.half()
+    arrays = {"label": np.stack(label_maps)}
     if keep_prob:
-        arrays["prob"] = prob.half().numpy()
+        arrays["prob"] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)
