@@ -82,7 +82,8 @@ def synthetic_rows(work: Path, only: set[str] | None, rows: dict[str, dict], sav
         (work / "demo.commands.json").write_text(json.dumps({"commands": commands, "seconds": seconds}))
     demo = json.loads((work / "demo.json").read_text())
     demo_commands = json.loads((work / "demo.commands.json").read_text())["commands"] if (work / "demo.commands.json").is_file() else ["vscr demo " + str(work) + " --size small"]
-    for name, scored in (("synth-cam", "cam"), ("synth-full", "pred"), ("synth-full-aligned", "aligned")):
+    demo_rows = (("synth-cam-train", "cam-train"), ("synth-full-train", "pred-train"), ("synth-cam", "cam"), ("synth-full-tags", "pred-tags"), ("synth-full", "pred"), ("synth-full-aligned", "aligned"))
+    for name, scored in demo_rows:
         rows[name] = {"commands": demo_commands, "scores": scores(work / f"score-{scored}.json")}
     rows["synth-full"]["seconds"] = demo["seconds"]
     save()
@@ -130,6 +131,7 @@ def davis_rows(work: Path) -> dict[str, dict]:
 
 #: The tables of docs/RESULTS.md: (title, [(row name, label)]).
 TABLES = (
+    ("Synthetic benchmark: the network against its pseudo-labels", [("synth-cam-train", "CAM (train)"), ("synth-full-train", "VSCR (train)"), ("synth-cam", "CAM (test, tags given)"), ("synth-full-tags", "VSCR (test, tags given)"), ("synth-full", "VSCR (test)"), ("synth-full-aligned", "VSCR + align (test)")]),
     ("Synthetic benchmark (Table 3 ablations)", [("synth-cam", "(a) CAM pseudo-labels, tags given"), ("synth-full", "(b) VSCR, full"), ("synth-full-aligned", "(b) VSCR + align"), ("synth-no-edge", "(c) w/o edge"), ("synth-no-tag", "(c) w/o tag"), ("synth-no-motion", "(c) w/o motion"), ("synth-no-unlabeled", "(c) w/o unlabeled"), ("synth-motion-vector", "motion as one vector per clip"), ("synth-fp32", "fp32 instead of bf16 autocast"), ("synth-iterations-1500", "(b) VSCR, 1500 iterations instead of 600")]),
     ("Concentrations and loss weights (Table 4)", [("synth-full", "k 6/16/8, a 0.3/0.3/0.1 (default)"), ("synth-k-4-8-4", "k_c/k_e/k_t 4/8/4"), ("synth-k-8-20-8", "k_c/k_e/k_t 8/20/8"), ("synth-w-0.1-0.1-0.1", "a_c/a_e/a_t 0.1/0.1/0.1"), ("synth-w-0.5-0.3-0.1", "a_c/a_e/a_t 0.5/0.3/0.1")]),
     ("Pseudo-labeled share (Table 5)", [("synth-labeled-25", "25%"), ("synth-labeled-50", "50%"), ("synth-labeled-75", "75%"), ("synth-full", "100%")]),

@@ -9,13 +9,14 @@ def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
     result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1")
     assert result.code == 0, result.stderr
     report = json.loads((work / "demo.json").read_text())
-    assert set(report["scores"]) == {"cam", "pred", "aligned"}
+    assert set(report["scores"]) == {"cam-train", "pred-train", "cam", "pred-tags", "pred", "aligned"}
     for row in report["scores"].values():
         assert 0 <= row["actor_action"] <= 1 and 0 <= row["fg_iou"] <= 1
     assert "train the VSCR network" in report["seconds"]
-    assert "CAM (tags given)" in result.stdout and "VSCR + align" in result.stdout
+    for row in ("CAM (train)", "VSCR (train)", "CAM (test, tags given)", "VSCR (test, tags given)", "VSCR (test)", "VSCR + align (test)"):
+        assert row in result.stdout, row
     assert "synth0000" not in result.stdout  # the stages' own output goes to stderr
-    for name in ("edges.zarr", "cam.zarr", "cam-test.zarr", "model/model.safetensors", "pred.zarr", "aligned.zarr"):
+    for name in ("edges.zarr", "cam.zarr", "cam-test.zarr", "model/model.safetensors", "pred-train.zarr", "pred-tags.zarr", "pred.zarr", "aligned.zarr"):
         assert (work / name).exists(), name
     sheets = sorted((work / "overlays").glob("*.png"))
     assert len(sheets) == 1 and cv2.imread(str(sheets[0])) is not None

@@ -62,7 +62,7 @@ class Stage:
 
 
 def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool) -> list[Stage]:
-    """The subcommands the demo runs, in order: training on the train split, scoring on the test split."""
+    """The subcommands the demo runs, in order: training on the train split, scoring its frames and the test split."""
     synth, model, classifier = work / "synth", work / "model", work / "cam.classifier"
     tags = synth / "tags.csv"
     replace = ["--overwrite"] if overwrite else []
@@ -72,17 +72,27 @@ def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool) -> list[
         Stage("CAM pseudo-labels of the train split", ["cam", synth, "--split", "train", "--every", size.every, "--tags", tags, "--fit-frames", size.fit_frames, "--epochs", size.epochs, "--classifier", classifier, "--seed", seed, "-o", work / "cam.zarr", *replace]),
         Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", ["cam", synth, "--split", "test", "--annotated-only", "--tags", tags, "--classifier", classifier, "-o", work / "cam-test.zarr", *replace]),
         Stage("train the VSCR network", ["train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--iterations", size.iterations, "--crop", size.crop, "--seed", seed, "-o", model, *replace]),
+        Stage("predict the training frames (their tags given, as to CAM)", ["predict", synth, "--split", "train", "--every", size.every, "--tags", tags, "-m", model, "-o", work / "pred-train.zarr", *replace]),
+        Stage("predict the test split (tags given)", ["predict", synth, "--split", "test", "--annotated-only", "--tags", tags, "-m", model, "-o", work / "pred-tags.zarr", *replace]),
         Stage("predict the test split (no tags)", ["predict", synth, "--split", "test", "-m", model, "-o", work / "pred.zarr", *replace]),
         Stage("align predictions over time", ["align", work / "pred.zarr", "-o", work / "aligned.zarr", *replace]),
         *(
-            Stage(f"score {name}", ["score", work / store, "--gt", synth, "--json", work / f"score-{name}.json"])
-            for name, store in (("cam", "cam-test.zarr"), ("pred", "pred.zarr"), ("aligned", "aligned.zarr"))
+            Stage(f"score {name}", ["score", work / store, "--gt", synth, "--json", work / f"score-{name}.json", *(["--predicted-only"] if name.endswith("train") else [])])
+            for name, store, _ in RESULT_ROWS
         ),
     ]
 
 
-#: Rows of the final table: (score file, what it is).
-RESULT_ROWS = (("cam", "CAM (tags given)"), ("pred", "VSCR"), ("aligned", "VSCR + align"))
+#: Rows of the final table: (score file, store scored, what it is). The train rows score the annotated
+#: frames among the training frames (--predicted-only): the network against the pseudo-labels it learnt.
+RESULT_ROWS = (
+    ("cam-train", "cam.zarr", "CAM (train)"),
+    ("pred-train", "pred-train.zarr", "VSCR (train)"),
+    ("cam", "cam-test.zarr", "CAM (test, tags given)"),
+    ("pred-tags", "pred-tags.zarr", "VSCR (test, tags given)"),
+    ("pred", "pred.zarr", "VSCR (test)"),
+    ("aligned", "aligned.zarr", "VSCR + align (test)"),
+)
 
 
 def run_stages(stages: list[Stage], verbosity: list[str]) -> dict[str, float]:
@@ -109,12 +119,12 @@ def run_stages(stages: list[Stage], verbosity: list[str]) -> dict[str, float]:
 def results_table(work: Path) -> tuple[Table, dict[str, dict[str, float]]]:
     """The demo's scores, one row per scored store, as a table and as plain numbers (fractions)."""
     columns = (("actor_action", "actor-action"), ("actor", "actor"), ("action", "action"))
-    table = Table(title="test split: mIoU and foreground IoU (%)")
+    table = Table(title="mIoU and foreground IoU (%)")
     table.add_column("")
     for _, title in (*columns, (None, "fg IoU")):
         table.add_column(title, justify="right")
     numbers = {}
-    for name, title in RESULT_ROWS:
+    for name, _, title in RESULT_ROWS:
         scores = json.loads((work / f"score-{name}.json").read_text())["scores"]
         row = {space: scores[space]["miou"] for space, _ in columns} | {"fg_iou": scores["fg_iou"]}
         numbers[name] = row

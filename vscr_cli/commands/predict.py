@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,6 +38,7 @@ from vscr_cli.sources import discover
 from vscr_cli.stages.predict import load_predictor, video_predictions
 from vscr_cli.stages.runner import VideoTask, per_process
 from vscr_cli.stages.train import DEFAULT_MODEL, MODEL_WEIGHTS
+from vscr_cli.tags import load_tags, require_tags
 
 NAME = "predict"
 MODEL_ENV = "VSCR_MODEL"
@@ -47,6 +49,11 @@ def default_model() -> Path:
     if not DEFAULT_MODEL.is_dir():
         raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
     return DEFAULT_MODEL
+
+
+class Decode(str, Enum):
+    video = "video"
+    frame = "frame"
 
 
 def command(
@@ -62,6 +69,8 @@ def command(
     annotated_only: AnnotatedOnly = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Frame height (default: the height the model was trained at).")] = None,
     split: SplitOption = Split.all,
+    tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
+    decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode.video,
     batch_size: BatchSize = 4,
     precision: PrecisionOption = Precision.auto,
     device: DeviceOption = Device.auto,
@@ -82,12 +91,14 @@ def command(
     frame_height = height if height is not None else predictor.frame_height
     selection = frame_selection(every, max_frames, annotated_only, frame_height)
     videos = discover(sources, a2d_split=split.value)
+    video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
     params = {
         "model_sha256": model_sha256,
         "selection": selection.to_json(),
         "prob": prob,
+        "decode": "tags" if tags else decode.value,
         "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
     }
-    inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model)}
-    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob})
+    inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model), "tags": tags}
+    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob, "tags": video_tags, "decode": decode.value})
     write_per_video(target, "pred", params, inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))

@@ -3,15 +3,16 @@
 Frames are read at the model's training height unless told otherwise (A2D: the full
 320-pixel frame, as the paper tests), the clip around each frame is built as in training
 (optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
-probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`).
-The flow of each frame pair is computed once per video and shared by the overlapping clips
-(with clips of 5 frames 2 apart, dense prediction used to compute every pair four times);
-pairs no later clip needs are dropped after each batch.
+probabilities are upsampled bilinearly to the frame before the decision (:func:`decide`),
+made among background and the video's classes: its tags when given, else the classes pooled
+over all its frames (:func:`video_classes`). The flow of each frame pair is computed once per
+video and shared by the overlapping clips (with clips of 5 frames 2 apart, dense prediction used
+to compute every pair four times); pairs no later clip needs are dropped after each batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,33 @@ def decide(prob: torch.Tensor) -> torch.Tensor:
     return torch.where(foreground, prob[:, 1:].argmax(1) + 1, 0)
 
 
+#: A class enters a video's decision when its pooled probability is at least this share of the top class's.
+VIDEO_CLASS_SHARE = 0.5
+
+
+def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
+    """(44,) bool: background and the A2D ids ``tags``."""
+    allowed = torch.zeros(labels.NUM_CLASSES, dtype=torch.bool)
+    allowed[0] = True
+    allowed[[int(labels.CLASS_INDEX[tag]) for tag in tags]] = True
+    return allowed
+
+
+def video_classes(pooled: torch.Tensor) -> torch.Tensor:
+    """(44,) class probabilities summed over all frames and pixels of one video -> (44,) bool:
+    background and the actor-action classes the video shows, decided once for the video: those
+    whose pooled probability is at least ``VIDEO_CLASS_SHARE`` of the most probable class's."""
+    allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
+    allowed[1:] = pooled[1:] >= VIDEO_CLASS_SHARE * pooled[1:].max()
+    return allowed
+
+
+def restrict(prob: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """(B, 44, H, W) probabilities renormalised over the ``allowed`` (44,) classes (others 0)."""
+    kept = prob * allowed.to(prob.device, prob.dtype)[None, :, None, None]
+    return kept / kept.sum(1, keepdim=True).clamp_min(torch.finfo(kept.dtype).tiny)
+
+
 def video_predictions(
     video: VideoSource,
     selection: FrameSelection,
@@ -75,8 +103,16 @@ def video_predictions(
     batch_size: int,
     keep_prob: bool,
     on_frames: Callable[[int], None] | None = None,
+    tags: Mapping[str, tuple[int, ...]] | None = None,
+    decode: str = "video",
 ) -> VideoResult:
-    """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``)."""
+    """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``).
+
+    With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags;
+    without, ``decode="video"`` first decides the video's classes (:func:`video_classes`) from all
+    its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the restricted
+    distribution.
+    """
     indices = video.select(selection)
     config = predictor.config
     total = video.count_frames()
@@ -84,8 +120,11 @@ def video_predictions(
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
     decoded = dict(video.read(needed, selection.height))
     flows = PairFlows(decoded.__getitem__)
+    allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
+    held = allowed is None and decode == "video"  # the video's classes need all its frames first
+    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
     label_maps: list[np.ndarray] = []
-    probabilities: list[np.ndarray] = []
+    pooled = torch.zeros(labels.NUM_CLASSES)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         frames = np.stack([decoded[i] for i in chunk])
@@ -95,13 +134,23 @@ def video_predictions(
             flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
         elif config.motion == "i3d":
             motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
-        prob = predictor.probabilities(frames, motion)
-        label_maps.extend(CLASS_IDS[decide(prob).cpu().numpy()])
-        if keep_prob:
-            probabilities.extend(prob.half().cpu().numpy())
+        prob = predictor.probabilities(frames, motion).cpu()
+        if held:
+            pooled += prob.sum(dim=(0, 2, 3))
+        else:
+            prob = restrict(prob, allowed) if allowed is not None else prob
+            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
+        if held or keep_prob:
+            probabilities.append(prob.half())
         if on_frames is not None:
             on_frames(len(chunk))
+    if held:
+        allowed = video_classes(pooled)
+        for position, held_prob in enumerate(probabilities):
+            prob = restrict(held_prob.float(), allowed)
+            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
+            probabilities[position] = prob.half()
     arrays = {"label": np.stack(label_maps)}
     if keep_prob:
-        arrays["prob"] = np.stack(probabilities)
+        arrays["prob"] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)

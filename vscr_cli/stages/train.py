@@ -80,6 +80,8 @@ METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
+PAPER_ATROUS_RATES = (6, 12, 18)  # DeepLabv3's rates at output stride 8 for the paper's crops
+PAPER_CROP = 224
 
 
 @dataclass
@@ -99,6 +101,7 @@ class TrainConfig:
     output_stride: int = 8
     embedding_dim: int = 64
     width: int = 256
+    atrous_rates: tuple[int, ...] | None = None  # ASPP rates; None: the paper's (6, 12, 18) scaled to the crop's feature map
     motion: str = "flow"
     motion_spatial: bool = True
     clip_length: int = 5
@@ -153,6 +156,19 @@ class TrainConfig:
             raise VscrError("--clip-length must be at least 2")
         if self.crop % self.output_stride:
             raise VscrError(f"--crop must be a multiple of the output stride ({self.output_stride})")
+        if self.atrous_rates is not None:
+            if len(self.atrous_rates) != 3 or min(self.atrous_rates) < 1:
+                raise VscrError("atrous_rates must be three positive integers")
+            self.atrous_rates = tuple(int(rate) for rate in self.atrous_rates)
+
+    def aspp_rates(self) -> tuple[int, int, int]:
+        """The ASPP atrous rates: given ones, or the paper's (6, 12, 18) for its 224-px crops at stride 8
+        scaled to this crop's feature map, so every tap of every rate falls inside the training crop
+        (at 96-px crops the 12x12 map would leave rates 12 and 18 all padding and untrained)."""
+        if self.atrous_rates is not None:
+            return tuple(self.atrous_rates)  # type: ignore[return-value]
+        scale = (self.crop / self.output_stride) / (PAPER_CROP / 8)
+        return tuple(max(1, round(rate * scale)) for rate in PAPER_ATROUS_RATES)  # type: ignore[return-value]
 
 
 #: Presets: ``paper`` is Sec. 4.2 (DeepLab ResNet-101 at output stride 8 + ASPP, Kinetics I3D);
@@ -485,7 +501,7 @@ def build_model(config: TrainConfig, backbone_state: Mapping[str, torch.Tensor] 
         motion = FlowEncoder(config.clip_length, pooled=not config.motion_spatial)
     elif config.motion == "i3d":
         motion = I3DEncoder(motion_state, pooled=not config.motion_spatial)
-    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, motion_encoder=motion)
+    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, config.aspp_rates(), motion_encoder=motion)
 
 
 def save_model(folder: Path, model: nn.Module, config: TrainConfig, extra: Mapping[str, Any]) -> None:
@@ -511,7 +527,10 @@ def load_model(folder: Path, device: torch.device) -> tuple[VSCRNet, TrainConfig
     if not (folder / MODEL_CONFIG).is_file():
         raise VscrError(f"{folder}: not a trained vscr model (no {MODEL_CONFIG})")
     record = read_json(folder / MODEL_CONFIG, required=("train",))
-    config = config_from(TrainConfig, record["train"], folder / MODEL_CONFIG)
+    recorded = record["train"]
+    if isinstance(recorded, Mapping):  # models saved before the rates were scaled to the crop used the paper's
+        recorded = {"atrous_rates": PAPER_ATROUS_RATES, **recorded}
+    config = config_from(TrainConfig, recorded, folder / MODEL_CONFIG)
     state = read_weights(folder / MODEL_WEIGHTS)
     model = build_model(config)
     fit_state(model, state, folder / MODEL_WEIGHTS, f"the {config.backbone} model its {MODEL_CONFIG} describes")
@@ -665,8 +684,8 @@ def training_losses(
 ) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor]:
     """(total loss, the objective's terms, the head's cross-entropy) of one batch's network output.
 
-    Label maps (B, H, W) are resized to the embedding (nearest); the head is trained on the CAM
-    pseudo-labels of labeled frames.
+    Label maps (B, H, W) are sampled at the embedding cells' centres (:func:`_downsample`); the
+    head is trained on the CAM pseudo-labels of labeled frames.
     """
     size = output.embedding.shape[-2:]
     edge = _downsample(batch["edge"], size)
@@ -682,8 +701,16 @@ def training_losses(
 
 
 def _downsample(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """Nearest-neighbour resize of (B, H, W) integer maps to (B, h, w)."""
-    return F.interpolate(labels_map[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+    """(B, H, W) integer maps -> (B, h, w): cell i takes the pixel at its centre, floor((i + 0.5) H / h).
+
+    Prediction upsamples cell i bilinearly (align_corners=False) to pixel (i + 0.5) H / h - 0.5, so
+    the label must come from there; plain nearest resizing (pixel floor(i H / h)) would train the
+    network to answer half a cell (3.5 px at stride 8) off.
+    """
+    height, width = labels_map.shape[-2:]
+    rows = ((torch.arange(size[0], device=labels_map.device) + 0.5) * height / size[0]).long().clamp(max=height - 1)
+    cols = ((torch.arange(size[1], device=labels_map.device) + 0.5) * width / size[1]).long().clamp(max=width - 1)
+    return labels_map[:, rows][:, :, cols]
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memory: PrototypeMemory, iteration: int, config: TrainConfig) -> None:

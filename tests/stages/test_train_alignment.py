@@ -1,0 +1,51 @@
+"""Train/test alignment of the VSCR network: ASPP taps inside the training crop, labels at the cells' centres."""
+
+import torch
+
+from vscr_cli.stages.train import _downsample, build_model, make_config
+
+
+def test_every_aspp_tap_learns_at_the_cpu_presets_crop():
+    config = make_config("cpu", {"motion": "none"})
+    model = build_model(config).train()
+    crop = config.crop
+    model(torch.randn(2, 3, crop, crop)).embedding.sum().backward()
+    atrous = [module for module in model.aspp.modules() if isinstance(module, torch.nn.Conv2d) and module.dilation[0] > 1]
+    assert [conv.dilation[0] for conv in atrous] == list(config.aspp_rates())
+    for conv in atrous:
+        per_tap = conv.weight.grad.abs().sum(dim=(0, 1))  # (3, 3)
+        assert (per_tap > 0).all(), f"rate {conv.dilation[0]}: taps without gradient {per_tap}"
+
+
+def test_rates_follow_the_crop_and_keep_the_papers_at_224():
+    assert make_config("paper", {}).aspp_rates() == (6, 12, 18)
+    assert make_config("cpu", {"crop": 96}).aspp_rates() == (3, 5, 8)
+    assert make_config("cpu", {"crop": 96, "atrous_rates": [6, 12, 18]}).aspp_rates() == (6, 12, 18)
+
+
+def test_downsampled_label_of_a_centred_square_stays_centred():
+    labels = torch.zeros(1, 96, 96, dtype=torch.long)
+    labels[:, 34:62, 34:62] = 1  # centred on pixel 47.5 of the crop
+    cells = _downsample(labels, torch.Size((12, 12)))[0]
+    assert torch.equal(cells, cells.flip(0)) and torch.equal(cells, cells.flip(1))
+    assert cells.sum() == 16
+
+
+def test_downsampled_labels_come_from_where_prediction_puts_them():
+    """Upsampling the downsampled map as predict does returns the label at each cell's centre pixel."""
+    labels = torch.zeros(1, 64, 64, dtype=torch.long)
+    labels[:, 20:44, 8:40] = 1
+    cells = _downsample(labels, torch.Size((8, 8))).float()
+    up = torch.nn.functional.interpolate(cells[:, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
+    centres = torch.arange(8) * 8 + 4
+    assert torch.equal(up[centres][:, centres].round().long(), labels[0][centres][:, centres])
+
+
+def test_prediction_works_at_any_frame_size():
+    config = make_config("cpu", {})
+    model = build_model(config).eval()
+    for height, width in ((67, 101), (120, 160), (200, 90)):
+        motion = torch.zeros(1, 2 * (config.clip_length - 1), height, width)
+        prob = model.predict(torch.randn(1, 3, height, width), motion)
+        assert prob.shape == (1, 44, height, width)
+        torch.testing.assert_close(prob.sum(1), torch.ones(1, height, width))
