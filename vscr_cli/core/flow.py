@@ -25,9 +25,9 @@ def gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
 
 
-def pair_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def pair_flow(first: np.ndarray, second: np.ndarray, parameters: tuple = FARNEBACK) -> np.ndarray:
     """Farneback flow from one (H, W) uint8 grey frame to the next: (H, W, 2) float32 (x, y) in pixels."""
-    return cv2.calcOpticalFlowFarneback(first, second, None, *FARNEBACK)
+    return cv2.calcOpticalFlowFarneback(first, second, None, *parameters)
 
 
 def clip_pairs(clip: Sequence[int]) -> list[tuple[int, int]]:

@@ -14,10 +14,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vscr_cli.core.flow import FARNEBACK, gray, pair_flow
+
 #: Spacing in pixels of the grid of points the camera homography is fitted to.
 GRID_STEP = 8
 #: RANSAC reprojection tolerance, pixels.
 RANSAC_PIXELS = 1.0
+#: The motion encoder's Farneback parameters with one more pyramid level (larger motions; docs/cam.md).
+CAMERA_FARNEBACK = (*FARNEBACK[:1], 4, *FARNEBACK[2:])
 
 
 def residual_flow(frame: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -26,9 +30,8 @@ def residual_flow(frame: np.ndarray, other: np.ndarray) -> np.ndarray:
     Both frames are (H, W, 3) uint8 RGB of one size. When no homography fits, the raw flow
     magnitude is returned.
     """
-    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    flow = cv2.calcOpticalFlowFarneback(gray, cv2.cvtColor(other, cv2.COLOR_RGB2GRAY), None, 0.5, 4, 15, 3, 5, 1.2, 0)
-    height, width = gray.shape
+    flow = pair_flow(gray(frame), gray(other), CAMERA_FARNEBACK)
+    height, width = flow.shape[:2]
     rows, columns = (axis.ravel() for axis in np.mgrid[GRID_STEP // 2 : height : GRID_STEP, GRID_STEP // 2 : width : GRID_STEP])
     if len(rows) >= 4:
         points = np.stack([columns, rows], 1).astype(np.float32)
