@@ -215,6 +215,13 @@ def _described(kind: str) -> str:
     return {STORE: "a vscr store", "model": "a vscr model folder", "synth": "a vscr synth dataset"}.get(kind, f"a vscr {kind} output")
 
 
+def check_parent(target: Path) -> None:
+    """Refuse (one line) an output whose parent folder is missing or not a folder: no command makes parents."""
+    parent = target.parent
+    if not parent.is_dir():
+        raise StoreError(f"{target}: parent folder {parent} does not exist" if not parent.exists() else f"{target}: {parent} is not a folder")
+
+
 def check_output(target: Path, kind: str = STORE, overwrite: bool = False, resume: bool = False, resumable: bool = True) -> Path:
     """The output rule, checked before any work (and again under the writer's lock).
 
@@ -226,9 +233,7 @@ def check_output(target: Path, kind: str = STORE, overwrite: bool = False, resum
     """
     if target.name in ("", ".", ".."):
         target = target.resolve()
-    parent = target.parent
-    if not parent.is_dir():
-        raise StoreError(f"{target}: parent folder {parent} does not exist" if not parent.exists() else f"{target}: {parent} is not a folder")
+    check_parent(target)
     if not (target.exists() or target.is_symlink()):
         return target
     if not (overwrite or resume):

@@ -62,6 +62,7 @@ from vscr_cli.stages.cam import (
     video_cam,
 )
 from vscr_cli.stages.runner import VideoTask
+from vscr_cli.store import check_parent
 from vscr_cli.tags import load_tags, require_tags
 
 NAME = "cam"
@@ -119,8 +120,8 @@ def command(
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
     torch_device = resolve_device(device)
     folder = classifier or (target.with_name(target.name.split(".")[0] + ".classifier") if target else None)
-    if folder is not None and not folder.parent.is_dir():
-        raise VscrError(f"{folder}: parent folder {folder.parent} does not exist")
+    if folder is not None:
+        check_parent(folder)
     if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
         model, config = load_classifier(folder, torch_device)
         console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)

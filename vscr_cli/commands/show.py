@@ -13,7 +13,7 @@ from vscr_cli import console, render
 from vscr_cli.datasets import open_ground_truth
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import recorded_sources
-from vscr_cli.store import Store, open_store
+from vscr_cli.store import Store, check_parent, open_store
 
 NAME = "show"
 
@@ -41,8 +41,7 @@ def command(
 ) -> None:
     if output.suffix.lower() not in (".png", ".mp4"):
         raise typer.BadParameter("the output must end in .png or .mp4", param_hint="-o")
-    if not output.parent.is_dir():
-        raise VscrError(f"{output}: parent folder {output.parent} does not exist")
+    check_parent(output)
     if output.is_dir() or (output.exists() and not output.is_file()):
         raise VscrError(f"{output}: is a folder (or not a file): refusing to replace it")
     if output.exists() and not overwrite:
