@@ -44,7 +44,8 @@ from bench_edges import run_measured, timed  # beside this script
 from vscr_cli import labels, weights
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.sources import FrameSelection, discover
+from vscr_cli.sources import discover
+from vscr_cli.video import FrameSelection
 from vscr_cli.stages.cam import (
     DEFAULT_CAM_HEIGHTS,
     DEFAULT_THRESHOLD,

@@ -45,7 +45,8 @@ import torch
 from vscr_cli import weights
 from vscr_cli.core.precision import autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.sources import FrameSelection, discover
+from vscr_cli.sources import discover
+from vscr_cli.video import FrameSelection
 from vscr_cli.stages.edges import DEFAULT_THRESHOLD, EdgeDetector, edge_segments
 
 REPO = Path(__file__).resolve().parents[1]

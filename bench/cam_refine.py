@@ -36,8 +36,9 @@ import torch
 
 from vscr_cli import labels, weights
 from vscr_cli.core.motion import normalise_motion, residual_flow
-from vscr_cli.datasets import open_ground_truth
-from vscr_cli.sources import FrameSelection, discover
+from vscr_cli.datasets import load_tags, open_ground_truth
+from vscr_cli.sources import discover
+from vscr_cli.video import FrameSelection
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
     CamExtractor,
@@ -54,7 +55,6 @@ from vscr_cli.stages.cam import (
     superpixels,
 )
 from vscr_cli.stages.score import ConfusionAccumulator
-from vscr_cli.tags import load_tags
 
 CAM_VARIANTS = {"base": (0.0, False), "pad": (0.125, False), "flip": (0.0, True), "pad+flip": (0.125, True)}
 MOTION = [(0.0, 1), (0.3, 1), (0.4, 1), (0.5, 1), (0.4, 3)]

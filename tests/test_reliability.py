@@ -13,7 +13,8 @@ import pytest
 
 from vscr_cli.datasets.a2d import A2DRelease
 from vscr_cli.errors import StoreError
-from vscr_cli.sources import VideoSource, discover
+from vscr_cli.sources import discover
+from vscr_cli.video import VideoSource
 from vscr_cli.store import StoreWriter, check_video_id, open_store
 
 from .conftest import TINY_TRAIN, vscr_process

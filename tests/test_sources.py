@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vscr_cli.errors import SourceError
-from vscr_cli.sources import FrameSelection, discover, resize_to_height
+from vscr_cli.sources import discover
+from vscr_cli.video import FrameSelection, resize_to_height
 
 
 def _frame_folder(synth, tmp_path, video_id="synth0000"):

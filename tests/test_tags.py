@@ -1,7 +1,8 @@
 import pytest
 
 from vscr_cli.errors import TagError
-from vscr_cli.tags import load_tags, read_tags_csv, require_tags
+from vscr_cli.datasets import load_tags
+from vscr_cli.tags import read_tags_csv, require_tags
 
 
 def test_csv_tags_by_name_or_id(tmp_path):

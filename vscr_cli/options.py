@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import FrameSelection
+from vscr_cli.video import FrameSelection
 from vscr_cli.stages.runner import Shard, check_scheduler
 from vscr_cli.store import STORE, check_output
 

@@ -1,180 +1,19 @@
-"""Video sources: every stage reads frames through this module.
+"""Video sources: what a source argument names, and where a video's ground truth is.
 
-A source argument may be a video file (mp4/avi/mkv/webm/mov via PyAV), a folder of frame
-images (one folder = one video), a folder holding videos or frame folders, an A2D
-``Release/`` root, or a ``.txt`` list of such paths. Each video gets a readable, unique
-id: the file stem; for a folder named ``frames``, its parent's name; the A2D video id.
-Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based.
+A source argument may be a video file, a folder of frame images (one folder = one video), a
+folder holding videos or frame folders, an A2D ``Release/`` root, or a ``.txt`` list of such
+paths. Each video gets a readable, unique id: the file stem; for a folder named ``frames``,
+its parent's name; the A2D video id. Decoding is :mod:`vscr_cli.video`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import av
-import cv2
-import numpy as np
-import PIL.Image
-
-from vscr_cli.errors import SourceError
-from vscr_cli.store import check_video_id
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-
-
-@dataclass(frozen=True)
-class FrameSelection:
-    """Which frames of a video a stage reads, and at what size.
-
-    ``every``: keep every Nth frame; ``max_frames``: at most this many (evenly spread after
-    ``every``); ``annotated_only``: only frames with ground truth (A2D);
-    ``height``: resize to this height keeping the aspect ratio (width rounded to even).
-    """
-
-    every: int = 1
-    max_frames: int | None = None
-    annotated_only: bool = False
-    height: int | None = None
-
-    def to_json(self) -> dict[str, int | bool | None]:
-        """The selection as recorded in a store's params (stages that must agree compare it)."""
-        return {"every": self.every, "max_frames": self.max_frames, "annotated_only": self.annotated_only, "height": self.height}
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise SourceError(f"--every must be at least 1, got {self.every}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise SourceError(f"--max-frames must be at least 1, got {self.max_frames}")
-        if self.height is not None and self.height < 8:
-            raise SourceError(f"--height must be at least 8 pixels, got {self.height}")
-
-
-@dataclass(frozen=True)
-class VideoSource:
-    """One video: a file decoded with PyAV or a folder of frame images.
-
-    ``annotated`` lists the 0-based frame numbers that have ground truth, when known (A2D).
-    """
-
-    video_id: str
-    path: Path
-    annotated: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        check_video_id(self.video_id, str(self.path))
-
-    def digest(self) -> str:
-        """sha256 of the footage: the video file's bytes, or the frame images' bytes in order."""
-        hasher = hashlib.sha256()
-        for path in self._image_files() if self.is_folder else [self.path]:
-            with path.open("rb") as handle:
-                hashlib.file_digest(handle, lambda: hasher)
-        return hasher.hexdigest()
-
-    @property
-    def is_folder(self) -> bool:
-        return self.path.is_dir()
-
-    def _image_files(self) -> list[Path]:
-        return sorted(p for p in _visible(self.path) if p.suffix.lower() in IMAGE_SUFFIXES)
-
-    def _open(self) -> av.container.InputContainer:
-        try:
-            container = av.open(str(self.path))
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{self.path}: cannot open video ({_reason(exc)})") from exc
-        if not container.streams.video:
-            container.close()
-            raise SourceError(f"{self.path}: no video stream")
-        return container
-
-    def count_frames(self) -> int:
-        """Number of frames (decodes the file when the container does not say)."""
-        if self.is_folder:
-            return len(self._image_files())
-        with self._open() as container:
-            stream = container.streams.video[0]
-            if stream.frames > 0:
-                return int(stream.frames)
-        return sum(1 for _ in self._decode(None))
-
-    def select(self, selection: FrameSelection) -> list[int]:
-        """0-based frame numbers chosen by ``selection``; raises if the video has no frames."""
-        total = self.count_frames()
-        if total == 0:
-            raise SourceError(f"{self.path}: video has no frames")
-        if selection.annotated_only:
-            if self.annotated is None:
-                raise SourceError(f"{self.path}: --annotated-only needs an A2D source (no annotations known)")
-            indices = [i for i in self.annotated if i < total]
-        else:
-            indices = list(range(0, total, selection.every))
-        if selection.max_frames is not None and len(indices) > selection.max_frames:
-            picks = np.linspace(0, len(indices) - 1, selection.max_frames).round().astype(int)
-            indices = [indices[i] for i in picks]
-        return indices
-
-    def _decode(self, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray]]:
-        last = max(wanted) if wanted else None
-        with self._open() as container:
-            try:
-                for number, frame in enumerate(container.decode(video=0)):
-                    if wanted is None or number in wanted:
-                        yield number, frame.to_ndarray(format="rgb24")
-                    if last is not None and number >= last:
-                        return
-            except av.error.FFmpegError as exc:
-                raise SourceError(f"{self.path}: cannot decode video ({_reason(exc)})") from exc
-
-    def read(self, indices: Sequence[int], height: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (frame number, (H, W, 3) uint8 RGB frame) for ``indices`` in increasing order."""
-        wanted = set(indices)
-        if self.is_folder:
-            files = self._image_files()
-            frames: Iterable[tuple[int, np.ndarray]] = (
-                (i, _read_image(files[i])) for i in sorted(wanted) if i < len(files)
-            )
-        else:
-            frames = self._decode(wanted)
-        found = 0
-        for number, frame in frames:
-            found += 1
-            yield number, resize_to_height(frame, height)
-        if found < len(wanted):
-            raise SourceError(f"{self.path}: expected {len(wanted)} frames, could read only {found}")
-
-
-def _reason(error: Exception) -> str:
-    """Why a file could not be read, without FFmpeg's raw error number."""
-    return getattr(error, "strerror", None) or str(error)
-
-
-def _read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB through Pillow: a damaged file is an error rather than a half-grey
-    frame, and libjpeg's warnings stay off stderr (OpenCV prints them)."""
-    try:
-        with PIL.Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-        raise SourceError(f"{path}: cannot read image ({_reason(error)})") from error
-
-
-def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
-    """Resize an (H, W, C) frame to ``height`` rows keeping the aspect ratio (even width)."""
-    if height is None or frame.shape[0] == height:
-        return frame
-    width = max(2, round(frame.shape[1] * height / frame.shape[0] / 2) * 2)
-    interpolation = cv2.INTER_AREA if height < frame.shape[0] else cv2.INTER_LINEAR
-    return cv2.resize(frame, (width, height), interpolation=interpolation)
-
-
-def _visible(folder: Path) -> list[Path]:
-    """A folder's entries without hidden ones (``.DS_Store``, macOS ``._clip.mp4`` forks), sorted."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+from vscr_cli.datasets.a2d import A2DRelease, find_release_root
+from vscr_cli.errors import SourceError, StoreError
+from vscr_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoSource, visible
 
 
 def _folder_id(path: Path) -> str:
@@ -182,8 +21,6 @@ def _folder_id(path: Path) -> str:
 
 
 def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
-    from vscr_cli.datasets.a2d import A2DRelease, find_release_root
-
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     if path.is_file():
@@ -195,7 +32,7 @@ def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
     release = find_release_root(path)
     if release is not None:
         return A2DRelease(release).sources(split=a2d_split)
-    entries = _visible(path)
+    entries = visible(path)
     if any(e.is_file() and e.suffix.lower() in IMAGE_SUFFIXES for e in entries):
         return [VideoSource(_folder_id(path), path)]
     found: list[VideoSource] = []
@@ -204,7 +41,7 @@ def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
             found.append(VideoSource(entry.stem, entry))
         elif entry.is_dir():
             frames = entry / "frames" if (entry / "frames").is_dir() else entry
-            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in _visible(frames)):
+            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in visible(frames)):
                 found.append(VideoSource(_folder_id(frames), frames))
     if not found:
         raise SourceError(f"{path}: no videos or frame folders found")
@@ -247,3 +84,42 @@ def recorded_sources(inputs: Mapping) -> list[VideoSource]:
     while "sources" not in inputs and isinstance(inputs.get("pred"), Mapping):
         inputs = inputs["pred"].get("inputs", {})
     return discover(inputs.get("sources", []), a2d_split=inputs.get("split", "all"))
+
+
+def ground_truth_root(video: VideoSource) -> Path | None:
+    """Where ``video``'s ground truth is, judging by its path, or None.
+
+    An A2D clip ``Release/clips320H/<id>.mp4`` has it in that Release; a video ``DIR/<id>.mp4``
+    or frame folder ``DIR/<id>[/frames]`` has it in ``DIR`` when ``DIR`` is DAVIS-style:
+    ``DIR/<id>/masks/`` and ``DIR/tags.csv``.
+    """
+    path = video.path.absolute()
+    if path.parent.name == "clips320H" and (release := find_release_root(path.parent.parent)) is not None:
+        return release
+    for folder in (path.parent, path.parent.parent):
+        if (folder / video.video_id / "masks").is_dir() and (folder / "tags.csv").is_file():
+            return folder
+    return None
+
+
+def recorded_ground_truth(location: str, inputs: Mapping) -> Path:
+    """The one dataset holding the ground truth of every video a store's record names as its
+    sources (through the stores it was made from); a :class:`StoreError` naming ``location`` when
+    a video has none, they point to several, or the sources are gone."""
+    try:
+        videos = recorded_sources(inputs)
+    except SourceError as error:
+        raise StoreError(f"{location}: cannot follow its recorded sources to ground truth ({error}); pass --gt") from error
+    roots: list[Path] = []
+    for video in videos:
+        root = ground_truth_root(video)
+        if root is None:
+            raise StoreError(
+                f"{location}: its source {video.path} holds no ground truth for video {video.video_id!r} "
+                "(an A2D Release, or <id>/masks and tags.csv beside it); pass --gt"
+            )
+        if root not in roots:
+            roots.append(root)
+    if len(roots) > 1:
+        raise StoreError(f"{location}: its sources point to several ground truths ({', '.join(map(str, roots))}); pass --gt")
+    return roots[0]

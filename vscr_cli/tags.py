@@ -1,8 +1,8 @@
 """Video-level actor-action tags: the only supervision a weakly-supervised run uses.
 
 Tags come from a CSV with a header ``video,tags`` (names like ``dog-running;adult-walking``
-or A2D ids; an empty field means no A2D actor), or from an A2D ``Release/`` root (every
-valid id found in a video's annotation files).
+or A2D ids; an empty field means no A2D actor); :func:`vscr_cli.datasets.load_tags` also reads
+them from an A2D ``Release/`` root (every valid id found in a video's annotation files).
 """
 
 from __future__ import annotations
@@ -47,20 +47,6 @@ def write_tags_csv(path: Path, tags: Mapping[str, Iterable[int]]) -> None:
         writer.writerow(["video", "tags"])
         for video, ids in tags.items():
             writer.writerow([video, labels.format_tags(ids)])
-
-
-def load_tags(spec: str | Path) -> Tags:
-    """Tags from a CSV file or an A2D Release root."""
-    from vscr_cli.datasets.a2d import A2DRelease, find_release_root
-
-    path = Path(spec)
-    if path.is_dir():
-        root = find_release_root(path)
-        if root is None:
-            raise TagError(f"{path}: a tags folder must be an A2D Release root (no videoset.csv)")
-        release = A2DRelease(root)
-        return {video: release.tags(video) for video in release.videos()}
-    return read_tags_csv(path)
 
 
 def require_tags(video_ids: Iterable[str], tags: Mapping[str, tuple[int, ...]], where: str) -> Tags:

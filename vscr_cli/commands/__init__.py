@@ -10,7 +10,7 @@ from typing import Any
 
 from vscr_cli import console
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import FrameSelection, VideoSource
+from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.stages.runner import LOCAL_CLUSTER, RunReport, Shard, VideoResult, dask_client, run_videos, run_videos_on
 from vscr_cli.store import StoreWriter
 

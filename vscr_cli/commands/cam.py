@@ -39,6 +39,7 @@ from vscr_cli.options import (
     resolve_device,
     resolve_output,
 )
+from vscr_cli.datasets import load_tags
 from vscr_cli.datasets.a2d import find_release_root
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import (
@@ -63,7 +64,7 @@ from vscr_cli.stages.cam import (
 )
 from vscr_cli.stages.runner import VideoTask
 from vscr_cli.store import check_parent
-from vscr_cli.tags import load_tags, require_tags
+from vscr_cli.tags import require_tags
 
 NAME = "cam"
 

@@ -16,7 +16,8 @@ import typer
 from rich.table import Table
 
 from vscr_cli import console, labels
-from vscr_cli.datasets import GroundTruth, open_ground_truth, recorded_ground_truth
+from vscr_cli.datasets import GroundTruth, open_ground_truth
+from vscr_cli.sources import recorded_ground_truth
 from vscr_cli.errors import StoreError
 from vscr_cli.options import Split
 from vscr_cli.stages.score import FOREGROUND_METRICS, METRICS, SPACE_METRICS, SPACES, ConfusionAccumulator, Scores

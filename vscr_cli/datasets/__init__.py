@@ -8,8 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
-from vscr_cli.errors import SourceError, StoreError
-from vscr_cli.sources import VideoSource, recorded_sources
+from vscr_cli.datasets.a2d import A2DRelease, find_release_root
+from vscr_cli.datasets.davis import DavisFolder
+from vscr_cli.errors import SourceError, TagError
+from vscr_cli.tags import Tags, read_tags_csv
 
 
 class GroundTruth(Protocol):
@@ -28,9 +30,6 @@ class GroundTruth(Protocol):
 
 def open_ground_truth(path: str | Path, dense: bool = False) -> GroundTruth:
     """Open an A2D Release root (``dense`` uses vscr synth's every-frame maps) or a DAVIS-style folder."""
-    from vscr_cli.datasets.a2d import A2DRelease, find_release_root
-    from vscr_cli.datasets.davis import DavisFolder
-
     root = Path(path)
     if find_release_root(root) is not None:
         return A2DRelease(root, dense=dense)
@@ -39,42 +38,13 @@ def open_ground_truth(path: str | Path, dense: bool = False) -> GroundTruth:
     raise SourceError(f"{path}: not an A2D Release root or a DAVIS-style folder")
 
 
-def ground_truth_root(video: VideoSource) -> Path | None:
-    """Where ``video``'s ground truth is, judging by its path, or None.
-
-    An A2D clip ``Release/clips320H/<id>.mp4`` has it in that Release; a video ``DIR/<id>.mp4``
-    or frame folder ``DIR/<id>[/frames]`` has it in ``DIR`` when ``DIR`` is DAVIS-style:
-    ``DIR/<id>/masks/`` and ``DIR/tags.csv``.
-    """
-    from vscr_cli.datasets.a2d import find_release_root
-
-    path = video.path.absolute()
-    if path.parent.name == "clips320H" and (release := find_release_root(path.parent.parent)) is not None:
-        return release
-    for folder in (path.parent, path.parent.parent):
-        if (folder / video.video_id / "masks").is_dir() and (folder / "tags.csv").is_file():
-            return folder
-    return None
-
-
-def recorded_ground_truth(location: str, inputs: Mapping) -> Path:
-    """The one dataset holding the ground truth of every video a store's record names as its
-    sources (through the stores it was made from); a :class:`StoreError` naming ``location`` when
-    a video has none, they point to several, or the sources are gone."""
-    try:
-        videos = recorded_sources(inputs)
-    except SourceError as error:
-        raise StoreError(f"{location}: cannot follow its recorded sources to ground truth ({error}); pass --gt") from error
-    roots: list[Path] = []
-    for video in videos:
-        root = ground_truth_root(video)
+def load_tags(spec: str | Path) -> Tags:
+    """Tags from a CSV file or an A2D Release root."""
+    path = Path(spec)
+    if path.is_dir():
+        root = find_release_root(path)
         if root is None:
-            raise StoreError(
-                f"{location}: its source {video.path} holds no ground truth for video {video.video_id!r} "
-                "(an A2D Release, or <id>/masks and tags.csv beside it); pass --gt"
-            )
-        if root not in roots:
-            roots.append(root)
-    if len(roots) > 1:
-        raise StoreError(f"{location}: its sources point to several ground truths ({', '.join(map(str, roots))}); pass --gt")
-    return roots[0]
+            raise TagError(f"{path}: a tags folder must be an A2D Release root (no videoset.csv)")
+        release = A2DRelease(root)
+        return {video: release.tags(video) for video in release.videos()}
+    return read_tags_csv(path)

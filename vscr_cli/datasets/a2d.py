@@ -26,7 +26,7 @@ import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.errors import SourceError
-from vscr_cli.sources import VideoSource
+from vscr_cli.video import VideoSource
 from vscr_cli.store import check_video_id
 
 SPLITS = {"train": 0, "test": 1}

@@ -15,7 +15,7 @@ import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.errors import SourceError
-from vscr_cli.sources import IMAGE_SUFFIXES
+from vscr_cli.video import IMAGE_SUFFIXES
 from vscr_cli.tags import Tags, read_tags_csv
 
 

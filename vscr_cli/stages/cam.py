@@ -43,7 +43,7 @@ from vscr_cli.core.models.backbones import (
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import FrameSelection, VideoSource, resize_to_height
+from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
 from vscr_cli.stages.runner import VideoResult, frame_batches
 
 log = logging.getLogger("vscr")

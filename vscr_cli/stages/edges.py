@@ -22,7 +22,7 @@ import torch
 from vscr_cli import weights
 from vscr_cli.core.models.hed import HED
 from vscr_cli.core.precision import autocast
-from vscr_cli.sources import FrameSelection, VideoSource
+from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult, frame_batches
 
 DEFAULT_THRESHOLD = 0.4

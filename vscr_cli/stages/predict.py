@@ -23,7 +23,7 @@ from vscr_cli import labels
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
-from vscr_cli.sources import FrameSelection, VideoSource
+from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult
 from vscr_cli.stages.train import TrainConfig, clip_frames, kinetics_clip, load_model
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vscr_cli.errors import SourceError, VscrError
-from vscr_cli.sources import VideoSource
+from vscr_cli.video import VideoSource
 from vscr_cli.store import SOURCE_DIGEST, StoreWriter, write_video_group
 
 if TYPE_CHECKING:

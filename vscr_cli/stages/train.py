@@ -67,9 +67,11 @@ from vscr_cli.core.models.motion import (
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.sources import VideoSource, discover, recorded_sources
+from vscr_cli.datasets import load_tags
+from vscr_cli.sources import discover, recorded_sources
 from vscr_cli.store import Store, StoreWriter, changed_keys, check_same_frames, open_store
-from vscr_cli.tags import load_tags, require_tags
+from vscr_cli.tags import require_tags
+from vscr_cli.video import VideoSource
 
 BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
 MOTIONS = ("flow", "i3d", "none")

@@ -1,0 +1,175 @@
+"""Video decoding: every stage reads frames through this module (the only one that decodes media).
+
+A video is a file (mp4/avi/mkv/webm/mov via PyAV) or a folder of frame images (one folder =
+one video). Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based. Finding the videos a
+source argument names is :mod:`vscr_cli.sources`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import PIL.Image
+
+from vscr_cli.errors import SourceError
+from vscr_cli.store import check_video_id
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of a video a stage reads, and at what size.
+
+    ``every``: keep every Nth frame; ``max_frames``: at most this many (evenly spread after
+    ``every``); ``annotated_only``: only frames with ground truth (A2D);
+    ``height``: resize to this height keeping the aspect ratio (width rounded to even).
+    """
+
+    every: int = 1
+    max_frames: int | None = None
+    annotated_only: bool = False
+    height: int | None = None
+
+    def to_json(self) -> dict[str, int | bool | None]:
+        """The selection as recorded in a store's params (stages that must agree compare it)."""
+        return {"every": self.every, "max_frames": self.max_frames, "annotated_only": self.annotated_only, "height": self.height}
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise SourceError(f"--every must be at least 1, got {self.every}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise SourceError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if self.height is not None and self.height < 8:
+            raise SourceError(f"--height must be at least 8 pixels, got {self.height}")
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video: a file decoded with PyAV or a folder of frame images.
+
+    ``annotated`` lists the 0-based frame numbers that have ground truth, when known (A2D).
+    """
+
+    video_id: str
+    path: Path
+    annotated: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_video_id(self.video_id, str(self.path))
+
+    def digest(self) -> str:
+        """sha256 of the footage: the video file's bytes, or the frame images' bytes in order."""
+        hasher = hashlib.sha256()
+        for path in self._image_files() if self.is_folder else [self.path]:
+            with path.open("rb") as handle:
+                hashlib.file_digest(handle, lambda: hasher)
+        return hasher.hexdigest()
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.is_dir()
+
+    def _image_files(self) -> list[Path]:
+        return sorted(p for p in visible(self.path) if p.suffix.lower() in IMAGE_SUFFIXES)
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{self.path}: cannot open video ({_reason(exc)})") from exc
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.path}: no video stream")
+        return container
+
+    def count_frames(self) -> int:
+        """Number of frames (decodes the file when the container does not say)."""
+        if self.is_folder:
+            return len(self._image_files())
+        with self._open() as container:
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+        return sum(1 for _ in self._decode(None))
+
+    def select(self, selection: FrameSelection) -> list[int]:
+        """0-based frame numbers chosen by ``selection``; raises if the video has no frames."""
+        total = self.count_frames()
+        if total == 0:
+            raise SourceError(f"{self.path}: video has no frames")
+        if selection.annotated_only:
+            if self.annotated is None:
+                raise SourceError(f"{self.path}: --annotated-only needs an A2D source (no annotations known)")
+            indices = [i for i in self.annotated if i < total]
+        else:
+            indices = list(range(0, total, selection.every))
+        if selection.max_frames is not None and len(indices) > selection.max_frames:
+            picks = np.linspace(0, len(indices) - 1, selection.max_frames).round().astype(int)
+            indices = [indices[i] for i in picks]
+        return indices
+
+    def _decode(self, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+        last = max(wanted) if wanted else None
+        with self._open() as container:
+            try:
+                for number, frame in enumerate(container.decode(video=0)):
+                    if wanted is None or number in wanted:
+                        yield number, frame.to_ndarray(format="rgb24")
+                    if last is not None and number >= last:
+                        return
+            except av.error.FFmpegError as exc:
+                raise SourceError(f"{self.path}: cannot decode video ({_reason(exc)})") from exc
+
+    def read(self, indices: Sequence[int], height: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (frame number, (H, W, 3) uint8 RGB frame) for ``indices`` in increasing order."""
+        wanted = set(indices)
+        if self.is_folder:
+            files = self._image_files()
+            frames: Iterable[tuple[int, np.ndarray]] = (
+                (i, _read_image(files[i])) for i in sorted(wanted) if i < len(files)
+            )
+        else:
+            frames = self._decode(wanted)
+        found = 0
+        for number, frame in frames:
+            found += 1
+            yield number, resize_to_height(frame, height)
+        if found < len(wanted):
+            raise SourceError(f"{self.path}: expected {len(wanted)} frames, could read only {found}")
+
+
+def _reason(error: Exception) -> str:
+    """Why a file could not be read, without FFmpeg's raw error number."""
+    return getattr(error, "strerror", None) or str(error)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB through Pillow: a damaged file is an error rather than a half-grey
+    frame, and libjpeg's warnings stay off stderr (OpenCV prints them)."""
+    try:
+        with PIL.Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise SourceError(f"{path}: cannot read image ({_reason(error)})") from error
+
+
+def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
+    """Resize an (H, W, C) frame to ``height`` rows keeping the aspect ratio (even width)."""
+    if height is None or frame.shape[0] == height:
+        return frame
+    width = max(2, round(frame.shape[1] * height / frame.shape[0] / 2) * 2)
+    interpolation = cv2.INTER_AREA if height < frame.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(frame, (width, height), interpolation=interpolation)
+
+
+def visible(folder: Path) -> list[Path]:
+    """A folder's entries without hidden ones (``.DS_Store``, macOS ``._clip.mp4`` forks), sorted."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
