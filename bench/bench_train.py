@@ -41,15 +41,14 @@ from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.losses import PrototypeMemory
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
+from vscr_cli.models import build_model
 from vscr_cli.stages.train import (
     FrameCache,
     SampleReader,
     TrainConfig,
     batch_slots,
     build_frame_cache,
-    build_model,
     make_config,
-    mean_std,
     open_training_inputs,
     training_losses,
 )
@@ -182,8 +181,8 @@ def main() -> None:
             started = time.perf_counter()
             cache = build_frame_cache(data, config, work / name)
             report["shapes"][name] = {"cache_build_seconds": time.perf_counter() - started}
-            before = StoreReads(data, FrameCache(cache.rgb, None), config, mean_std(config.backbone))
-            after = SampleReader(data, cache, config, mean_std(config.backbone))
+            before = StoreReads(data, FrameCache(cache.rgb, None), config, config.architecture.mean_std)
+            after = SampleReader(data, cache, config, config.architecture.mean_std)
             for label, dtype in (("fp32", None), (str(reduced).removeprefix("torch."), reduced)):
                 if label == "None":
                     continue

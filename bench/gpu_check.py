@@ -36,7 +36,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vscr_cli import labels, weights
 from vscr_cli.core.losses import PrototypeMemory, vscr_objective
-from vscr_cli.stages.train import build_model, make_config, training_losses
+from vscr_cli.core.models.motion import MOTION_ENCODERS
+from vscr_cli.models import build_model
+from vscr_cli.stages.train import make_config, training_losses
 
 SECTIONS = ("objective", "lite0", "paper", "flops")
 
@@ -207,8 +209,8 @@ def cached_or_random(name: str) -> tuple[dict[str, torch.Tensor] | None, str]:
 
 def check_paper_preset(report: dict, device: torch.device, iterations: int, batch_size: int, predict_batch: int) -> None:
     config = make_config("paper", {"batch_size": batch_size})
-    backbone_state, backbone_source = cached_or_random(weights.IMAGENET_WEIGHTS[config.backbone])
-    motion_state, motion_source = cached_or_random(weights.KINETICS_WEIGHTS[config.motion])
+    backbone_state, backbone_source = cached_or_random(config.architecture.weights)
+    motion_state, motion_source = cached_or_random(MOTION_ENCODERS[config.motion].weights)
     model = build_model(config, backbone_state, motion_state).to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)

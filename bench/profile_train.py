@@ -24,7 +24,7 @@ from bench.bench_train import SHAPES, Stepper, StoreReads, make_dataset, per_cli
 from vscr_cli.cli import run
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.stages.runner import per_process
-from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, make_config, mean_std, open_training_inputs
+from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, make_config, open_training_inputs
 
 
 def top_functions(work: Callable[[], object], top: int) -> dict:
@@ -68,7 +68,7 @@ def main() -> None:
     report: dict = {"training_steps": args.steps, "train": {}, "predict": {}}
     with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, Path(tempfile.mkdtemp(prefix="vscr-profile-cache-")))
-        readers = {"before": StoreReads(data, FrameCache(cache.rgb, None), config, mean_std(config.backbone)), "after": SampleReader(data, cache, config, mean_std(config.backbone))}
+        readers = {"before": StoreReads(data, FrameCache(cache.rgb, None), config, config.architecture.mean_std), "after": SampleReader(data, cache, config, config.architecture.mean_std)}
         for name, reader in readers.items():
             stepper = Stepper(config, None)
             stepper.step(reader, 0)  # warm-up (loads the arrays the reader keeps)

@@ -8,7 +8,7 @@ from vscr_cli import labels
 from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.stages.predict import allowed_classes, decide, restrict, video_classes
-from vscr_cli.stages.train import clip_frames
+from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
 

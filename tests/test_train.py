@@ -13,7 +13,9 @@ import torch
 from vscr_cli import weights
 from vscr_cli.console import duration
 from vscr_cli.core.flow import flow_stack
-from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, clip_frames, load_model, make_config, mean_std, open_training_inputs, preset_for, train
+from vscr_cli.core.models.motion import clip_frames
+from vscr_cli.models import load_model
+from vscr_cli.stages.train import FrameCache, SampleReader, TrainConfig, build_frame_cache, make_config, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -77,8 +79,8 @@ def test_cached_flow_is_the_clip_flow_of_whole_frames_cropped_and_flipped(traine
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, tmp_path)
         assert build_frame_cache(data, config, tmp_path).rgb.videos == cache.rgb.videos  # resumes, nothing to redo
-        reader = SampleReader(data, cache, config, mean_std(config.backbone))
-        recompute = SampleReader(data, FrameCache(cache.rgb, None), config, mean_std(config.backbone))
+        reader = SampleReader(data, cache, config, config.architecture.mean_std)
+        recompute = SampleReader(data, FrameCache(cache.rgb, None), config, config.architecture.mean_std)
         flips = set()
         for video, position in data.samples[::3]:
             entry = data.videos[video]
@@ -137,7 +139,7 @@ def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
     command = [torchrun, *rendezvous, "--nproc-per-node", "2", "-m", "vscr_cli", "-q", "train", "--edges", str(trained.edges), "--cam", str(trained.cam), "-o", str(folder), "--device", "cpu", *TINY_TRAIN]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    model, config, _ = load_model(folder, torch.device("cpu"))
+    model, config, _ = load_model(folder, torch.device("cpu"), TrainConfig)
     assert config.batch_size == 4
     assert len(_metrics(folder)) == 2
 

@@ -25,7 +25,9 @@ import torchvision.transforms.v2.functional as TF
 
 from vscr_cli import weights
 from vscr_cli.core.models import backbones, hed, motion
-from vscr_cli.stages.train import load_model
+from vscr_cli.core.models.motion import MOTION_ENCODERS
+from vscr_cli.core.models.registry import ARCHITECTURES
+from vscr_cli.models import load_model
 
 from .conftest import HED, LITE0, TINY_TRAIN, fetch_or_skip
 
@@ -260,7 +262,7 @@ def test_ecosystem_files_follow_the_libraries_metadata(torch_home: Path) -> None
     assert weights.HUB_FILES[R101].file_name == "resnet101-cd907fc2.pth"  # torchvision 0.29: IMAGENET1K_V2
     assert weights.HUB_FILES[R101].sha256_prefix == "cd907fc2"
     assert weights.HUB_FILES[I3D].sha256_prefix is None  # pytorchvideo publishes no hash
-    assert weights.IMAGENET_WEIGHTS["resnet101"] == R101 and weights.KINETICS_WEIGHTS["i3d"] == I3D
+    assert ARCHITECTURES["resnet101"].weights == R101 and MOTION_ENCODERS["i3d"].weights == I3D
 
 
 def test_resnet101_cache_hit_is_read_by_vscr_and_by_torchvision(torch_home: Path, no_network: None) -> None:

@@ -193,15 +193,6 @@ HUB_FILES: dict[str, HubFile] = {
     )
 }
 
-#: The ImageNet weights of each image architecture vscr builds.
-IMAGENET_WEIGHTS: dict[str, str] = {
-    "tf_efficientnet_lite0": "efficientnet-lite0-imagenet",
-    "resnet50": "resnet50-imagenet",
-    "resnet101": "resnet101-imagenet",
-}
-#: The Kinetics-400 weights of each pretrained motion encoder.
-KINETICS_WEIGHTS: dict[str, str] = {"i3d": "i3d-r50-kinetics400"}
-
 
 @dataclass(frozen=True)
 class WeightsInfo:

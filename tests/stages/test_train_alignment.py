@@ -2,7 +2,8 @@
 
 import torch
 
-from vscr_cli.stages.train import _downsample, build_model, make_config
+from vscr_cli.models import build_model
+from vscr_cli.stages.train import _downsample, make_config
 
 
 def test_every_aspp_tap_learns_at_the_cpu_presets_crop():

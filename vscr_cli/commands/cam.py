@@ -163,7 +163,7 @@ def command(
         write_per_video(target, "cam", params.to_json(), inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))
 
 def _fit(videos, video_tags, selection, config, none_policy, weights_file, device, dtype):
-    imagenet = weights.load_state_dict(weights.IMAGENET_WEIGHTS[config.arch], weights_file)
+    imagenet = weights.load_state_dict(config.architecture.weights, weights_file)
     train, holdout = fitting_frames(videos, video_tags, selection, config, none_policy)
     console.log.info("fine-tuning %s on %d frames (%d held out)", config.arch, len(train), len(holdout))
     steps = config.epochs * -(-len(train) // config.batch_size)

@@ -38,7 +38,7 @@ from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
 from vscr_cli.stages.predict import load_predictor, video_predictions
 from vscr_cli.stages.runner import VideoTask, per_process
-from vscr_cli.stages.train import DEFAULT_MODEL, MODEL_WEIGHTS
+from vscr_cli.models import DEFAULT_MODEL, MODEL_WEIGHTS
 from vscr_cli.tags import require_tags
 
 NAME = "predict"

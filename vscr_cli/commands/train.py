@@ -7,7 +7,6 @@ import enum
 import shutil
 import statistics
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Annotated, Any, Optional
@@ -26,10 +25,11 @@ from vscr_cli.options import (
     resolve_autocast,
     resolve_device,
 )
+from vscr_cli.core.models.motion import MOTION_ENCODERS
+from vscr_cli.models import BACKBONES, DEFAULT_MODEL, MOTIONS
 from vscr_cli.stages.train import (
     AUTO_PRESET,
     CHECKPOINT,
-    DEFAULT_MODEL,
     PRESETS,
     TrainConfig,
     build_frame_cache,
@@ -45,20 +45,10 @@ from vscr_cli.store import OutputLock, check_output, mark_output
 NAME = "train"
 MODEL = "model"  # the kind of output this command owns
 Preset = enum.Enum("Preset", {name: name for name in (AUTO_PRESET, *PRESETS)}, type=str)
+Backbone = enum.Enum("Backbone", {name: name for name in BACKBONES}, type=str)
+Motion = enum.Enum("Motion", {name: name for name in MOTIONS}, type=str)
 #: Steps measured (the first, which warms up, left out) before the run's duration is estimated.
 ESTIMATE_AFTER = 4
-
-
-class Backbone(str, enum.Enum):
-    tf_efficientnet_lite0 = "tf_efficientnet_lite0"
-    resnet50 = "resnet50"
-    resnet101 = "resnet101"
-
-
-class Motion(str, enum.Enum):
-    flow = "flow"
-    i3d = "i3d"
-    none = "none"
 
 
 def _option(help_text: str, *names: str, **kwargs: Any) -> Any:
@@ -104,13 +94,16 @@ def command(
 ) -> None:
     given = {key: value for key, value in locals().items() if value is not None}
     overrides: dict[str, Any] = tomllib.loads(config_file.read_text()) if config_file else {}
-    for field in fields(TrainConfig):  # options named like TrainConfig fields override the preset
-        if field.name in given:
-            value = given[field.name]
-            overrides[field.name] = value.value if isinstance(value, enum.Enum) else value
+    for name in TrainConfig.options():  # options named like the training options override the preset
+        if name in given:
+            value = given[name]
+            overrides[name] = value.value if isinstance(value, enum.Enum) else value
     torch_device = resolve_device(device)
     preset_name = preset_for(torch_device) if preset.value == AUTO_PRESET else preset.value
     config = make_config(preset_name, overrides)
+    motion_weights_name = MOTION_ENCODERS[config.motion].weights if config.motion in MOTION_ENCODERS else None
+    if motion_weights is not None and motion_weights_name is None:
+        raise typer.BadParameter(f"--motion {config.motion} takes no pretrained weights", param_hint="--motion-weights")
     world = distributed_from_env(torch_device)
     if world.main:  # before any work; the other processes follow the main one
         output = check_output(output, MODEL, overwrite, resume)
@@ -118,8 +111,8 @@ def command(
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
     with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
         with _model_folder(output, overwrite, resume, world.main):
-            backbone_state = weights.load_state_dict(weights.IMAGENET_WEIGHTS[config.backbone], backbone_weights, option="--backbone-weights")
-            motion_state = weights.load_state_dict(weights.KINETICS_WEIGHTS[config.motion], motion_weights, option="--motion-weights") if config.motion in weights.KINETICS_WEIGHTS else None
+            backbone_state = weights.load_state_dict(config.architecture.weights, backbone_weights, option="--backbone-weights")
+            motion_state = weights.load_state_dict(motion_weights_name, motion_weights, option="--motion-weights") if motion_weights_name else None
             with console.progress() as bar:
                 task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
                 cache = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None

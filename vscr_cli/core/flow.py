@@ -1,6 +1,6 @@
 """Dense optical flow of frame pairs, the input of the flow motion encoder.
 
-A motion clip (frames f_0 .. f_{T-1}, see ``clip_frames`` in the training stage) is described
+A motion clip (frames f_0 .. f_{T-1}, see ``clip_frames`` beside the motion encoders) is described
 by the OpenCV Farneback flow of its consecutive pairs (f_i, f_{i+1}), stacked into
 (2 * (T - 1), H, W) float32 in pixels / ``FLOW_SCALE`` (x then y of each pair). Clips around
 nearby frames share most of their pairs, so :class:`PairFlows` computes each pair once and
@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from vscr_cli.core.models.motion import FLOW_SCALE
-
+FLOW_SCALE = 10.0  # flow in pixels is divided by this before the encoder
 #: Farneback parameters: pyramid scale, levels, window size, iterations, poly_n, poly_sigma, flags
 FARNEBACK = (0.5, 3, 15, 3, 5, 1.2, 0)
 

@@ -32,14 +32,7 @@ from torch import nn
 
 from vscr_cli import labels
 from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
-from vscr_cli.core.models.backbones import (
-    EFFICIENTNET_LITE0_MEAN,
-    EFFICIENTNET_LITE0_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    build_efficientnet_lite0,
-    build_resnet,
-)
+from vscr_cli.core.models.registry import Architecture, architecture
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
@@ -90,31 +83,24 @@ class ClassifierConfig:
     train_frames: int = 0
 
     @property
-    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        if self.arch == "tf_efficientnet_lite0":
-            return EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
-        return IMAGENET_MEAN, IMAGENET_STD
+    def architecture(self) -> Architecture:
+        """The registered architecture (a VscrError for one a classifier cannot have)."""
+        try:
+            return architecture(self.arch, ARCHITECTURES, "classifier architecture")
+        except ValueError as error:
+            raise VscrError(str(error)) from None
 
 
 def build_classifier(config: ClassifierConfig, imagenet_state_dict: Mapping[str, torch.Tensor] | None) -> nn.Module:
     """An actor classifier: (B, 3, H, W) normalised RGB -> (B, 7) logits."""
-    if config.arch == "tf_efficientnet_lite0":
-        return build_efficientnet_lite0(len(config.classes), imagenet_state_dict)
-    if config.arch == "resnet50":
-        return build_resnet(50, len(config.classes), imagenet_state_dict)
-    raise VscrError(f"unknown classifier architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-
-
-def cam_layer(model: nn.Module, arch: str) -> nn.Module:
-    """The last convolutional stage, whose activations Grad-CAM++ weighs."""
-    return model.bn2 if arch == "tf_efficientnet_lite0" else model.layer4[-1]
+    return config.architecture.classifier(len(config.classes), imagenet_state_dict)
 
 
 def to_input(frames: np.ndarray, config: ClassifierConfig, device: torch.device) -> torch.Tensor:
     """(B, H, W, 3) uint8 frames of one size -> (B, 3, h, w) normalised at ``config.input_height``."""
     images = torch.from_numpy(np.stack([resize_to_height(f, config.input_height) for f in frames])).to(device)
     images = images.permute(0, 3, 1, 2).float() / 255
-    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in config.mean_std)
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in config.architecture.mean_std)
     return (images - mean) / std
 
 
@@ -255,7 +241,7 @@ class CamExtractor:
         self.device = device
         self.pad = pad
         self.flip = flip
-        self.cam = GradCAMPlusPlus(model=self.model, target_layers=[cam_layer(self.model, config.arch)])
+        self.cam = GradCAMPlusPlus(model=self.model, target_layers=[config.architecture.cam_layer(self.model)])
 
     def _maps(self, inputs: torch.Tensor, actor: int) -> torch.Tensor:
         """(B, 3, h, w) inputs -> (B, h, w) Grad-CAM++ maps, taken on the reflect-padded inputs."""

@@ -21,11 +21,12 @@ import torch
 
 from vscr_cli import labels
 from vscr_cli.core.flow import PairFlows
+from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
-from vscr_cli.video import FrameSelection, VideoSource
+from vscr_cli.models import ModelConfig, load_model
 from vscr_cli.stages.runner import VideoResult
-from vscr_cli.stages.train import TrainConfig, clip_frames, kinetics_clip, load_model
+from vscr_cli.video import FrameSelection, VideoSource
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
@@ -35,7 +36,7 @@ class Predictor:
     """A model on a device: frames (+ clips) -> (B, 44, H, W) class probabilities."""
 
     model: VSCRNet
-    config: TrainConfig
+    config: ModelConfig
     mean: np.ndarray  # (3,) in 0..255 units
     std: np.ndarray
     device: torch.device
@@ -132,8 +133,8 @@ def video_predictions(
         if config.motion == "flow":
             motion = np.stack([flows.stack(clips[i]) for i in chunk])
             flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
-        elif config.motion == "i3d":
-            motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
+        elif config.motion in MOTION_ENCODERS:
+            motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
         prob = predictor.probabilities(frames, motion).cpu()
         if held:
             pooled += prob.sum(dim=(0, 2, 3))

@@ -29,66 +29,62 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from vscr_cli import labels
-from vscr_cli.checkpoints import config_from, fit_state, read_checkpoint, read_json, read_weights
+from vscr_cli.checkpoints import config_from, read_checkpoint
+from vscr_cli.core.flow import FARNEBACK, PairFlows, clip_pairs, stack_flows
 from vscr_cli.core.losses import (
     ObjectiveConfig,
     ObjectiveTerms,
     PrototypeMemory,
     vscr_objective,
 )
-from vscr_cli.core.flow import FARNEBACK, PairFlows, clip_pairs, flow_stack, stack_flows
-from vscr_cli.core.models.backbones import (
-    EFFICIENTNET_LITE0_MEAN,
-    EFFICIENTNET_LITE0_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    efficientnet_lite0_backbone,
-    resnet_backbone,
-)
-from vscr_cli.core.models.motion import (
-    FLOW_SCALE,
-    KINETICS_MEAN,
-    KINETICS_STD,
-    FlowEncoder,
-    I3DEncoder,
-)
-from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
+from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
+from vscr_cli.core.models.vscr import VSCROutput
 from vscr_cli.core.precision import autocast
-from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
+from vscr_cli.errors import VscrError
+from vscr_cli.models import ModelConfig, build_model, save_model
 from vscr_cli.sources import discover, recorded_sources
 from vscr_cli.store import Store, StoreWriter, changed_keys, check_same_frames, open_store
 from vscr_cli.tags import require_tags
 from vscr_cli.video import VideoSource
 
-BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
-MOTIONS = ("flow", "i3d", "none")
-MODEL_WEIGHTS = "model.safetensors"
-MODEL_CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
-PAPER_ATROUS_RATES = (6, 12, 18)  # DeepLabv3's rates at output stride 8 for the paper's crops
-PAPER_CROP = 224
+#: The flat training options (TOML, command line, saved record) that set the objective (Eq. 4,
+#: Table 3-5): option name -> ObjectiveConfig field. ``kmeans_grid`` G is the (G, G) grid.
+OBJECTIVE_OPTIONS = {
+    "edge_concentration": "edge_concentration",
+    "cam_concentration": "cam_concentration",
+    "tag_concentration": "tag_concentration",
+    "edge_weight": "edge_weight",
+    "cam_weight": "cam_weight",
+    "tag_weight": "tag_weight",
+    "use_edge": "use_edge",
+    "use_tag": "use_tag",
+    "use_unlabeled": "use_unlabeled",
+    "kmeans_iterations": "iterations",
+    "kmeans_grid": "grid",
+}
 
 
 @dataclass
-class TrainConfig:
-    """Every training option (presets fill these; any option overrides a preset)."""
+class TrainConfig(ModelConfig):
+    """Every training option: the model's (:class:`ModelConfig`), the objective's and the run's
+    (presets fill these; any option overrides a preset). Options are flat: :meth:`options`."""
 
     # optimisation (paper Sec. 4.2)
     iterations: int = 40000
@@ -97,30 +93,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.9
-    crop: int = 224
-    # model
-    backbone: str = "tf_efficientnet_lite0"
-    output_stride: int = 8
-    embedding_dim: int = 64
-    width: int = 256
-    atrous_rates: tuple[int, ...] | None = None  # ASPP rates; None: the paper's (6, 12, 18) scaled to the crop's feature map
-    motion: str = "flow"
-    motion_spatial: bool = True
-    clip_length: int = 5
-    clip_stride: int = 2
-    # objective (Eq. 4, Table 3-5)
-    edge_concentration: float = 16.0
-    cam_concentration: float = 6.0
-    tag_concentration: float = 8.0
-    edge_weight: float = 0.3
-    cam_weight: float = 0.3
-    tag_weight: float = 0.1
-    use_edge: bool = True
-    use_tag: bool = True
-    use_unlabeled: bool = True
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     labeled_fraction: float = 1.0
-    kmeans_iterations: int = 10
-    kmeans_grid: int = 6
     memory_iterations: int = 2
     classifier_weight: float = 1.0
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
@@ -130,47 +104,40 @@ class TrainConfig:
     log_every: int = 10
     workers: int = 0
 
-    def objective(self) -> ObjectiveConfig:
-        return ObjectiveConfig(
-            edge_concentration=self.edge_concentration,
-            cam_concentration=self.cam_concentration,
-            tag_concentration=self.tag_concentration,
-            edge_weight=self.edge_weight,
-            cam_weight=self.cam_weight,
-            tag_weight=self.tag_weight,
-            use_edge=self.use_edge,
-            use_tag=self.use_tag,
-            use_unlabeled=self.use_unlabeled,
-            grid=(self.kmeans_grid, self.kmeans_grid),
-            iterations=self.kmeans_iterations,
-        )
+    @classmethod
+    def options(cls) -> tuple[str, ...]:
+        """The flat option names: every field but ``objective``, and :data:`OBJECTIVE_OPTIONS`."""
+        return (*(f.name for f in fields(cls) if f.name != "objective"), *OBJECTIVE_OPTIONS)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
+        """A configuration from flat options (unknown names: TypeError)."""
+        return cls(**_nested(options))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], where: Path | str) -> TrainConfig:
+        """A configuration from a saved flat record; unknown or malformed fields are one error line."""
+        return config_from(cls, _nested(record), where)
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat record (checkpoints, ``config.json``'s ``train``): :meth:`from_options` reads it back."""
+        record = {name: value for name, value in asdict(self).items() if name != "objective"}
+        record.update({name: getattr(self.objective, field_name) for name, field_name in OBJECTIVE_OPTIONS.items()})
+        record["kmeans_grid"] = self.objective.grid[0]
+        return record
 
     def validate(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise VscrError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
-        if self.motion not in MOTIONS:
-            raise VscrError(f"unknown motion encoder {self.motion!r}; choose one of {', '.join(MOTIONS)}")
-        if self.output_stride not in (8, 16, 32):
-            raise VscrError("--output-stride must be 8, 16 or 32")
+        super().validate()
         if not 0 < self.labeled_fraction <= 1:
             raise VscrError("--labeled-fraction must be in (0, 1]")
-        if self.clip_length < 2:
-            raise VscrError("--clip-length must be at least 2")
-        if self.crop % self.output_stride:
-            raise VscrError(f"--crop must be a multiple of the output stride ({self.output_stride})")
-        if self.atrous_rates is not None:
-            if len(self.atrous_rates) != 3 or min(self.atrous_rates) < 1:
-                raise VscrError("atrous_rates must be three positive integers")
-            self.atrous_rates = tuple(int(rate) for rate in self.atrous_rates)
 
-    def aspp_rates(self) -> tuple[int, int, int]:
-        """The ASPP atrous rates: given ones, or the paper's (6, 12, 18) for its 224-px crops at stride 8
-        scaled to this crop's feature map, so every tap of every rate falls inside the training crop
-        (at 96-px crops the 12x12 map would leave rates 12 and 18 all padding and untrained)."""
-        if self.atrous_rates is not None:
-            return tuple(self.atrous_rates)  # type: ignore[return-value]
-        scale = (self.crop / self.output_stride) / (PAPER_CROP / 8)
-        return tuple(max(1, round(rate * scale)) for rate in PAPER_ATROUS_RATES)  # type: ignore[return-value]
+
+def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat options -> TrainConfig's fields, the objective's gathered into one ObjectiveConfig."""
+    objective = {OBJECTIVE_OPTIONS[name]: value for name, value in options.items() if name in OBJECTIVE_OPTIONS}
+    if "grid" in objective:
+        objective["grid"] = (objective["grid"], objective["grid"])
+    return {**{name: value for name, value in options.items() if name not in OBJECTIVE_OPTIONS}, "objective": ObjectiveConfig(**objective)}
 
 
 #: Presets: ``paper`` is Sec. 4.2 (DeepLab ResNet-101 at output stride 8 + ASPP, Kinetics I3D);
@@ -190,8 +157,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: ``--preset auto``: the paper's settings where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
 AUTO_PRESET = "auto"
-#: The model folder ``vscr train`` writes and ``vscr predict`` reads when ``-o`` / ``-m`` are not given.
-DEFAULT_MODEL = Path("model")
 
 
 def preset_for(device: torch.device) -> str:
@@ -203,11 +168,10 @@ def make_config(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
     """A preset with options (from a TOML file and the command line) laid over it."""
     if preset not in PRESETS:
         raise VscrError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
+    unknown = sorted(set(overrides) - set(TrainConfig.options()))
     if unknown:
         raise VscrError(f"unknown training options: {', '.join(unknown)}")
-    config = TrainConfig(**{**PRESETS[preset], **overrides})
+    config = TrainConfig.from_options({**PRESETS[preset], **overrides})
     config.validate()
     return config
 
@@ -289,12 +253,6 @@ def open_training_inputs(
     finally:
         data.edges.close()
         data.cams.close()
-
-
-def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:
-    """Frame numbers of the motion clip around ``center``, clamped to the video."""
-    start = center - (length // 2) * stride
-    return [min(max(start + i * stride, 0), total - 1) for i in range(length)]
 
 
 @dataclass
@@ -445,20 +403,8 @@ class SampleReader:
                 mirror = np.array([-1 if flip else 1, 1], np.float32)  # a horizontal flip negates x-flow
                 sample["motion"] = stack_flows([window(self._flow(entry.video_id, a, b), 0) * mirror for a, b in clip_pairs(clip)])
             else:
-                sample["motion"] = motion_input(config.motion, [window(self._rgb(entry.video_id, f), 0) for f in clip])
+                sample["motion"] = MOTION_ENCODERS[config.motion].clip_input([window(self._rgb(entry.video_id, f), 0) for f in clip])
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
-
-
-def motion_input(motion: str, clip: Sequence[np.ndarray]) -> np.ndarray:
-    """The motion encoder's input for a clip of (H, W, 3) uint8 frames: a flow stack or a Kinetics clip."""
-    return flow_stack(clip) if motion == "flow" else kinetics_clip(clip)
-
-
-def kinetics_clip(clip: Sequence[np.ndarray]) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (3, T, H, W) float32 normalised for Kinetics-trained I3D."""
-    array = np.stack(clip).astype(np.float32) / 255
-    array = (array - np.array(KINETICS_MEAN, np.float32)) / np.array(KINETICS_STD, np.float32)
-    return array.transpose(3, 0, 1, 2)
 
 
 def batch_slots(config: TrainConfig, iteration: int, count: int, rank: int, world: int) -> list[tuple[int, np.random.Generator]]:
@@ -483,60 +429,6 @@ class IterationBatches(torch.utils.data.IterableDataset):
             batch = {key: torch.from_numpy(np.stack([item[key] for item in items])) for key in items[0]}
             batch["iteration"] = torch.tensor(iteration)
             yield batch
-
-
-# -- model -----------------------------------------------------------------------------------------
-def mean_std(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if backbone == "tf_efficientnet_lite0":
-        return EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
-    return IMAGENET_MEAN, IMAGENET_STD
-
-
-def build_model(config: TrainConfig, backbone_state: Mapping[str, torch.Tensor] | None = None, motion_state: Mapping[str, torch.Tensor] | None = None) -> VSCRNet:
-    """The network of ``config``; ImageNet backbone and Kinetics I3D weights when given."""
-    if config.backbone == "tf_efficientnet_lite0":
-        backbone = efficientnet_lite0_backbone(backbone_state, config.output_stride)
-    else:
-        backbone = resnet_backbone(int(config.backbone.removeprefix("resnet")), backbone_state, config.output_stride)
-    motion: nn.Module | None = None
-    if config.motion == "flow":
-        motion = FlowEncoder(config.clip_length, pooled=not config.motion_spatial)
-    elif config.motion == "i3d":
-        motion = I3DEncoder(motion_state, pooled=not config.motion_spatial)
-    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, config.aspp_rates(), motion_encoder=motion)
-
-
-def save_model(folder: Path, model: nn.Module, config: TrainConfig, extra: Mapping[str, Any]) -> None:
-    """``model.safetensors`` + ``config.json`` (everything predict needs), written atomically."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    temporary = folder / f".{MODEL_WEIGHTS}.tmp"
-    safetensors.torch.save_file(state, temporary)
-    temporary.replace(folder / MODEL_WEIGHTS)
-    record = {
-        "format": "vscr-model/1",
-        "train": asdict(config),
-        "label_space": {"name": "a2d", "class_ids": list(labels.CLASS_IDS)},
-        "preprocessing": {"mean": mean_std(config.backbone)[0], "std": mean_std(config.backbone)[1], "flow_scale": FLOW_SCALE},
-        **extra,
-    }
-    temporary = folder / f".{MODEL_CONFIG}.tmp"
-    temporary.write_text(json.dumps(record, indent=2))
-    temporary.replace(folder / MODEL_CONFIG)
-
-
-def load_model(folder: Path, device: torch.device) -> tuple[VSCRNet, TrainConfig, dict[str, Any]]:
-    """A model saved by :func:`save_model` (weights only, no pickles)."""
-    if not (folder / MODEL_CONFIG).is_file():
-        raise VscrError(f"{folder}: not a trained vscr model (no {MODEL_CONFIG})")
-    record = read_json(folder / MODEL_CONFIG, required=("train",))
-    recorded = record["train"]
-    if isinstance(recorded, Mapping):  # models saved before the rates were scaled to the crop used the paper's
-        recorded = {"atrous_rates": PAPER_ATROUS_RATES, **recorded}
-    config = config_from(TrainConfig, recorded, folder / MODEL_CONFIG)
-    state = read_weights(folder / MODEL_WEIGHTS)
-    model = build_model(config)
-    fit_state(model, state, folder / MODEL_WEIGHTS, f"the {config.backbone} model its {MODEL_CONFIG} describes")
-    return model.eval().to(device), config, record
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -627,15 +519,14 @@ def train(
     checkpoint = folder / CHECKPOINT
     if resume and checkpoint.is_file():
         state = read_checkpoint(checkpoint, device, ("config", "model", "optimizer", "memory", "iteration"))
-        if changed := changed_keys(state["config"], asdict(config)):
+        if changed := changed_keys(state["config"], config.to_json()):
             raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         memory.load_state_dict(state["memory"])
         start = int(state["iteration"])
     trainable = nn.parallel.DistributedDataParallel(model) if world.world > 1 else model
-    objective = config.objective()
-    reader = SampleReader(data, cache, config, mean_std(config.backbone))
+    reader = SampleReader(data, cache, config, config.architecture.mean_std)
     loader = torch.utils.data.DataLoader(
         IterationBatches(reader, start, world.rank, world.world),
         batch_size=None,
@@ -656,7 +547,7 @@ def train(
             group["lr"] = learning_rate * group["lr_scale"]
         with autocast(device, dtype):
             output = trainable(batch["image"], batch.get("motion"))
-        loss, terms, classifier = training_losses(output, batch, memory, objective, config)
+        loss, terms, classifier = training_losses(output, batch, memory, config.objective, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -719,7 +610,7 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     """Model, optimizer and memory bank state, written atomically (torch.save of tensors and plain values)."""
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(
-        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "memory": memory.state_dict(), "iteration": iteration, "config": asdict(config)},
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "memory": memory.state_dict(), "iteration": iteration, "config": config.to_json()},
         temporary,
     )
     temporary.replace(path)

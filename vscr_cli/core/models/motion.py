@@ -1,30 +1,37 @@
 """Motion encoders for the action branch (paper Fig. 1): a clip around a frame -> motion features.
 
 Two encoders share one interface, ``forward(clip) -> (B, C, h, w)`` (a spatial motion map;
-``h = w = 1`` when the encoder pools it to one vector per clip, as the paper's I3D does):
+``h = w = 1`` when the encoder pools it to one vector per clip, as the paper's I3D does), and
+are registered by name in ``MOTION_ENCODERS`` with the input they take (``none``: no action branch):
 
 - ``FlowEncoder`` (the offline default): a small trainable CNN over the dense optical flow of
   the clip (OpenCV Farneback, computed by the data pipeline), input (B, 2 * (T - 1), H, W)
-  flow stacks in pixels / ``FLOW_SCALE``. Needs no video-pretrained weights and sees motion
+  flow stacks in pixels / ``vscr_cli.core.flow.FLOW_SCALE``. Needs no video-pretrained weights and sees motion
   directly, which a single RGB frame cannot show.
 - ``I3DEncoder``: pytorchvideo's ``i3d_r50`` (the paper's Kinetics-400 I3D), frozen, fed an
   RGB clip (B, 3, T, H, W) normalised with Kinetics statistics; its res5 features (2048
   channels) averaged over time. Its Kinetics-400 state dict is given by the caller
   (vscr_cli.weights finds it).
+
+The input of a clip (``clip_frames`` numbers its frames around the centre frame) is made by
+``MotionEncoder.clip_input`` from its (H, W, 3) uint8 frames.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms._functional_tensor as functional_tensor
 from torch import Tensor, nn
 
-FLOW_SCALE = 10.0  # flow in pixels is divided by this before the encoder
+from vscr_cli.core.flow import flow_stack
+
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 
@@ -96,3 +103,36 @@ class MotionFusion(nn.Module):
         projected = self.mlp(motion)
         expanded = F.interpolate(projected, size=image_features.shape[-2:], mode="bilinear", align_corners=False)
         return image_features + expanded
+
+
+def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:
+    """Frame numbers of the motion clip around ``center``, clamped to the video."""
+    start = center - (length // 2) * stride
+    return [min(max(start + i * stride, 0), total - 1) for i in range(length)]
+
+
+def kinetics_clip(clip: Sequence[np.ndarray]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float32 normalised for Kinetics-trained I3D."""
+    array = np.stack(clip).astype(np.float32) / 255
+    array = (array - np.array(KINETICS_MEAN, np.float32)) / np.array(KINETICS_STD, np.float32)
+    return array.transpose(3, 0, 1, 2)
+
+
+@dataclass(frozen=True)
+class MotionEncoder:
+    """A registered motion encoder: ``build(clip_length, spatial, state)`` -> the module,
+    ``clip_input(frames)`` -> its input for one clip of (H, W, 3) uint8 frames, ``weights`` the
+    name of its pretrained weights in vscr_cli.weights (None: trained from scratch)."""
+
+    name: str
+    build: Callable[[int, bool, Mapping[str, Tensor] | None], nn.Module]
+    clip_input: Callable[[Sequence[np.ndarray]], np.ndarray]
+    weights: str | None = None
+
+
+#: The motion encoders by name; ``none`` (the ablation without an action branch) is not one.
+MOTION_ENCODERS: dict[str, MotionEncoder] = {
+    "flow": MotionEncoder("flow", lambda length, spatial, state: FlowEncoder(length, pooled=not spatial), flow_stack),
+    "i3d": MotionEncoder("i3d", lambda length, spatial, state: I3DEncoder(state, pooled=not spatial), kinetics_clip, "i3d-r50-kinetics400"),
+}
+NO_MOTION = "none"
