@@ -123,9 +123,57 @@ class StoreRecord:
         return record
 
     @property
+    def frame_height(self) -> int | None:
+        """The height the stage resized its frames to (``params.selection.height``; None: as decoded)."""
+        return self.params.get("selection", {}).get("height")
+
+    @property
     def complete_chunks(self) -> bool:
         """Whether every chunk of every array is stored (vscr-store/2), so a missing one means damage."""
         return self.schema != "vscr-store/1"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array every video group of a kind holds: ``shape`` per video (T first), ``dtype``."""
+
+    name: str
+    shape: str  # e.g. "(T, H, W)"
+    dtype: str  # a NumPy dtype name
+    meaning: str
+    optional: bool = False  # written only when asked for
+
+    @property
+    def ndim(self) -> int:
+        return self.shape.count(",") + 1
+
+
+@dataclass(frozen=True)
+class StoreSchema:
+    """A kind of store: its name in the record, the stage that writes it and its arrays."""
+
+    kind: str
+    writer: str  # the command (or stage) that writes it
+    arrays: tuple[ArraySpec, ...]
+
+    def __getitem__(self, name: str) -> ArraySpec:
+        return next(spec for spec in self.arrays if spec.name == name)
+
+    def check(self, location: str, video_id: str, name: str, array: Any) -> None:
+        """A StoreError unless ``array`` (of video ``video_id``) has the dtype and rank of array ``name``."""
+        spec = self[name]
+        if np.dtype(array.dtype) != np.dtype(spec.dtype) or array.ndim != spec.ndim:
+            raise StoreError(f"{location}: video {video_id!r}: {name!r} must be {spec.shape} {spec.dtype}, not {array.dtype} {array.shape}")
+
+
+def schemas_markdown(schemas: Iterable[StoreSchema]) -> str:
+    """The table of kinds and arrays docs/store.md holds (a test keeps the two alike)."""
+    rows = ["| kind | written by | array | shape | dtype | meaning |", "| --- | --- | --- | --- | --- | --- |"]
+    for schema in schemas:
+        for spec in schema.arrays:
+            optional = " (optional)" if spec.optional else ""
+            rows.append(f"| `{schema.kind}` | {schema.writer} | `{spec.name}`{optional} | {spec.shape} | {spec.dtype} | {spec.meaning} |")
+    return "\n".join(rows) + "\n"
 
 
 def changed_keys(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:

@@ -38,6 +38,7 @@ from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
 from vscr_cli.stages.runner import VideoResult, frame_batches
+from vscr_cli.store import ArraySpec, StoreSchema
 
 log = logging.getLogger("vscr")
 
@@ -52,6 +53,16 @@ DEFAULT_MOTION_WEIGHT = 0.4
 DEFAULT_MOTION_GAP = 1
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
+CAM = "cam"
+PSEUDO = "pseudo"
+SCHEMA = StoreSchema(
+    "cam",
+    "vscr cam",
+    (
+        ArraySpec(CAM, "(T, H, W)", "uint8", "Grad-CAM++ activation of the tagged actor x 255 (zeros: unlabeled video)"),
+        ArraySpec(PSEUDO, "(T, H, W)", "uint8", "pseudo-label: the video's tag id on the chosen superpixels, 0 elsewhere; 255 everywhere for an unlabeled video"),
+    ),
+)
 
 
 # -- which videos are labeled ---------------------------------------------------------------------
@@ -354,7 +365,7 @@ def video_cam(
     if tag is None:
         shapes = [frames.shape[:3] for frames in frame_batches(video.read(indices, selection.height), batch_size, on_frames)]
         cams = np.concatenate([np.zeros(shape, np.uint8) for shape in shapes])
-        return VideoResult(indices, {"cam": cams, "pseudo": np.full(cams.shape, labels.IGNORE, np.uint8)}, attrs)
+        return VideoResult(indices, {CAM: cams, PSEUDO: np.full(cams.shape, labels.IGNORE, np.uint8)}, attrs)
     partners = motion_partners(indices, video.count_frames(), params.motion_gap) if params.motion_weight > 0 else []
     read = dict(video.read(sorted(set(indices) | set(partners)), selection.height))
     frames = np.stack([read[i] for i in indices])
@@ -362,7 +373,7 @@ def video_cam(
     motion = normalise_motion(np.stack([residual_flow(read[i], read[j]) for i, j in zip(indices, partners)])) if partners else None
     regions = np.stack([superpixels(frame, params.slic_segments) for frame in frames])
     pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold)
-    return VideoResult(indices, {"cam": np.round(activations * 255).astype(np.uint8), "pseudo": pseudo}, attrs)
+    return VideoResult(indices, {CAM: np.round(activations * 255).astype(np.uint8), PSEUDO: pseudo}, attrs)
 
 
 def fitting_frames(

@@ -24,8 +24,19 @@ from vscr_cli.core.models.hed import HED
 from vscr_cli.core.precision import autocast
 from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult, frame_batches
+from vscr_cli.store import ArraySpec, StoreSchema
 
 DEFAULT_THRESHOLD = 0.4
+EDGE = "edge"
+SEGMENTS = "segments"
+SCHEMA = StoreSchema(
+    "edges",
+    "vscr edges",
+    (
+        ArraySpec(EDGE, "(T, H, W)", "uint8", "HED edge probability x 255"),
+        ArraySpec(SEGMENTS, "(T, H, W)", "int32", "region ids 0..n-1 of the UCM cut, in raster order of their first pixel"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -122,4 +133,4 @@ def video_edges(
     for batch in frame_batches(video.read(indices, selection.height), batch_size, on_frames):
         edges.extend(np.round(detector(batch) * 255).astype(np.uint8))
     segments = [edge_segments(edge, threshold) for edge in edges]
-    return VideoResult(indices, {"edge": np.stack(edges), "segments": np.stack(segments)})
+    return VideoResult(indices, {EDGE: np.stack(edges), SEGMENTS: np.stack(segments)})

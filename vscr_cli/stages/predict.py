@@ -26,9 +26,20 @@ from vscr_cli.core.models.vscr import VSCRNet
 from vscr_cli.core.precision import autocast
 from vscr_cli.models import ModelConfig, load_model
 from vscr_cli.stages.runner import VideoResult
+from vscr_cli.store import ArraySpec, StoreSchema
 from vscr_cli.video import FrameSelection, VideoSource
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
+LABEL = "label"
+PROB = "prob"
+SCHEMA = StoreSchema(
+    "pred",
+    "vscr predict, vscr align",
+    (
+        ArraySpec(LABEL, "(T, H, W)", "uint8", "A2D actor-action ids, 0 background"),
+        ArraySpec(PROB, "(T, 44, H, W)", "float16", "class probabilities, background then the 43 classes (`--prob`)", optional=True),
+    ),
+)
 
 
 @dataclass
@@ -151,7 +162,7 @@ def video_predictions(
             prob = restrict(held_prob.float(), allowed)
             label_maps.extend(CLASS_IDS[decide(prob).numpy()])
             probabilities[position] = prob.half()
-    arrays = {"label": np.stack(label_maps)}
+    arrays = {LABEL: np.stack(label_maps)}
     if keep_prob:
-        arrays["prob"] = torch.cat(probabilities).numpy()
+        arrays[PROB] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)

@@ -55,7 +55,9 @@ from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.models import ModelConfig, build_model, save_model
 from vscr_cli.sources import discover, recorded_sources
-from vscr_cli.store import Store, StoreWriter, changed_keys, check_same_frames, open_store
+from vscr_cli.stages import cam as cam_stage
+from vscr_cli.stages import edges as edges_stage
+from vscr_cli.store import ArraySpec, Store, StoreSchema, StoreWriter, changed_keys, check_same_frames, open_store
 from vscr_cli.tags import require_tags
 from vscr_cli.video import VideoSource
 
@@ -64,6 +66,17 @@ METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
+RGB, SECOND, FLOW = "rgb", "second", "flow"
+#: The frame cache training keeps in its model folder (frames.zarr, flows.zarr): the store frames and their clips.
+FRAMES_SCHEMA = StoreSchema("frames", "vscr train (its frame cache)", (ArraySpec(RGB, "(T, H, W, 3)", "uint8", "the frames the training frames and their motion clips use"),))
+FLOWS_SCHEMA = StoreSchema(
+    "flows",
+    "vscr train (its flow cache)",
+    (
+        ArraySpec(SECOND, "(T,)", "int64", "the second frame of each pair (`frame_index`: its first)"),
+        ArraySpec(FLOW, "(T, H, W, 2)", "float32", "Farneback flow (x, y) in pixels from the first frame of the pair to the second"),
+    ),
+)
 #: The flat training options (TOML, command line, saved record) that set the objective (Eq. 4,
 #: Table 3-5): option name -> ObjectiveConfig field. ``kmeans_grid`` G is the (G, G) grid.
 OBJECTIVE_OPTIONS = {
@@ -210,13 +223,13 @@ def open_training_data(
     labeled_fraction: float = 1.0,
 ) -> TrainingData:
     """Open and cross-check the stores; D_c frames are those of CAM-labeled videos (thinned by ``labeled_fraction``)."""
-    edges = open_store(edges_location, "edges")
-    cams = open_store(cam_location, "cam")
+    edges = open_store(edges_location, edges_stage.SCHEMA.kind)
+    cams = open_store(cam_location, cam_stage.SCHEMA.kind)
     check_same_frames(edges, cams)
     missing = [v for v in edges.videos if v not in sources]
     if missing:
         raise VscrError(f"{edges.location}: no video source given for {', '.join(missing[:5])}")
-    heights = {store.record.params.get("selection", {}).get("height") for store in (edges, cams)}
+    heights = {store.record.frame_height for store in (edges, cams)}
     if len(heights) != 1:
         raise VscrError(f"{edges.location} and {cams.location} were made at different --height")
     videos = []
@@ -242,9 +255,9 @@ def open_training_inputs(
     if sources:
         videos = discover(sources)
     else:
-        with open_store(edges, "edges") as store:
+        with open_store(edges, edges_stage.SCHEMA.kind) as store:
             videos = recorded_sources(store.record.inputs)
-    with open_store(cam, "cam") as store:
+    with open_store(cam, cam_stage.SCHEMA.kind) as store:
         video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
         require_tags(store.videos, video_tags, tags or cam)
     data = open_training_data(edges, cam, {v.video_id: v for v in videos}, video_tags, labeled_fraction)
@@ -277,8 +290,8 @@ def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_
     (both resumable like any store)."""
     params = {"height": data.height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
     flow_params = {**params, "farneback": list(FARNEBACK)}
-    flow_writer = StoreWriter(folder / FLOW_CACHE, kind="flows", params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
-    with StoreWriter(folder / FRAME_CACHE, kind="frames", params=params, resume=True) as writer, flow_writer as flows:
+    flow_writer = StoreWriter(folder / FLOW_CACHE, kind=FLOWS_SCHEMA.kind, params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
+    with StoreWriter(folder / FRAME_CACHE, kind=FRAMES_SCHEMA.kind, params=params, resume=True) as writer, flow_writer as flows:
         for video in data.videos:
             todo = video.video_id not in writer.completed or (flows is not None and video.video_id not in flows.completed)
             if todo:
@@ -286,7 +299,7 @@ def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_
                 needed = sorted({f for clip in clips for f in clip})
                 rgb = np.stack([frame for _, frame in data.sources[video.video_id].read(needed, data.height)])
                 if video.video_id not in writer.completed:
-                    writer.write_video(video.video_id, needed, {"rgb": rgb})
+                    writer.write_video(video.video_id, needed, {RGB: rgb})
                 if flows is not None and video.video_id not in flows.completed:
                     _write_flows(flows, video.video_id, clips, dict(zip(needed, rgb)))
             if on_video is not None:
@@ -298,18 +311,18 @@ def _write_flows(writer: StoreWriter, video_id: str, clips: Sequence[Sequence[in
     """The flow of every pair of ``clips`` (frames by number), each computed once, written pair by pair."""
     pairs = sorted({pair for clip in clips for pair in clip_pairs(clip)})
     height, width = next(iter(frames.values())).shape[:2]
-    video = writer.video(video_id, [a for a, _ in pairs], {"second": ((), np.int64), "flow": ((height, width, 2), np.float32)})
-    video.write("second", 0, np.array([b for _, b in pairs], np.int64))
+    video = writer.video(video_id, [a for a, _ in pairs], {SECOND: ((), np.int64), FLOW: ((height, width, 2), np.float32)})
+    video.write(SECOND, 0, np.array([b for _, b in pairs], np.int64))
     flows = PairFlows(frames.__getitem__)
     for position, (first, second) in enumerate(pairs):
-        video.write("flow", position, flows.pair(first, second)[None])
+        video.write(FLOW, position, flows.pair(first, second)[None])
         flows.forget(first)  # pairs are sorted: no later pair starts before this one
     writer.complete(video_id)
 
 
 def open_frame_cache(folder: Path, config: TrainConfig) -> FrameCache:
     """The cache :func:`build_frame_cache` wrote into ``folder``."""
-    return FrameCache(open_store(folder / FRAME_CACHE, "frames"), open_store(folder / FLOW_CACHE, "flows") if config.motion == "flow" else None)
+    return FrameCache(open_store(folder / FRAME_CACHE, FRAMES_SCHEMA.kind), open_store(folder / FLOW_CACHE, FLOWS_SCHEMA.kind) if config.motion == "flow" else None)
 
 
 class ArrayCache:
@@ -347,7 +360,7 @@ class SampleReader:
         self.pairs: dict[str, dict[tuple[int, int], int]] = {}
         if cache.flows is not None:
             for v in data.videos:
-                seconds = cache.flows.read(v.video_id, "second")
+                seconds = cache.flows.read(v.video_id, SECOND)
                 self.pairs[v.video_id] = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(cache.flows.frame_index(v.video_id), seconds))}
         self.mean = np.array(mean_std[0], np.float32) * 255
         self.std = np.array(mean_std[1], np.float32) * 255
@@ -357,11 +370,11 @@ class SampleReader:
         return self.arrays.get(store, video_id, name)[position]
 
     def _rgb(self, video_id: str, frame: int) -> np.ndarray:
-        return self._frame(self.cache.rgb, video_id, "rgb", self.positions[video_id][frame])
+        return self._frame(self.cache.rgb, video_id, RGB, self.positions[video_id][frame])
 
     def _flow(self, video_id: str, first: int, second: int) -> np.ndarray:
         assert self.cache.flows is not None
-        return self._frame(self.cache.flows, video_id, "flow", self.pairs[video_id][(first, second)])
+        return self._frame(self.cache.flows, video_id, FLOW, self.pairs[video_id][(first, second)])
 
     def sample(self, video: int, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One augmented sample: ``image`` (3, c, c) float32, ``edge`` / ``cam`` / ``target`` (c, c)
@@ -370,8 +383,8 @@ class SampleReader:
         entry = self.data.videos[video]
         frame_number = int(entry.frame_index[position])
         image = self._rgb(entry.video_id, frame_number)
-        edge = self._frame(self.data.edges, entry.video_id, "segments", position).astype(np.int64)
-        pseudo = self._frame(self.data.cams, entry.video_id, "pseudo", position)
+        edge = self._frame(self.data.edges, entry.video_id, edges_stage.SEGMENTS, position).astype(np.int64)
+        pseudo = self._frame(self.data.cams, entry.video_id, cam_stage.PSEUDO, position)
         height, width = image.shape[:2]
         crop = config.crop
         top = int(rng.integers(0, max(height - crop, 0) + 1))
