@@ -9,16 +9,22 @@ when stdout is a terminal. Input rule: a store argument ``-`` reads zip bytes fr
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, get_type_hints
 
 import typer
 
+from vscr_cli.core.precision import PRECISIONS
 from vscr_cli.errors import VscrError
-from vscr_cli.video import FrameSelection
-from vscr_cli.stages.runner import Shard, check_scheduler
+from vscr_cli.sources import SPLITS
+from vscr_cli.stages.runner import RunOptions, Shard, check_scheduler
 from vscr_cli.store import STORE, check_output
+from vscr_cli.video import FrameSelection
 
 if TYPE_CHECKING:
     import torch
@@ -30,17 +36,8 @@ class Device(str, enum.Enum):
     cuda = "cuda"
 
 
-class Precision(str, enum.Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-class Split(str, enum.Enum):
-    train = "train"
-    test = "test"
-    all = "all"
+Precision = enum.Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+Split = enum.Enum("Split", {name: name for name in SPLITS}, type=str)
 
 
 Sources = Annotated[
@@ -99,8 +96,6 @@ def resolve_autocast(precision: Precision, device: torch.device) -> torch.dtype 
         raise VscrError(f"--precision {precision.value}: {error}") from error
 
 
-def frame_selection(every: int = 1, max_frames: int | None = None, annotated_only: bool = False, height: int | None = None) -> FrameSelection:
-    return FrameSelection(every=every, max_frames=max_frames, annotated_only=annotated_only, height=height)
 SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable videos (listed in the store's attrs) instead of stopping.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per forward pass.")]
 PrecisionOption = Annotated[
@@ -140,3 +135,65 @@ ShardOption = Annotated[
         help="Run only shard I of N (0-based): the videos at positions p of the input list with p % N == I; join the shards with vscr merge.",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class PerVideo:
+    """The options every per-video command (edges, cam, predict) shares, as :func:`per_video_options`
+    passes them: the output rule, the frame selection, the device and how the run is spread."""
+
+    output: Output = None
+    every: Every = 1
+    max_frames: MaxFrames = None
+    annotated_only: AnnotatedOnly = False
+    height: Height = None
+    split: SplitOption = Split.all
+    precision: PrecisionOption = Precision.auto
+    device: DeviceOption = Device.auto
+    skip_bad: SkipBad = False
+    overwrite: Overwrite = False
+    resume: Resume = False
+    scheduler: Scheduler = None
+    shard: ShardOption = None
+
+    def target(self, pipe: str = "| vscr info -") -> Path | None:
+        """The output path by the one output rule (:func:`resolve_output`)."""
+        return resolve_output(self.output, self.overwrite, self.resume, pipe)
+
+    def selection(self, height: int | None = None) -> FrameSelection:
+        """The frames to read; ``height``: a command's own --height (predict's), else the shared one."""
+        return FrameSelection(self.every, self.max_frames, self.annotated_only, self.height if height is None else height)
+
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(self.overwrite, self.resume, self.skip_bad, self.scheduler, self.shard)
+
+
+def per_video_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``video: PerVideo``) the shared per-video options after its
+    own, written once here; an option the command declares itself (predict's ``--height``) is its
+    own and keeps PerVideo's default."""
+    own = inspect.signature(command, eval_str=True).parameters
+    hints = get_type_hints(PerVideo, include_extras=True)
+    shared = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+        for f in fields(PerVideo)
+        if f.name not in own
+    ]
+
+    @functools.wraps(command)
+    def with_options(**options: Any) -> None:
+        video = PerVideo(**{f.name: options.pop(f.name) for f in fields(PerVideo) if f.name not in own})
+        command(**options, video=video)
+
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own.values() if p.name != "video"]
+    arguments = [p for p in parameters if _is_argument(p)]  # the output option follows them, as everywhere
+    ordered = [*arguments, *shared[:1], *(p for p in parameters if p not in arguments), *shared[1:]]
+    with_options.__signature__ = inspect.Signature(ordered)  # type: ignore[attr-defined]
+    return with_options
+
+
+def _is_argument(parameter: inspect.Parameter) -> bool:
+    return any(isinstance(info, typer.models.ArgumentInfo) for info in getattr(parameter.annotation, "__metadata__", ()))

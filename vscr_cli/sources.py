@@ -15,6 +15,9 @@ from vscr_cli.datasets.a2d import A2DRelease, find_release_root
 from vscr_cli.errors import SourceError, StoreError
 from vscr_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoSource, visible
 
+#: The videos of an A2D root a run may take (``--split``).
+SPLITS = ("train", "test", "all")
+
 
 def _folder_id(path: Path) -> str:
     return path.parent.name if path.name == "frames" else path.name
@@ -63,7 +66,7 @@ def discover(sources: Sequence[str | Path], a2d_split: str = "all") -> list[Vide
 
     ``a2d_split`` (``train``, ``test`` or ``all``) filters the videos of an A2D root.
     """
-    if a2d_split not in ("train", "test", "all"):
+    if a2d_split not in SPLITS:
         raise SourceError(f"unknown A2D split {a2d_split!r} (expected train, test or all)")
     if not sources:
         raise SourceError("no video sources given")

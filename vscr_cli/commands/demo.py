@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -14,10 +14,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vscr_cli import console
+from vscr_cli import console, labels
+from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.errors import VscrError
-from vscr_cli.options import Overwrite, Seed
+from vscr_cli.options import Device, Overwrite, Precision, Seed, resolve_autocast, resolve_device
+from vscr_cli.stages import align, cam, edges, predict, score, show, train
+from vscr_cli.stages.cam import ClassifierConfig
+from vscr_cli.stages.runner import RunOptions
 from vscr_cli.store import check_output, mark_output, open_store
+from vscr_cli.video import FrameSelection
 
 NAME = "demo"
 DEMO = "demo"  # the kind of output this command owns: its working folder
@@ -58,29 +63,39 @@ SIZES = {
 @dataclass(frozen=True)
 class Stage:
     title: str
-    argv: list[str]
+    run: Callable[[], object]  # the stage's library call
 
 
 def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool) -> list[Stage]:
-    """The subcommands the demo runs, in order: training on the train split, scoring its frames and the test split."""
-    synth, model, classifier = work / "synth", work / "model", work / "cam.classifier"
-    tags = synth / "tags.csv"
-    replace = ["--overwrite"] if overwrite else []
+    """The stages the demo runs, in order, as the commands would with these options: training on
+    the train split, scoring its frames and the test split."""
+    synth, model, classifier, tags = work / "synth", work / "model", work / "cam.classifier", str(work / "synth" / "tags.csv")
+    device = resolve_device(Device.auto)
+    dtype = resolve_autocast(Precision.auto, device)
+    replace = RunOptions(overwrite=overwrite)
+    training_frames = FrameSelection(every=size.every)
+    annotated = FrameSelection(annotated_only=True)
+    synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed)
+    classifier_config = ClassifierConfig(epochs=size.epochs, frames_per_video=size.fit_frames, seed=seed)
+    training = {"iterations": size.iterations, "crop": size.crop, "seed": seed}
     return [
-        Stage("synthesise a dataset", ["synth", synth, "--videos", size.videos, "--frames", size.frames, "--annotated", size.annotated, "--height", size.height, "--width", size.width, "--classes", DEMO_CLASSES, "--seed", seed, *replace]),
-        Stage("edges of the train split", ["edges", synth, "--split", "train", "--every", size.every, "-o", work / "edges.zarr", *replace]),
-        Stage("CAM pseudo-labels of the train split", ["cam", synth, "--split", "train", "--every", size.every, "--tags", tags, "--fit-frames", size.fit_frames, "--epochs", size.epochs, "--classifier", classifier, "--seed", seed, "-o", work / "cam.zarr", *replace]),
-        Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", ["cam", synth, "--split", "test", "--annotated-only", "--tags", tags, "--classifier", classifier, "-o", work / "cam-test.zarr", *replace]),
-        Stage("train the VSCR network", ["train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--iterations", size.iterations, "--crop", size.crop, "--seed", seed, "-o", model, *replace]),
-        Stage("predict the training frames (their tags given, as to CAM)", ["predict", synth, "--split", "train", "--every", size.every, "--tags", tags, "-m", model, "-o", work / "pred-train.zarr", *replace]),
-        Stage("predict the test split (tags given)", ["predict", synth, "--split", "test", "--annotated-only", "--tags", tags, "-m", model, "-o", work / "pred-tags.zarr", *replace]),
-        Stage("predict the test split (no tags)", ["predict", synth, "--split", "test", "-m", model, "-o", work / "pred.zarr", *replace]),
-        Stage("align predictions over time", ["align", work / "pred.zarr", "-o", work / "aligned.zarr", *replace]),
-        *(
-            Stage(f"score {name}", ["score", work / store, "--gt", synth, "--json", work / f"score-{name}.json", *(["--predicted-only"] if name.endswith("train") else [])])
-            for name, store, _ in RESULT_ROWS
-        ),
+        Stage("synthesise a dataset", lambda: synthesize(synth, synth_config, overwrite=overwrite)),
+        Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", device, dtype, selection=training_frames, split="train", options=replace)),
+        Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, device, dtype, config=classifier_config, classifier=classifier, selection=training_frames, split="train", options=replace)),
+        Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, device, dtype, classifier=classifier, selection=annotated, split="test", options=replace)),
+        Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, preset="cpu", overrides=training, overwrite=overwrite)),
+        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace)),
+        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace)),
+        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", options=replace)),
+        Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
+        *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in RESULT_ROWS),
     ]
+
+
+def _score(store: Path, gt: Path, report: Path, predicted_only: bool) -> None:
+    """``vscr score STORE --gt GT --json REPORT``: the train rows score only the frames predicted."""
+    _, scored = score.run(str(store), gt, predicted_only=predicted_only)
+    report.write_text(score.report_json(scored) + "\n")
 
 
 #: Rows of the final table: (score file, store scored, what it is). The train rows score the annotated
@@ -95,23 +110,16 @@ RESULT_ROWS = (
 )
 
 
-def run_stages(stages: list[Stage], verbosity: list[str]) -> dict[str, float]:
-    """Run each stage's subcommand in this process; returns seconds per stage, stops at the first failure.
-
-    What a stage prints on stdout goes to stderr: the demo's own output is its score table.
-    """
-    from vscr_cli.cli import run  # the CLI registers this module
-
+def run_stages(stages: list[Stage]) -> dict[str, float]:
+    """Run each stage in this process; returns seconds per stage, stops at the first failure."""
     seconds = {}
     for number, stage in enumerate(stages, 1):
         console.stderr.rule(f"[{number}/{len(stages)}] {stage.title}")
-        argv = [*verbosity, *map(str, stage.argv)]
-        console.log.info("vscr %s", " ".join(argv))
         start = time.perf_counter()
-        with contextlib.redirect_stdout(sys.stderr):
-            code = run(argv)
-        if code != 0:
-            raise VscrError(f"demo stage {number} ({stage.title}) failed with exit status {code}: vscr {' '.join(argv)}")
+        try:
+            stage.run()
+        except VscrError as error:
+            raise VscrError(f"demo stage {number} ({stage.title}) failed: {error}") from error
         seconds[stage.title] = round(time.perf_counter() - start, 1)
     return seconds
 
@@ -142,10 +150,9 @@ def command(
     work = check_output(work, DEMO, overwrite, resumable=False)
     work.mkdir(exist_ok=True)
     mark_output(work, DEMO)
-    verbosity = ["-q"] if console.Verbosity.level < 0 else ["-v"] * console.Verbosity.level
     start = time.perf_counter()
-    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite), verbosity)
-    seconds.update(run_stages(overlay_stages(work, overlays), verbosity))
+    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite))
+    seconds.update(run_stages(overlay_stages(work, overlays)))
     table, numbers = results_table(work)
     total = round(time.perf_counter() - start, 1)
     (work / "demo.json").write_text(json.dumps({"size": size.value, "seed": seed, "scores": numbers, "seconds": seconds, "total_seconds": total}, indent=2) + "\n")
@@ -158,8 +165,12 @@ def overlay_stages(work: Path, count: int) -> list[Stage]:
     with open_store(work / "aligned.zarr", "pred") as store:
         videos = store.videos[:count]
     (work / "overlays").mkdir(exist_ok=True)
-    common = ["--gt", work / "synth", "--side-by-side", "--overwrite"]
-    stages = [Stage(f"overlay {video}", ["show", work / "aligned.zarr", "--video", video, "-o", work / "overlays" / f"{video}.png", *common]) for video in videos]
+    stages = [Stage(f"overlay {video}", functools.partial(_overlay, work, video, ".png")) for video in videos]
     if videos:
-        stages.append(Stage(f"video of {videos[0]}", ["show", work / "aligned.zarr", "--video", videos[0], "-o", work / "overlays" / f"{videos[0]}.mp4", *common]))
+        stages.append(Stage(f"video of {videos[0]}", functools.partial(_overlay, work, videos[0], ".mp4")))
     return stages
+
+
+def _overlay(work: Path, video: str, suffix: str) -> None:
+    """``vscr show aligned.zarr --video VIDEO --gt synth --side-by-side``."""
+    show.run(str(work / "aligned.zarr"), work / "overlays" / f"{video}{suffix}", video, gt=work / "synth", side_by_side=True, overwrite=True)

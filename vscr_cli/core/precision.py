@@ -84,6 +84,11 @@ def resolve_precision(precision: Precision, device: torch.device | str) -> torch
     return dtype
 
 
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """How a store's params record an autocast dtype: ``bfloat16``, ``float16``, or ``fp32`` for none."""
+    return str(dtype).removeprefix("torch.") if dtype else "fp32"
+
+
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """`torch.autocast` to `dtype` on `device`'s type, or a no-op context when `dtype` is None."""
     if dtype is None:

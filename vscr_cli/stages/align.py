@@ -26,10 +26,18 @@ input and aligning twice gives the same result as aligning once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from skimage.measure import label as connected_components
 
+from vscr_cli import console
+from vscr_cli.errors import StoreError
 from vscr_cli.labels import CLASS_IDS, NUM_ACTIONS, NUM_ACTORS, VALID_IDS
+from vscr_cli.stages import predict
+from vscr_cli.store import Store, StoreWriter, open_store
 
 #: Ids 10..79 belong to an actor (id // 10 = 1..7); a region's votes are indexed by id, 80 columns.
 _FIRST_ACTOR_ID = 10
@@ -174,3 +182,60 @@ def _winning_actions(votes: np.ndarray, actor: np.ndarray) -> np.ndarray:
     winner[without_votes & (actor > 0)] = _NONE_ACTION
     winner[actor == 0] = 0
     return winner
+
+
+def align_video(store: Store, video: str, writer: StoreWriter, options: dict[str, Any], on_frames: Callable[[int], None]) -> None:
+    """Write one video of ``store`` to ``writer`` with aligned ``label``; every other array is copied unchanged.
+
+    Without tracking each frame is aligned on its own, streaming frame by frame; with
+    tracking the whole (T, H, W) video (and (T, 44, H, W) ``prob`` when voting softly) is read.
+    """
+    names = store.arrays(video)
+    if predict.LABEL not in names:
+        raise StoreError(f"{store.location}: video {video!r} has no {predict.LABEL!r} array")
+    if options["use_prob"] and predict.PROB not in names:
+        raise StoreError(f"{store.location}: video {video!r} has no {predict.PROB!r} array (drop --use-prob)")
+    arrays = {name: store.array(video, name) for name in names}
+    predict.SCHEMA.check(store.location, video, predict.LABEL, arrays[predict.LABEL])
+    frame_index = store.frame_index(video)
+    output = writer.video(
+        video, frame_index, {name: (array.shape[1:], array.dtype) for name, array in arrays.items()}, store.video_attrs(video)
+    )
+    frames = len(frame_index)
+    step = max(frames, 1) if options["track"] else 1
+    for start in range(0, frames, step):
+        window = slice(start, start + step)
+        prob = np.asarray(arrays[predict.PROB][window]) if options["use_prob"] else None
+        aligned = align_actions(
+            np.asarray(arrays[predict.LABEL][window]),
+            track=options["track"],
+            min_iou=options["min_iou"],
+            prob=prob,
+            connectivity=1 if options["connectivity"] == 4 else 2,
+        )
+        output.write(predict.LABEL, start, aligned)
+        for name in names:
+            if name != predict.LABEL:
+                output.write(name, start, np.asarray(arrays[name][window]))
+        on_frames(len(aligned))
+    writer.complete(video)
+
+
+def run(pred: str, output: Path | None, track: bool = False, min_iou: float = 0.3, connectivity: int = 8, use_prob: bool = False, overwrite: bool = False, resume: bool = False) -> None:
+    """``vscr align``: the pred store ``pred`` (``-``: zip bytes on stdin) with every actor region
+    aligned, into ``output`` (None: zip bytes on stdout); other arrays are copied."""
+    options = {"track": track, "min_iou": min_iou, "connectivity": connectivity, "use_prob": use_prob}
+    with open_store(pred, predict.SCHEMA.kind) as store:
+        inputs = {"pred": {"location": store.location, "params": store.record.params, "inputs": store.record.inputs}}
+        with StoreWriter(output, kind=predict.SCHEMA.kind, params={"aligned": options}, inputs=inputs, overwrite=overwrite, resume=resume) as writer:
+            for skipped in store.record.skipped:
+                if skipped not in writer.record.skipped:
+                    writer.skip(skipped["video"], skipped["reason"])
+            videos = [video for video in store.videos if video not in writer.completed]
+            if len(videos) < len(store.videos):
+                console.log.info("resuming: %d of %d videos already aligned", len(store.videos) - len(videos), len(store.videos))
+            with console.progress() as bar:
+                task = bar.add_task("aligning", total=sum(len(store.frame_index(video)) for video in videos))
+                for video in videos:
+                    bar.update(task, description=f"aligning {video}")
+                    align_video(store, video, writer, options, lambda n: bar.advance(task, n))

@@ -14,6 +14,7 @@ whose single tag is ``<actor>-none`` is unlabeled too; ``none_policy="labeled"``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,15 +31,18 @@ from skimage.filters import threshold_otsu
 from skimage.segmentation import slic
 from torch import nn
 
-from vscr_cli import labels
+from vscr_cli import console, labels, weights
 from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
 from vscr_cli.core.models.registry import Architecture, architecture
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
+from vscr_cli.datasets import load_tags
+from vscr_cli.sources import discover
+from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
+from vscr_cli.store import ArraySpec, StoreSchema, check_parent
+from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
-from vscr_cli.stages.runner import VideoResult, frame_batches
-from vscr_cli.store import ArraySpec, StoreSchema
 
 log = logging.getLogger("vscr")
 
@@ -315,7 +319,8 @@ def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
 
 @dataclass(frozen=True)
 class CamParams:
-    """What determines a cam store's content (recorded in its attrs; --resume checks it).
+    """What determines a cam store's content: recorded in its attrs (--resume checks it) and what
+    :func:`video_cam` computes with.
 
     ``threshold`` None means a per-video (Otsu) threshold.
     """
@@ -400,3 +405,88 @@ def fitting_frames(
         for position, (_, frame) in enumerate(video.read(chosen, selection.height)):
             (train if position < cut else holdout).append(LabeledFrame(frame, labels.actor_of(tag) - 1))
     return train, holdout
+
+
+def classifier_folder(output: Path | None, classifier: Path | None) -> Path | None:
+    """Where the classifier is kept: ``classifier``, else ``OUTPUT.classifier`` beside a named output."""
+    return classifier or (output.with_name(output.name.split(".")[0] + ".classifier") if output else None)
+
+
+def run(
+    sources: Sequence[str],
+    output: Path | None,
+    tags: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    params: CamParams = CamParams(),
+    config: ClassifierConfig = ClassifierConfig(),
+    classifier: Path | None = None,
+    selection: FrameSelection = FrameSelection(),
+    split: str = "all",
+    batch_size: int = 1,
+    weights_file: Path | None = None,
+    options: RunOptions = RunOptions(),
+) -> RunReport:
+    """``vscr cam``: fit (or reuse) the actor classifier, then the cam store of ``sources`` at
+    ``output`` (None: zip bytes on stdout). ``params`` and ``config`` give the options; the
+    classifier's digest and accuracy and the frame selection are filled in here. ``dtype``: the
+    fine-tuning's autocast (the maps are taken in fp32)."""
+    videos = discover(sources, a2d_split=split)
+    video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
+    folder = classifier_folder(output, classifier)
+    if folder is not None:
+        check_parent(folder)
+    if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
+        model, config = load_classifier(folder, device)
+        console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)
+    else:
+        config = replace(config)  # fitting fills in its accuracy
+        model = _fit(videos, video_tags, selection, config, params.none_policy, weights_file, device, dtype)
+        if folder is not None:
+            save_classifier(folder, model, config)
+            console.log.info("saved the classifier to %s", folder)
+        else:
+            console.log.warning("the classifier is not saved (pass --classifier DIR to keep it)")
+    params = replace(
+        params,
+        classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
+        classifier_accuracy=config.accuracy,
+        selection=selection.to_json(),
+    )
+    labeled = sum(cam_tag(video_tags[v.video_id], params.none_policy) is not None for v in videos)
+    console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
+    inputs = {"sources": [str(s) for s in sources], "split": split, "tags": str(tags), "classifier": str(folder) if folder else None}
+    task_options = {"video_tags": video_tags, "selection": selection, "params": params, "batch_size": batch_size}
+    with contextlib.ExitStack() as cleanup:
+        if folder is not None:  # workers (and this process) load the saved classifier once each
+            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, device, params.cam_heights, params.cam_pad, params.cam_flip), task_options)
+        elif options.scheduler is not None:
+            raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
+        else:
+            extractor = CamExtractor(model, config, device, params.cam_heights, params.cam_pad, params.cam_flip)
+            cleanup.callback(extractor.close)  # the Grad-CAM hooks
+            compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **task_options)  # noqa: E731
+        return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)
+
+
+def _fit(
+    videos: Sequence[VideoSource],
+    video_tags: Mapping[str, Sequence[int]],
+    selection: FrameSelection,
+    config: ClassifierConfig,
+    none_policy: str,
+    weights_file: Path | None,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> nn.Module:
+    """Fine-tune the ImageNet classifier of ``config`` on the labeled videos, with a progress bar."""
+    imagenet = weights.load_state_dict(config.architecture.weights, weights_file)
+    train, holdout = fitting_frames(videos, video_tags, selection, config, none_policy)
+    console.log.info("fine-tuning %s on %d frames (%d held out)", config.arch, len(train), len(holdout))
+    steps = config.epochs * -(-len(train) // config.batch_size)
+    with console.progress() as bar:
+        task = bar.add_task("fine-tuning", total=steps)
+        model = fit_classifier(train, holdout, config, imagenet, device, dtype, lambda n: bar.advance(task, n))
+    if config.accuracy is not None:
+        console.log.info("held-out actor accuracy: %.1f%% on %d frames", 100 * config.accuracy, len(holdout))
+    return model

@@ -11,7 +11,7 @@ achievable segmentation accuracy against region count (docs/edges.md, tools/edge
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,11 +19,12 @@ import higra as hg
 import numpy as np
 import torch
 
-from vscr_cli import weights
+from vscr_cli import console, weights
 from vscr_cli.core.models.hed import HED
-from vscr_cli.core.precision import autocast
+from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.video import FrameSelection, VideoSource
-from vscr_cli.stages.runner import VideoResult, frame_batches
+from vscr_cli.sources import discover
+from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
 from vscr_cli.store import ArraySpec, StoreSchema
 
 DEFAULT_THRESHOLD = 0.4
@@ -41,7 +42,8 @@ SCHEMA = StoreSchema(
 
 @dataclass(frozen=True)
 class EdgeParams:
-    """What determines an edges store's content (recorded in its attrs; --resume checks it)."""
+    """What determines an edges store's content: recorded in its attrs (--resume checks it) and
+    what :func:`video_edges` computes with."""
 
     threshold: float = DEFAULT_THRESHOLD
     weights_sha256: str = ""
@@ -121,16 +123,43 @@ def edge_segments(edge: np.ndarray, threshold: float) -> np.ndarray:
 
 def video_edges(
     video: VideoSource,
-    selection: FrameSelection,
+    params: EdgeParams,
     detector: Callable[[np.ndarray], np.ndarray],
-    threshold: float,
     batch_size: int,
     on_frames: Callable[[int], None] | None = None,
 ) -> VideoResult:
     """Edges of one video: ``edge`` (T, H, W) uint8 (probability x 255) and ``segments`` (T, H, W) int32."""
+    selection = FrameSelection(**params.selection)
     indices = video.select(selection)
     edges: list[np.ndarray] = []
     for batch in frame_batches(video.read(indices, selection.height), batch_size, on_frames):
         edges.extend(np.round(detector(batch) * 255).astype(np.uint8))
-    segments = [edge_segments(edge, threshold) for edge in edges]
+    segments = [edge_segments(edge, params.threshold) for edge in edges]
     return VideoResult(indices, {EDGE: np.stack(edges), SEGMENTS: np.stack(segments)})
+
+
+def run(
+    sources: Sequence[str],
+    output: Path | None,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    threshold: float = DEFAULT_THRESHOLD,
+    selection: FrameSelection = FrameSelection(),
+    split: str = "all",
+    batch_size: int = 4,
+    weights_file: Path | None = None,
+    options: RunOptions = RunOptions(),
+) -> RunReport:
+    """``vscr edges``: the edges store of ``sources`` at ``output`` (None: zip bytes on stdout)."""
+    videos = discover(sources, a2d_split=split)
+    weights_path = weights.resolve("hed-bsds500", weights_file)
+    params = EdgeParams(
+        threshold=threshold,
+        weights_sha256=weights.sha256_file(weights_path),
+        precision=dtype_name(dtype),
+        selection=selection.to_json(),
+    )
+    compute = VideoTask(video_edges, "detector", load_edge_detector, (weights_path, params.weights_sha256, device, dtype), {"params": params, "batch_size": batch_size})
+    console.log.info("HED on %s (%s), %d videos", device, params.precision, len(videos))
+    inputs = {"sources": [str(s) for s in sources], "split": split}
+    return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

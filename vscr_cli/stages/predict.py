@@ -12,24 +12,31 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vscr_cli import labels
+from vscr_cli import console, labels, weights
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet
-from vscr_cli.core.precision import autocast
-from vscr_cli.models import ModelConfig, load_model
-from vscr_cli.stages.runner import VideoResult
+from vscr_cli.core.precision import autocast, dtype_name
+from vscr_cli.datasets import load_tags
+from vscr_cli.errors import VscrError
+from vscr_cli.models import DEFAULT_MODEL, MODEL_WEIGHTS, ModelConfig, load_model
+from vscr_cli.sources import discover
+from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, per_process, write_per_video
 from vscr_cli.store import ArraySpec, StoreSchema
+from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
+DECODES = ("video", "frame")
+#: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
+MODEL_ENV = "VSCR_MODEL"
 LABEL = "label"
 PROB = "prob"
 SCHEMA = StoreSchema(
@@ -108,23 +115,38 @@ def restrict(prob: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return kept / kept.sum(1, keepdim=True).clamp_min(torch.finfo(kept.dtype).tiny)
 
 
+@dataclass(frozen=True)
+class PredictParams:
+    """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
+    :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
+    ``video`` or ``frame`` (see :func:`video_predictions`)."""
+
+    model_sha256: str = ""
+    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
+    prob: bool = False
+    decode: str = "video"
+    precision: str = "fp32"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def video_predictions(
     video: VideoSource,
-    selection: FrameSelection,
+    params: PredictParams,
     predictor: Predictor,
     batch_size: int,
-    keep_prob: bool,
     on_frames: Callable[[int], None] | None = None,
     tags: Mapping[str, tuple[int, ...]] | None = None,
-    decode: str = "video",
 ) -> VideoResult:
     """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``).
 
     With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags;
-    without, ``decode="video"`` first decides the video's classes (:func:`video_classes`) from all
-    its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the restricted
-    distribution.
+    without, ``params.decode="video"`` first decides the video's classes (:func:`video_classes`)
+    from all its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
+    restricted distribution.
     """
+    selection = FrameSelection(**params.selection)
     indices = video.select(selection)
     config = predictor.config
     total = video.count_frames()
@@ -133,7 +155,7 @@ def video_predictions(
     decoded = dict(video.read(needed, selection.height))
     flows = PairFlows(decoded.__getitem__)
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
-    held = allowed is None and decode == "video"  # the video's classes need all its frames first
+    held = allowed is None and params.decode == "video"  # the video's classes need all its frames first
     probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
     label_maps: list[np.ndarray] = []
     pooled = torch.zeros(labels.NUM_CLASSES)
@@ -152,7 +174,7 @@ def video_predictions(
         else:
             prob = restrict(prob, allowed) if allowed is not None else prob
             label_maps.extend(CLASS_IDS[decide(prob).numpy()])
-        if held or keep_prob:
+        if held or params.prob:
             probabilities.append(prob.half())
         if on_frames is not None:
             on_frames(len(chunk))
@@ -163,6 +185,43 @@ def video_predictions(
             label_maps.extend(CLASS_IDS[decide(prob).numpy()])
             probabilities[position] = prob.half()
     arrays = {LABEL: np.stack(label_maps)}
-    if keep_prob:
+    if params.prob:
         arrays[PROB] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)
+
+
+def default_model() -> Path:
+    """The folder ``vscr train`` writes without ``-o``, when there is one here."""
+    if not DEFAULT_MODEL.is_dir():
+        raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
+    return DEFAULT_MODEL
+
+
+def run(
+    sources: Sequence[str],
+    output: Path | None,
+    model: Path,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    selection: FrameSelection = FrameSelection(),
+    split: str = "all",
+    tags: str | None = None,
+    decode: str = "video",
+    prob: bool = False,
+    batch_size: int = 4,
+    options: RunOptions = RunOptions(),
+) -> RunReport:
+    """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
+    the model in ``model``; frames at ``selection.height``, else at the model's training height."""
+    console.log.info("model: %s", model)
+    model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
+    factory_args = (model, model_sha256, device, dtype)
+    predictor = per_process(load_predictor, *factory_args)  # a damaged model fails before any work
+    if selection.height is None:
+        selection = replace(selection, height=predictor.frame_height)
+    videos = discover(sources, a2d_split=split)
+    video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
+    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype))
+    inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
+    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
+    return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

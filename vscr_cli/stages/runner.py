@@ -1,11 +1,13 @@
 """The loop every per-video stage shares: skip what a resumed store has, compute, write, record.
 
 A run maps its videos in this process (:func:`run_videos`) or over the workers of a Dask
-cluster (:func:`run_videos_on`), and may take only one shard of them (:class:`Shard`).
+cluster (:func:`run_videos_on`), and may take only one shard of them (:class:`Shard`);
+:func:`write_per_video` does either into a store, with progress bars.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -17,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vscr_cli import console
 from vscr_cli.errors import SourceError, VscrError
-from vscr_cli.video import VideoSource
 from vscr_cli.store import SOURCE_DIGEST, StoreWriter, write_video_group
+from vscr_cli.video import FrameSelection, VideoSource
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -239,3 +242,65 @@ def frame_batches(
         yield np.stack(batch)
         if on_frames is not None:
             on_frames(len(batch))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a per-video stage runs: the output rule, unreadable videos, where (Dask) and which shard."""
+
+    overwrite: bool = False
+    resume: bool = False
+    skip_bad: bool = False
+    scheduler: str | None = None
+    shard: Shard | None = None
+
+
+def write_per_video(
+    target: Path | None,
+    kind: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    videos: Sequence[VideoSource],
+    selection: FrameSelection,
+    compute: Callable[..., VideoResult],
+    run: RunOptions,
+) -> RunReport:
+    """Run a per-video stage into a store with progress bars for videos and frames, then log what was done.
+
+    ``compute(video, on_frames)`` returns one video's result and calls ``on_frames(n)`` as it goes.
+    With ``run.scheduler`` (``local:N`` or a Dask scheduler address) the videos are mapped over
+    Dask workers, which then get ``compute`` pickled. With ``run.shard`` only that shard's
+    videos are run and the shard is recorded in the params.
+    """
+    scheduler, shard, skip_bad = run.scheduler, run.shard, run.skip_bad
+    if shard is not None:
+        params = {**params, "shard": shard.to_json(videos)}
+        videos = shard.select(videos)
+    if scheduler is not None and target is None and not scheduler.startswith(LOCAL_CLUSTER):
+        raise VscrError(f"--scheduler {scheduler}: workers write into the output, so pass -o PATH on a filesystem they share")
+    cluster = dask_client(scheduler) if scheduler is not None else contextlib.nullcontext()
+    with cluster as client, StoreWriter(target, kind=kind, params=params, inputs=inputs, overwrite=run.overwrite, resume=run.resume) as writer, console.progress() as bar:
+        video_task = bar.add_task("videos", total=len(videos))
+        frame_task = bar.add_task("frames", total=None)
+        if client is None:
+
+            def run_one(video: VideoSource) -> VideoResult:
+                bar.reset(frame_task, total=len(video.select(selection)), description=video.video_id)
+                return compute(video, lambda count: bar.advance(frame_task, count))
+
+            report = run_videos(videos, writer, run_one, skip_bad=skip_bad, on_video=lambda _: bar.advance(video_task))
+        else:
+            console.log.info("mapping %d videos over the Dask workers of %s", len(videos), scheduler)
+
+            def done(_: VideoSource, frames: int) -> None:
+                bar.advance(video_task)
+                bar.advance(frame_task, frames)
+
+            report = run_videos_on(client, videos, writer, compute, skip_bad=skip_bad, on_video=done)
+    console.log.info(
+        "wrote %d videos%s%s",
+        len(report.written),
+        f", kept {len(report.resumed)} from the earlier run" if report.resumed else "",
+        f", skipped {len(report.skipped)} unreadable" if report.skipped else "",
+    )
+    return report

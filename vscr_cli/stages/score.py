@@ -22,14 +22,24 @@ All scores are fractions in [0, 1]; NaN marks an undefined value (no pixel to sc
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from vscr_cli import console, labels
+from vscr_cli.datasets import GroundTruth, open_ground_truth
+from vscr_cli.errors import StoreError
 from vscr_cli.labels import ACTION_INDEX, ACTOR_INDEX, CLASS_IDS, CLASS_INDEX, IGNORE, NUM_ACTIONS, NUM_ACTORS
+from vscr_cli.sources import recorded_ground_truth
+from vscr_cli.stages import cam, predict
+from vscr_cli.store import Store, open_store
 
 #: The label spaces scored, in report order.
 SPACES: tuple[str, ...] = ("actor_action", "actor", "action")
@@ -41,6 +51,9 @@ FOREGROUND_METRICS: tuple[str, ...] = ("fg_iou", "fg_j_mean")
 METRICS: tuple[str, ...] = SPACE_METRICS + FOREGROUND_METRICS
 
 _NUM_IDS = 256  # label maps are uint8
+#: The stores scored, by kind, and the label map scored in each; a cam store's "no CAM" (255) counts as background.
+SCORED = {schema.kind: schema for schema in (predict.SCHEMA, cam.SCHEMA)}
+LABEL_ARRAYS = {predict.SCHEMA.kind: predict.LABEL, cam.SCHEMA.kind: cam.PSEUDO}
 
 
 @dataclass(frozen=True)
@@ -266,3 +279,126 @@ class ConfusionAccumulator:
             pixels=pixels,
             pixels_ignored=int(self.id_counts.sum()) - pixels,
         )
+
+
+# -- scoring a store ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoredFrame:
+    """One ground-truth frame to score and where its prediction is (``position`` None: not predicted)."""
+
+    video: str
+    frame: int  # 0-based frame number
+    position: int | None  # index into the prediction's T axis
+
+
+def plan_frames(store: Store, gt: GroundTruth, split: str | None) -> list[ScoredFrame]:
+    """Every ground-truth frame of the videos to score, paired with its prediction.
+
+    ``split`` None scores the videos of the prediction (each must have ground truth);
+    otherwise the videos of that ground-truth split are scored, predicted or not.
+    """
+    known = set(gt.videos("all"))
+    if split is None:
+        unknown = [video for video in store.videos if video not in known]
+        if unknown:
+            raise StoreError(
+                f"{store.location}: {len(unknown)} predicted video(s) have no ground truth (e.g. {unknown[0]!r}); "
+                "score against the dataset they came from"
+            )
+        videos = store.videos
+    else:
+        videos = gt.videos(split)
+    predicted = set(store.videos)
+    plan = []
+    for video in videos:
+        positions = (
+            {int(frame): position for position, frame in enumerate(store.frame_index(video))} if video in predicted else {}
+        )
+        plan.extend(ScoredFrame(video, frame, positions.get(frame)) for frame in gt.labeled_frames(video))
+    return plan
+
+
+def score_frames(
+    store: Store, gt: GroundTruth, plan: list[ScoredFrame], on_frame: Callable[[], None] = lambda: None, resize: bool = False
+) -> Scores:
+    """Accumulate the confusion of every planned frame; an unpredicted frame counts as all background.
+
+    ``resize`` scales a prediction of another size to the ground truth's (nearest neighbour).
+    """
+    accumulator = ConfusionAccumulator()
+    predicted = set(store.videos)
+    for video, items in itertools.groupby(plan, key=lambda item: item.video):
+        label = store.array(video, LABEL_ARRAYS[store.kind]) if video in predicted else None
+        if label is not None:
+            SCORED[store.kind].check(store.location, video, LABEL_ARRAYS[store.kind], label)
+        for item in items:
+            truth = gt.label_map(video, item.frame)
+            if label is None or item.position is None:
+                prediction = np.zeros_like(truth)
+            else:
+                prediction = np.asarray(label[item.position])
+                if store.kind == cam.SCHEMA.kind:
+                    prediction = np.where(prediction == labels.IGNORE, labels.BACKGROUND, prediction)
+                if prediction.shape != truth.shape and resize:
+                    prediction = cv2.resize(prediction, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+                if prediction.shape != truth.shape:
+                    raise StoreError(
+                        f"{store.location}: video {video!r} frame {item.frame}: prediction is "
+                        f"{'x'.join(map(str, prediction.shape))}, ground truth {'x'.join(map(str, truth.shape))} "
+                        "(predict at the ground truth's resolution, or pass --resize)"
+                    )
+            accumulator.add(truth, prediction, video=video)
+            on_frame()
+    return accumulator.scores()
+
+
+def run(
+    pred: str,
+    gt: Path | None = None,
+    metrics: Sequence[str] = METRICS,
+    split: str | None = None,
+    dense: bool = False,
+    allow_missing: bool = False,
+    predicted_only: bool = False,
+    resize: bool = False,
+) -> tuple[Scores, dict[str, Any]]:
+    """``vscr score``: the scores of the pred or cam store ``pred`` (``-``: stdin) against ground
+    truth ``gt`` (None: where its recorded sources are), and the report ``--json`` writes."""
+    with open_store(pred, tuple(LABEL_ARRAYS)) as store:
+        if gt is None:
+            gt = recorded_ground_truth(store.location, store.record.inputs)
+            console.log.info("ground truth: %s (where the prediction's sources are; --gt to choose)", gt)
+        ground_truth = open_ground_truth(gt, dense=dense)
+        plan = plan_frames(store, ground_truth, split)
+        if predicted_only:
+            plan = [item for item in plan if item.position is not None]
+        if not plan:
+            raise StoreError(f"{store.location}: no ground-truth frame to score in {gt}")
+        missing = [item for item in plan if item.position is None]
+        if missing and not allow_missing:
+            raise StoreError(
+                f"{store.location}: {len(missing)} of {len(plan)} ground-truth frames are not predicted "
+                f"(e.g. video {missing[0].video!r} frame {missing[0].frame}); pass --allow-missing to count them as background"
+            )
+        if missing:
+            console.log.warning("%d of %d ground-truth frames are not predicted: counted as background", len(missing), len(plan))
+        with console.progress() as bar:
+            task = bar.add_task("scoring frames", total=len(plan))
+            scores = score_frames(store, ground_truth, plan, lambda: bar.advance(task), resize)
+        location = store.location
+    report = {
+        "pred": location,
+        "gt": str(gt),
+        "split": split,
+        "dense": dense,
+        "videos": len({item.video for item in plan}),
+        "missing_frames": len(missing),
+        "metrics": {name: None if math.isnan(value) else value for name, value in scores.select(metrics).items()},
+        "scores": scores.as_dict(),
+    }
+    return scores, report
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """The report as strict JSON (NaN is None already)."""
+    return json.dumps(report, indent=2, allow_nan=False)

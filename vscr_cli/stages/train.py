@@ -26,6 +26,8 @@ import contextlib
 import json
 import math
 import os
+import shutil
+import statistics
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +41,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from vscr_cli import labels
+from vscr_cli import console, labels, weights
 from vscr_cli.checkpoints import config_from, read_checkpoint
 from vscr_cli.core.flow import FARNEBACK, PairFlows, clip_pairs, stack_flows
 from vscr_cli.core.losses import (
@@ -53,11 +55,11 @@ from vscr_cli.core.models.vscr import VSCROutput
 from vscr_cli.core.precision import autocast
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
-from vscr_cli.models import ModelConfig, build_model, save_model
+from vscr_cli.models import DEFAULT_MODEL, ModelConfig, build_model, save_model
 from vscr_cli.sources import discover, recorded_sources
 from vscr_cli.stages import cam as cam_stage
 from vscr_cli.stages import edges as edges_stage
-from vscr_cli.store import ArraySpec, Store, StoreSchema, StoreWriter, changed_keys, check_same_frames, open_store
+from vscr_cli.store import ArraySpec, OutputLock, Store, StoreSchema, StoreWriter, changed_keys, check_output, check_same_frames, mark_output, open_store
 from vscr_cli.tags import require_tags
 from vscr_cli.video import VideoSource
 
@@ -627,3 +629,94 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
         temporary,
     )
     temporary.replace(path)
+
+# -- the command's run -------------------------------------------------------------------------------
+#: The kind of output ``vscr train`` owns (a folder, see store.check_output).
+MODEL = "model"
+#: Steps measured (the first, which warms up, left out) before the run's duration is estimated.
+ESTIMATE_AFTER = 4
+
+
+def run(
+    edges: str,
+    cam: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    output: Path = DEFAULT_MODEL,
+    sources: Sequence[str] | None = None,
+    tags: str | None = None,
+    preset: str = AUTO_PRESET,
+    overrides: Mapping[str, Any] | None = None,
+    backbone_weights: Path | None = None,
+    motion_weights: Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Path:
+    """``vscr train``: train the options ``overrides`` laid over ``preset`` on an edges and a cam
+    store into the model folder ``output`` (one process, or each process of a torchrun group);
+    returns the folder."""
+    preset_name = preset_for(device) if preset == AUTO_PRESET else preset
+    config = make_config(preset_name, overrides or {})
+    motion_weights_name = MOTION_ENCODERS[config.motion].weights if config.motion in MOTION_ENCODERS else None
+    if motion_weights is not None and motion_weights_name is None:
+        raise VscrError(f"--motion-weights: --motion {config.motion} takes no pretrained weights")
+    world = distributed_from_env(device)
+    if world.main:  # before any work; the other processes follow the main one
+        output = check_output(output, MODEL, overwrite, resume)
+    if config.batch_size % world.world:
+        raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
+    with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
+        with _model_folder(output, overwrite, resume, world.main):
+            backbone_state = weights.load_state_dict(config.architecture.weights, backbone_weights, option="--backbone-weights")
+            motion_state = weights.load_state_dict(motion_weights_name, motion_weights, option="--motion-weights") if motion_weights_name else None
+            with console.progress() as bar:
+                task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
+                cache = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
+            if world.world > 1:
+                dist.barrier()
+                cache = cache or open_frame_cache(output, config)
+            labeled = sum(int(v.labeled.sum()) for v in data.videos)
+            total = sum(len(v.frame_index) for v in data.videos)
+            console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, device, dtype or "fp32", world.world)
+            console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s/", preset_name, " (auto)" if preset == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
+            record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
+            with console.progress() as bar:
+                task = bar.add_task("training", total=config.iterations)
+                step_seconds: list[float] = []
+
+                def report(log: StepLog) -> None:
+                    bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
+                    step_seconds.append(log.seconds)
+                    if len(step_seconds) == ESTIMATE_AFTER + 1 and log.iteration < config.iterations:
+                        left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])
+                        console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
+
+                train(data, cache, config, output, device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
+    console.log.info("model written to %s/", output)
+    return output
+
+
+def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:
+    """The main process locks ``.NAME.lock`` beside the model folder: one training run writes it at a time."""
+    return OutputLock(folder) if main else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _model_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> Iterator[None]:
+    """Make the model folder (replacing a vscr model folder with --overwrite, reusing it with
+    --resume); a folder this run made is removed again if the run fails before its first checkpoint."""
+    if not main:
+        yield
+        return
+    check_output(folder, MODEL, overwrite, resume)  # again, under the lock
+    if overwrite and not resume and folder.exists():
+        shutil.rmtree(folder)
+    created = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    mark_output(folder, MODEL)
+    try:
+        yield
+    except BaseException:
+        if created and not (folder / CHECKPOINT).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
