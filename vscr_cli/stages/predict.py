@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vscr_cli import labels
 from vscr_cli.core.flow import PairFlows
@@ -32,7 +33,7 @@ CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
 @dataclass
 class Predictor:
-    """A model on a device: frames (+ clips) -> (B, 44, H, W) class probabilities."""
+    """A model on a device: frames (+ clips) -> (B, 44, h, w) class logits at its stride."""
 
     model: VSCRNet
     config: TrainConfig
@@ -43,12 +44,13 @@ class Predictor:
     frame_height: int | None = None  # the height it was trained at
 
     @torch.inference_mode()
-    def probabilities(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
-        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> (B, 44, H, W) float32 probabilities."""
+    def logits(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
+        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> (B, 44, h, w) float32 class logits
+        at the network's stride (:func:`upsampled` brings them to the frame)."""
         images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         with autocast(self.device, self.dtype):
-            return self.model.predict(images, motion_tensor).float()
+            return self.model(images, motion_tensor).logits.float()
 
 
 def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None) -> Predictor:
@@ -90,10 +92,26 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-def restrict(prob: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """(B, 44, H, W) probabilities renormalised over the ``allowed`` (44,) classes (others 0)."""
-    kept = prob * allowed.to(prob.device, prob.dtype)[None, :, None, None]
-    return kept / kept.sum(1, keepdim=True).clamp_min(torch.finfo(kept.dtype).tiny)
+def upsampled(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) logits at the network's stride -> (B, C, H, W), bilinear (as :meth:`VSCRNet.predict`)."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool) -> tuple[np.ndarray, torch.Tensor | None]:
+    """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
+    with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
+
+    The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
+    the allowed classes (usually background and one or two more) are upsampled to the frame.
+    """
+    classes = allowed.nonzero().flatten().to(logits.device)  # background first
+    prob = upsampled(logits[:, classes], size).softmax(dim=1)
+    label = CLASS_IDS[classes[decide(prob)].cpu().numpy()]
+    if not keep_prob:
+        return label, None
+    full = prob.new_zeros(prob.shape[0], labels.NUM_CLASSES, *size, dtype=torch.float16)
+    full[:, classes] = prob.half()
+    return label, full.cpu()
 
 
 def video_predictions(
@@ -121,9 +139,12 @@ def video_predictions(
     decoded = dict(video.read(needed, selection.height))
     flows = PairFlows(decoded.__getitem__)
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
-    held = allowed is None and decode == "video"  # the video's classes need all its frames first
-    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
+    if allowed is None and decode == "frame":
+        allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
+    size = decoded[indices[0]].shape[:2]
+    held: list[torch.Tensor] = []  # (B, 44, h, w) logits per batch while the video's classes are not known
     label_maps: list[np.ndarray] = []
+    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
     pooled = torch.zeros(labels.NUM_CLASSES)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
@@ -134,23 +155,26 @@ def video_predictions(
             flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
         elif config.motion == "i3d":
             motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
-        prob = predictor.probabilities(frames, motion).cpu()
-        if held:
-            pooled += prob.sum(dim=(0, 2, 3))
+        logits = predictor.logits(frames, motion)
+        if allowed is None:  # the video's classes need all its frames first
+            pooled += upsampled(logits, size).softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
+            held.append(logits)
         else:
-            prob = restrict(prob, allowed) if allowed is not None else prob
-            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
-        if held or keep_prob:
-            probabilities.append(prob.half())
+            _decode_into(logits, allowed, size, keep_prob, label_maps, probabilities)
         if on_frames is not None:
             on_frames(len(chunk))
     if held:
         allowed = video_classes(pooled)
-        for position, held_prob in enumerate(probabilities):
-            prob = restrict(held_prob.float(), allowed)
-            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
-            probabilities[position] = prob.half()
-    arrays = {"label": np.stack(label_maps)}
+        for logits in held:
+            _decode_into(logits, allowed, size, keep_prob, label_maps, probabilities)
+    arrays = {"label": np.concatenate(label_maps)}
     if keep_prob:
         arrays["prob"] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)
+
+
+def _decode_into(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, label_maps: list[np.ndarray], probabilities: list[torch.Tensor]) -> None:
+    label, prob = decode_labels(logits, allowed, size, keep_prob)
+    label_maps.append(label)
+    if prob is not None:
+        probabilities.append(prob)
