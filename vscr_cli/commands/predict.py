@@ -35,7 +35,7 @@ from vscr_cli.options import (
     resolve_output,
 )
 from vscr_cli.sources import discover
-from vscr_cli.stages.predict import load_predictor, video_predictions
+from vscr_cli.stages.predict import READOUTS, load_predictor, video_predictions
 from vscr_cli.stages.runner import VideoTask, per_process
 from vscr_cli.stages.train import DEFAULT_MODEL, MODEL_WEIGHTS
 from vscr_cli.tags import load_tags, require_tags
@@ -49,6 +49,9 @@ def default_model() -> Path:
     if not DEFAULT_MODEL.is_dir():
         raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
     return DEFAULT_MODEL
+
+
+Readout = Enum("Readout", {name: name for name in READOUTS}, type=str)
 
 
 class Decode(str, Enum):
@@ -71,6 +74,7 @@ def command(
     split: SplitOption = Split.all,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode.video,
+    readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout.softmax,
     batch_size: BatchSize = 4,
     precision: PrecisionOption = Precision.auto,
     device: DeviceOption = Device.auto,
@@ -97,8 +101,9 @@ def command(
         "selection": selection.to_json(),
         "prob": prob,
         "decode": "tags" if tags else decode.value,
+        "readout": readout.value,
         "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
     }
     inputs = {"sources": [str(s) for s in sources], "split": split.value, "model": str(model), "tags": tags}
-    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob, "tags": video_tags, "decode": decode.value})
+    compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"selection": selection, "batch_size": batch_size, "keep_prob": prob, "tags": video_tags, "decode": decode.value, "readout": readout.value})
     write_per_video(target, "pred", params, inputs, videos, selection, compute, RunOptions(overwrite, resume, skip_bad, scheduler, shard))

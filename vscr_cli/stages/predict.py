@@ -12,7 +12,7 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from vscr_cli import labels
+from vscr_cli.checkpoints import load_bank
 from vscr_cli.core.flow import PairFlows
-from vscr_cli.core.models.vscr import VSCRNet
+from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast
+from vscr_cli.core.readout import PrototypeBank, knn_votes
+from vscr_cli.errors import VscrError
 from vscr_cli.sources import FrameSelection, VideoSource
 from vscr_cli.stages.runner import VideoResult
 from vscr_cli.stages.train import TrainConfig, clip_frames, kinetics_clip, load_model
@@ -31,9 +34,15 @@ from vscr_cli.stages.train import TrainConfig, clip_frames, kinetics_clip, load_
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 
 
+#: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank.
+READOUTS = ("softmax", "knn")
+#: Floor of a k-NN vote fraction when it stands in for a probability (log-space decoding).
+VOTE_FLOOR = 1e-3
+
+
 @dataclass
 class Predictor:
-    """A model on a device: frames (+ clips) -> (B, 44, h, w) class logits at its stride."""
+    """A model on a device: frames (+ clips) -> network outputs at its stride."""
 
     model: VSCRNet
     config: TrainConfig
@@ -42,22 +51,56 @@ class Predictor:
     device: torch.device
     dtype: torch.dtype | None
     frame_height: int | None = None  # the height it was trained at
+    bank: PrototypeBank | None = None  # labelled training prototypes (vscr refine), for the k-NN readout
 
     @torch.inference_mode()
-    def logits(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
-        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> (B, 44, h, w) float32 class logits
-        at the network's stride (:func:`upsampled` brings them to the frame)."""
+    def outputs(self, frames: np.ndarray, motion: np.ndarray | None) -> VSCROutput:
+        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
+        (B, 44, h, w), float32 at the network's stride."""
         images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         with autocast(self.device, self.dtype):
-            return self.model(images, motion_tensor).logits.float()
+            output = self.model(images, motion_tensor)
+        return VSCROutput(output.embedding.float(), output.logits.float())
+
+    def logits(self, output: VSCROutput, readout: str, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 44, h, w) class scores of ``output`` that :func:`decode_labels` takes as logits: the
+        softmax head's, or (``knn``) the log of the bank's vote fractions (only ``allowed`` classes vote)."""
+        if readout == "softmax":
+            return output.logits
+        if self.bank is None:
+            raise VscrError("this model has no prototype bank: make one with vscr refine, or use --readout softmax")
+        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, allowed=allowed)
+        return votes.clamp_min(VOTE_FLOOR).log()
 
 
 def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None) -> Predictor:
-    """The model saved in ``folder`` by vscr train (the sha256 only keys per-process caches of predictors)."""
+    """The model saved in ``folder`` by vscr train or vscr refine (the sha256 only keys per-process caches of predictors)."""
     network, config, record = load_model(folder, device)
     mean, std = (np.array(record["preprocessing"][key], np.float32) * 255 for key in ("mean", "std"))
-    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"))
+    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"), load_bank(folder))
+
+
+def network_outputs(video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int) -> Iterator[tuple[Sequence[int], VSCROutput, tuple[int, int]]]:
+    """The network on frames ``indices`` of ``video`` (read at ``height``), batch by batch: (the
+    batch's frame numbers, its outputs, the frame size (H, W)). The flow of each frame pair is computed once and
+    shared by the overlapping clips; pairs no later clip uses are dropped after each batch."""
+    config = predictor.config
+    total = video.count_frames()
+    clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
+    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
+    decoded = dict(video.read(needed, height))
+    flows = PairFlows(decoded.__getitem__)
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start : start + batch_size]
+        frames = np.stack([decoded[i] for i in chunk])
+        motion = None
+        if config.motion == "flow":
+            motion = np.stack([flows.stack(clips[i]) for i in chunk])
+            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
+        elif config.motion == "i3d":
+            motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
+        yield chunk, predictor.outputs(frames, motion), frames.shape[1:3]
 
 
 def decide(prob: torch.Tensor) -> torch.Tensor:
@@ -123,39 +166,26 @@ def video_predictions(
     on_frames: Callable[[int], None] | None = None,
     tags: Mapping[str, tuple[int, ...]] | None = None,
     decode: str = "video",
+    readout: str = "softmax",
 ) -> VideoResult:
     """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``).
 
     With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags;
     without, ``decode="video"`` first decides the video's classes (:func:`video_classes`) from all
     its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the restricted
-    distribution.
+    distribution. ``readout`` reads classes with the softmax head or by k-NN votes (:meth:`Predictor.logits`).
     """
     indices = video.select(selection)
-    config = predictor.config
-    total = video.count_frames()
-    clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
-    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
-    decoded = dict(video.read(needed, selection.height))
-    flows = PairFlows(decoded.__getitem__)
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
     if allowed is None and decode == "frame":
         allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
-    size = decoded[indices[0]].shape[:2]
     held: list[torch.Tensor] = []  # (B, 44, h, w) logits per batch while the video's classes are not known
     label_maps: list[np.ndarray] = []
     probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
     pooled = torch.zeros(labels.NUM_CLASSES)
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start : start + batch_size]
-        frames = np.stack([decoded[i] for i in chunk])
-        motion = None
-        if config.motion == "flow":
-            motion = np.stack([flows.stack(clips[i]) for i in chunk])
-            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
-        elif config.motion == "i3d":
-            motion = np.stack([kinetics_clip([decoded[f] for f in clips[i]]) for i in chunk])
-        logits = predictor.logits(frames, motion)
+    size = (0, 0)
+    for chunk, output, size in network_outputs(video, indices, selection.height, predictor, batch_size):
+        logits = predictor.logits(output, readout, allowed)
         if allowed is None:  # the video's classes need all its frames first
             pooled += upsampled(logits, size).softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
             held.append(logits)
