@@ -7,7 +7,7 @@ import torch
 from vscr_cli import labels
 from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
-from vscr_cli.stages.predict import allowed_classes, decide, restrict, video_classes
+from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, upsampled, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
@@ -24,14 +24,26 @@ def test_decision_takes_foreground_when_its_classes_outweigh_background():
 
 
 def test_tags_restrict_the_decision_to_background_and_the_videos_classes():
-    prob = torch.full((1, labels.NUM_CLASSES, 1, 1), 0.01)
-    prob[0, 0], prob[0, 1], prob[0, 5] = 0.3, 0.35, 0.07  # background, adult-climbing, another class
-    prob /= prob.sum(1, keepdim=True)
-    assert decide(prob).item() == 1
-    kept = restrict(prob, allowed_classes([labels.CLASS_IDS[5]]))
-    torch.testing.assert_close(kept.sum(1), torch.ones(1, 1, 1))
-    assert decide(kept).item() == 0 and kept[0, 1].item() == 0
-    assert decide(restrict(prob, allowed_classes([labels.CLASS_IDS[1]]))).item() == 1
+    logits = torch.full((1, labels.NUM_CLASSES, 2, 2), 0.01).log()
+    logits[0, 0], logits[0, 1], logits[0, 5] = torch.tensor([0.3, 0.35, 0.07]).log()[:, None, None]  # background, adult-climbing, another class
+    assert decide(logits.softmax(1))[0, 0, 0].item() == 1
+    label, prob = decode_labels(logits, allowed_classes([labels.CLASS_IDS[5]]), (3, 5), keep_prob=True)
+    torch.testing.assert_close(prob.float().sum(1), torch.ones(1, 3, 5), atol=2e-3, rtol=0)
+    assert (label == 0).all() and (prob[:, 1] == 0).all()
+    label, _ = decode_labels(logits, allowed_classes([labels.CLASS_IDS[1]]), (3, 5), keep_prob=False)
+    assert (label == labels.CLASS_IDS[1]).all()
+    label, prob = decode_labels(logits, allowed_classes([]), (3, 5), keep_prob=True)  # a video without actors
+    assert (label == 0).all() and (prob[:, 0] == 1).all()
+
+
+def test_decoding_among_allowed_classes_is_the_restricted_softmax_of_all_classes():
+    logits = torch.randn(2, labels.NUM_CLASSES, 5, 7) * 3
+    allowed = allowed_classes([labels.CLASS_IDS[3], labels.CLASS_IDS[9]])
+    prob = upsampled(logits, (37, 53)).softmax(dim=1) * allowed[None, :, None, None]
+    prob /= prob.sum(1, keepdim=True)  # every class's softmax, restricted and renormalised
+    label, kept = decode_labels(logits, allowed, (37, 53), keep_prob=True)
+    assert (label == np.array(labels.CLASS_IDS, np.uint8)[decide(prob).numpy()]).mean() > 0.999
+    torch.testing.assert_close(kept.float(), prob, atol=1e-3, rtol=0)
 
 
 def test_video_level_decision_keeps_the_classes_pooled_over_the_video():

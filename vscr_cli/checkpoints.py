@@ -13,13 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import safetensors.torch
 import torch
 from torch import nn
 
+from vscr_cli.core.readout import PrototypeBank
 from vscr_cli.errors import VscrError
 from vscr_cli.weights import WeightsError, load_local_state_dict
 
 T = TypeVar("T")
+#: A model folder's prototype bank (vscr refine): ``prototypes`` (M, D) float32, ``labels`` (M,) int64.
+PROTOTYPES = "prototypes.safetensors"
 
 
 def read_json(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -82,6 +86,24 @@ def read_checkpoint(path: Path, device: torch.device, required: tuple[str, ...])
     if not isinstance(state, dict) or any(key not in state for key in required):
         raise VscrError(f"{path}: not a vscr training checkpoint; remove it to train from the start")
     return state
+
+
+def save_bank(folder: Path, bank: PrototypeBank) -> None:
+    """Write ``bank`` into the model folder ``folder`` (atomically)."""
+    temporary = folder / f".{PROTOTYPES}.tmp"
+    safetensors.torch.save_file({"prototypes": bank.prototypes.float().contiguous(), "labels": bank.labels.long().contiguous()}, temporary)
+    temporary.replace(folder / PROTOTYPES)
+
+
+def load_bank(folder: Path) -> PrototypeBank | None:
+    """The prototype bank of a model folder, None when it has none."""
+    path = folder / PROTOTYPES
+    if not path.exists():
+        return None
+    state = read_weights(path)
+    if set(state) != {"prototypes", "labels"} or state["prototypes"].ndim != 2 or state["labels"].shape != state["prototypes"].shape[:1]:
+        raise VscrError(f"{path}: not a prototype bank (expected prototypes (M, D) and labels (M,))")
+    return PrototypeBank(state["prototypes"], state["labels"])
 
 
 def _first_line(error: BaseException) -> str:

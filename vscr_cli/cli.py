@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli import __version__, console
-from vscr_cli.commands import align, cam, demo, edges, info, merge, predict, score, show, synth, train, weights
+from vscr_cli.commands import align, cam, demo, edges, info, merge, predict, refine, score, show, synth, train, weights
 from vscr_cli.errors import VscrError
 
 app = typer.Typer(
@@ -38,7 +38,7 @@ def main_options(
     console.configure(verbose, quiet)
 
 
-for module in (synth, info, weights, edges, cam, train, predict, align, score, show, merge, demo):
+for module in (synth, info, weights, edges, cam, train, refine, predict, align, score, show, merge, demo):
     app.command(module.NAME, help=module.__doc__)(module.command)
 
 

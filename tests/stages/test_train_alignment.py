@@ -3,7 +3,8 @@
 import torch
 
 from vscr_cli.models import build_model
-from vscr_cli.stages.train import _downsample, make_config
+from vscr_cli.core.models.vscr import labels_at_cells
+from vscr_cli.stages.train import make_config
 
 
 def test_every_aspp_tap_learns_at_the_cpu_presets_crop():
@@ -27,7 +28,7 @@ def test_rates_follow_the_crop_and_keep_the_papers_at_224():
 def test_downsampled_label_of_a_centred_square_stays_centred():
     labels = torch.zeros(1, 96, 96, dtype=torch.long)
     labels[:, 34:62, 34:62] = 1  # centred on pixel 47.5 of the crop
-    cells = _downsample(labels, torch.Size((12, 12)))[0]
+    cells = labels_at_cells(labels, torch.Size((12, 12)))[0]
     assert torch.equal(cells, cells.flip(0)) and torch.equal(cells, cells.flip(1))
     assert cells.sum() == 16
 
@@ -36,7 +37,7 @@ def test_downsampled_labels_come_from_where_prediction_puts_them():
     """Upsampling the downsampled map as predict does returns the label at each cell's centre pixel."""
     labels = torch.zeros(1, 64, 64, dtype=torch.long)
     labels[:, 20:44, 8:40] = 1
-    cells = _downsample(labels, torch.Size((8, 8))).float()
+    cells = labels_at_cells(labels, torch.Size((8, 8))).float()
     up = torch.nn.functional.interpolate(cells[:, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
     centres = torch.arange(8) * 8 + 4
     assert torch.equal(up[centres][:, centres].round().long(), labels[0][centres][:, centres])

@@ -12,18 +12,21 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vscr_cli import console, labels, weights
+from vscr_cli.checkpoints import load_bank
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
-from vscr_cli.core.models.vscr import VSCRNet
+from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
 from vscr_cli.core.precision import autocast, dtype_name
+from vscr_cli.core.readout import PrototypeBank, knn_votes
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, MODEL_WEIGHTS, ModelConfig, load_model
@@ -35,6 +38,10 @@ from vscr_cli.video import FrameSelection, VideoSource
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 DECODES = ("video", "frame")
+#: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank (vscr refine).
+READOUTS = ("softmax", "knn")
+#: Floor of a k-NN vote fraction when it stands in for a probability (log-space decoding).
+VOTE_FLOOR = 1e-3
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
 MODEL_ENV = "VSCR_MODEL"
 LABEL = "label"
@@ -51,7 +58,7 @@ SCHEMA = StoreSchema(
 
 @dataclass
 class Predictor:
-    """A model on a device: frames (+ clips) -> (B, 44, H, W) class probabilities."""
+    """A model on a device: frames (+ clips) -> network outputs at its stride."""
 
     model: VSCRNet
     config: ModelConfig
@@ -60,21 +67,57 @@ class Predictor:
     device: torch.device
     dtype: torch.dtype | None
     frame_height: int | None = None  # the height it was trained at
+    bank: PrototypeBank | None = None  # labelled training prototypes (vscr refine), for the k-NN readout
 
     @torch.inference_mode()
-    def probabilities(self, frames: np.ndarray, motion: np.ndarray | None) -> torch.Tensor:
-        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> (B, 44, H, W) float32 probabilities."""
+    def outputs(self, frames: np.ndarray, motion: np.ndarray | None) -> VSCROutput:
+        """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
+        (B, 44, h, w), float32 at the network's stride."""
         images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         with autocast(self.device, self.dtype):
-            return self.model.predict(images, motion_tensor).float()
+            output = self.model(images, motion_tensor)
+        return VSCROutput(output.embedding.float(), output.logits.float())
+
+    def logits(self, output: VSCROutput, readout: str, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 44, h, w) class scores of ``output`` that :func:`decode_labels` takes as logits: the
+        softmax head's, or (``knn``) the log of the bank's vote fractions (only ``allowed`` classes vote)."""
+        if readout == "softmax":
+            return output.logits
+        if self.bank is None:
+            raise VscrError("this model has no prototype bank: make one with vscr refine, or use --readout softmax")
+        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, allowed=allowed)
+        return votes.clamp_min(VOTE_FLOOR).log()
 
 
 def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None) -> Predictor:
-    """The model saved in ``folder`` by vscr train (the sha256 only keys per-process caches of predictors)."""
+    """The model saved in ``folder`` by vscr train or vscr refine (the sha256 only keys per-process caches of predictors)."""
     network, config, record = load_model(folder, device)
     mean, std = (np.array(record["preprocessing"][key], np.float32) * 255 for key in ("mean", "std"))
-    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"))
+    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"), load_bank(folder))
+
+
+def network_outputs(video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int) -> Iterator[tuple[Sequence[int], VSCROutput, tuple[int, int]]]:
+    """The network on frames ``indices`` of ``video`` (read at ``height``), batch by batch: (the
+    batch's frame numbers, its outputs, the frame size (H, W)). The flow of each frame pair is
+    computed once and shared by the overlapping clips; pairs no later clip uses are dropped after
+    each batch."""
+    config = predictor.config
+    total = video.count_frames()
+    clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
+    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
+    decoded = dict(video.read(needed, height))
+    flows = PairFlows(decoded.__getitem__)
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start : start + batch_size]
+        frames = np.stack([decoded[i] for i in chunk])
+        motion = None
+        if config.motion == "flow":
+            motion = np.stack([flows.stack(clips[i]) for i in chunk])
+            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
+        elif config.motion in MOTION_ENCODERS:
+            motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
+        yield chunk, predictor.outputs(frames, motion), frames.shape[1:3]
 
 
 def decide(prob: torch.Tensor) -> torch.Tensor:
@@ -109,23 +152,42 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-def restrict(prob: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """(B, 44, H, W) probabilities renormalised over the ``allowed`` (44,) classes (others 0)."""
-    kept = prob * allowed.to(prob.device, prob.dtype)[None, :, None, None]
-    return kept / kept.sum(1, keepdim=True).clamp_min(torch.finfo(kept.dtype).tiny)
+def upsampled(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) logits at the network's stride -> (B, C, H, W), bilinear (as :meth:`VSCRNet.predict`)."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool) -> tuple[np.ndarray, torch.Tensor | None]:
+    """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
+    with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
+
+    The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
+    the allowed classes (usually background and one or two more) are upsampled to the frame.
+    """
+    classes = allowed.nonzero().flatten().to(logits.device)  # background first
+    prob = upsampled(logits[:, classes], size).softmax(dim=1)
+    decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
+    label = CLASS_IDS[classes[decided].cpu().numpy()]
+    if not keep_prob:
+        return label, None
+    full = prob.new_zeros(prob.shape[0], labels.NUM_CLASSES, *size, dtype=torch.float16)
+    full[:, classes] = prob.half()
+    return label, full.cpu()
 
 
 @dataclass(frozen=True)
 class PredictParams:
     """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
     :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
-    ``video`` or ``frame`` (see :func:`video_predictions`)."""
+    ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
+    (:meth:`Predictor.logits`)."""
 
     model_sha256: str = ""
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
     prob: bool = False
     decode: str = "video"
     precision: str = "fp32"
+    readout: str = "softmax"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -148,46 +210,38 @@ def video_predictions(
     """
     selection = FrameSelection(**params.selection)
     indices = video.select(selection)
-    config = predictor.config
-    total = video.count_frames()
-    clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
-    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
-    decoded = dict(video.read(needed, selection.height))
-    flows = PairFlows(decoded.__getitem__)
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
-    held = allowed is None and params.decode == "video"  # the video's classes need all its frames first
-    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
+    if allowed is None and params.decode == "frame":
+        allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
+    held: list[torch.Tensor] = []  # (B, 44, h, w) logits per batch while the video's classes are not known
     label_maps: list[np.ndarray] = []
+    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
     pooled = torch.zeros(labels.NUM_CLASSES)
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start : start + batch_size]
-        frames = np.stack([decoded[i] for i in chunk])
-        motion = None
-        if config.motion == "flow":
-            motion = np.stack([flows.stack(clips[i]) for i in chunk])
-            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))  # pairs no later clip uses
-        elif config.motion in MOTION_ENCODERS:
-            motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
-        prob = predictor.probabilities(frames, motion).cpu()
-        if held:
-            pooled += prob.sum(dim=(0, 2, 3))
+    size = (0, 0)
+    for chunk, output, size in network_outputs(video, indices, selection.height, predictor, batch_size):
+        logits = predictor.logits(output, params.readout, allowed)
+        if allowed is None:  # the video's classes need all its frames first
+            pooled += upsampled(logits, size).softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
+            held.append(logits)
         else:
-            prob = restrict(prob, allowed) if allowed is not None else prob
-            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
-        if held or params.prob:
-            probabilities.append(prob.half())
+            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
         if on_frames is not None:
             on_frames(len(chunk))
     if held:
         allowed = video_classes(pooled)
-        for position, held_prob in enumerate(probabilities):
-            prob = restrict(held_prob.float(), allowed)
-            label_maps.extend(CLASS_IDS[decide(prob).numpy()])
-            probabilities[position] = prob.half()
-    arrays = {LABEL: np.stack(label_maps)}
+        for logits in held:
+            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
+    arrays = {LABEL: np.concatenate(label_maps)}
     if params.prob:
         arrays[PROB] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)
+
+
+def _decode_into(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, label_maps: list[np.ndarray], probabilities: list[torch.Tensor]) -> None:
+    label, prob = decode_labels(logits, allowed, size, keep_prob)
+    label_maps.append(label)
+    if prob is not None:
+        probabilities.append(prob)
 
 
 def default_model() -> Path:
@@ -210,9 +264,11 @@ def run(
     prob: bool = False,
     batch_size: int = 4,
     options: RunOptions = RunOptions(),
+    readout: str = "softmax",
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
-    the model in ``model``; frames at ``selection.height``, else at the model's training height."""
+    the model in ``model``; frames at ``selection.height``, else at the model's training height;
+    classes read out by the model's head or (``readout="knn"``) its prototype bank."""
     console.log.info("model: %s", model)
     model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
     factory_args = (model, model_sha256, device, dtype)
@@ -221,7 +277,7 @@ def run(
         selection = replace(selection, height=predictor.frame_height)
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
-    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype))
+    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

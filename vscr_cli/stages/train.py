@@ -51,17 +51,14 @@ from vscr_cli.core.losses import (
     vscr_objective,
 )
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
-from vscr_cli.core.models.vscr import VSCROutput
+from vscr_cli.core.models.vscr import VSCROutput, labels_at_cells
 from vscr_cli.core.precision import autocast
-from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, ModelConfig, build_model, save_model
-from vscr_cli.sources import discover, recorded_sources
 from vscr_cli.stages import cam as cam_stage
 from vscr_cli.stages import edges as edges_stage
-from vscr_cli.store import ArraySpec, OutputLock, Store, StoreSchema, StoreWriter, changed_keys, check_output, check_same_frames, mark_output, open_store
-from vscr_cli.tags import require_tags
-from vscr_cli.video import VideoSource
+from vscr_cli.store import ArraySpec, OutputLock, Store, StoreSchema, StoreWriter, changed_keys, check_output, mark_output, open_store
+from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -192,84 +189,6 @@ def make_config(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
 
 
 # -- data ------------------------------------------------------------------------------------------
-@dataclass
-class TrainingVideo:
-    video_id: str
-    frame_index: np.ndarray  # (T,) frames with edges and CAM
-    total_frames: int
-    tags: tuple[int, ...]
-    labeled: np.ndarray  # (T,) bool: frame is in D_c
-
-
-@dataclass
-class TrainingData:
-    """The stores, sources and tags training reads (checked to agree)."""
-
-    edges: Store
-    cams: Store
-    sources: dict[str, VideoSource]
-    videos: list[TrainingVideo]
-    height: int | None
-
-    @property
-    def samples(self) -> list[tuple[int, int]]:
-        """(video, position) of every training frame."""
-        return [(v, t) for v, video in enumerate(self.videos) for t in range(len(video.frame_index))]
-
-
-def open_training_data(
-    edges_location: str,
-    cam_location: str,
-    sources: Mapping[str, VideoSource],
-    tags: Mapping[str, tuple[int, ...]],
-    labeled_fraction: float = 1.0,
-) -> TrainingData:
-    """Open and cross-check the stores; D_c frames are those of CAM-labeled videos (thinned by ``labeled_fraction``)."""
-    edges = open_store(edges_location, edges_stage.SCHEMA.kind)
-    cams = open_store(cam_location, cam_stage.SCHEMA.kind)
-    check_same_frames(edges, cams)
-    missing = [v for v in edges.videos if v not in sources]
-    if missing:
-        raise VscrError(f"{edges.location}: no video source given for {', '.join(missing[:5])}")
-    heights = {store.record.frame_height for store in (edges, cams)}
-    if len(heights) != 1:
-        raise VscrError(f"{edges.location} and {cams.location} were made at different --height")
-    videos = []
-    for video_id in edges.videos:
-        index = edges.frame_index(video_id)
-        labeled = np.zeros(len(index), bool)
-        if cams.video_attrs(video_id).get("labeled"):
-            keep = max(1, round(labeled_fraction * len(index)))
-            labeled[np.linspace(0, len(index) - 1, keep).round().astype(int)] = True  # evenly through the video
-        videos.append(TrainingVideo(video_id, index, sources[video_id].count_frames(), tuple(tags.get(video_id, ())), labeled))
-    return TrainingData(edges, cams, dict(sources), videos, heights.pop())
-
-
-@contextlib.contextmanager
-def open_training_inputs(
-    edges: str, cam: str, sources: Sequence[str] | None = None, tags: str | None = None, labeled_fraction: float = 1.0
-) -> Iterator[TrainingData]:
-    """The training data of an edges and a cam store (closed afterwards).
-
-    ``sources`` default to those the edges store records; ``tags`` (a CSV or A2D root) to the
-    tags the cam store records per video.
-    """
-    if sources:
-        videos = discover(sources)
-    else:
-        with open_store(edges, edges_stage.SCHEMA.kind) as store:
-            videos = recorded_sources(store.record.inputs)
-    with open_store(cam, cam_stage.SCHEMA.kind) as store:
-        video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
-        require_tags(store.videos, video_tags, tags or cam)
-    data = open_training_data(edges, cam, {v.video_id: v for v in videos}, video_tags, labeled_fraction)
-    try:
-        yield data
-    finally:
-        data.edges.close()
-        data.cams.close()
-
-
 @dataclass
 class FrameCache:
     """What training reads besides the edges and cam stores, decoded once.
@@ -592,13 +511,13 @@ def training_losses(
 ) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor]:
     """(total loss, the objective's terms, the head's cross-entropy) of one batch's network output.
 
-    Label maps (B, H, W) are sampled at the embedding cells' centres (:func:`_downsample`); the
+    Label maps (B, H, W) are sampled at the embedding cells' centres (:func:`~vscr_cli.core.models.vscr.labels_at_cells`); the
     head is trained on the CAM pseudo-labels of labeled frames.
     """
     size = output.embedding.shape[-2:]
-    edge = _downsample(batch["edge"], size)
-    cam = _downsample(batch["cam"], size)
-    ignore = _downsample(batch["ignore"].long(), size).bool()
+    edge = labels_at_cells(batch["edge"], size)
+    cam = labels_at_cells(batch["cam"], size)
+    ignore = labels_at_cells(batch["ignore"].long(), size).bool()
     terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective)
     head_target = torch.where(batch["labeled"][:, None, None] & ~ignore, cam, -1)
     if (head_target >= 0).any():
@@ -606,19 +525,6 @@ def training_losses(
     else:
         classifier = output.logits.sum() * 0
     return terms.total + config.classifier_weight * classifier, terms, classifier
-
-
-def _downsample(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """(B, H, W) integer maps -> (B, h, w): cell i takes the pixel at its centre, floor((i + 0.5) H / h).
-
-    Prediction upsamples cell i bilinearly (align_corners=False) to pixel (i + 0.5) H / h - 0.5, so
-    the label must come from there; plain nearest resizing (pixel floor(i H / h)) would train the
-    network to answer half a cell (3.5 px at stride 8) off.
-    """
-    height, width = labels_map.shape[-2:]
-    rows = ((torch.arange(size[0], device=labels_map.device) + 0.5) * height / size[0]).long().clamp(max=height - 1)
-    cols = ((torch.arange(size[1], device=labels_map.device) + 0.5) * width / size[1]).long().clamp(max=width - 1)
-    return labels_map[:, rows][:, :, cols]
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memory: PrototypeMemory, iteration: int, config: TrainConfig) -> None:

@@ -70,3 +70,16 @@ class VSCRNet(nn.Module):
         logits = self.forward(frames, motion).logits.float()
         logits = F.interpolate(logits, size=frames.shape[-2:], mode="bilinear", align_corners=False)
         return logits.softmax(dim=1)
+
+
+def labels_at_cells(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """(B, H, W) integer maps -> (B, h, w): cell i takes the pixel at its centre, floor((i + 0.5) H / h).
+
+    Prediction upsamples cell i bilinearly (align_corners=False) to pixel (i + 0.5) H / h - 0.5, so
+    the label must come from there; plain nearest resizing (pixel floor(i H / h)) would train the
+    network to answer half a cell (3.5 px at stride 8) off.
+    """
+    height, width = labels_map.shape[-2:]
+    rows = ((torch.arange(size[0], device=labels_map.device) + 0.5) * height / size[0]).long().clamp(max=height - 1)
+    cols = ((torch.arange(size[1], device=labels_map.device) + 0.5) * width / size[1]).long().clamp(max=width - 1)
+    return labels_map[:, rows][:, :, cols]

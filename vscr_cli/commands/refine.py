@@ -1,0 +1,36 @@
+"""Refine a trained model as SPML does: prototype bank, tag-restricted k-NN relabelling, head retrained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vscr_cli.models import DEFAULT_MODEL
+from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, resolve_autocast, resolve_device
+from vscr_cli.stages import refine as stage
+from vscr_cli.stages.refine import RefineParams
+
+NAME = "refine"
+
+
+def command(
+    edges: Annotated[str, typer.Option("--edges", help="Edges store the model was trained on.")],
+    cam: Annotated[str, typer.Option("--cam", help="Cam store the model was trained on (pseudo-labels, labeled videos, tags).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write: the model with its head retrained and its prototype bank.")],
+    model: Annotated[Path, typer.Option("-m", "--model", help="Model folder written by vscr train.")] = DEFAULT_MODEL,
+    sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
+    tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
+    neighbours: Annotated[int, typer.Option("--neighbours", min=1, help="Bank prototypes voting for each segment.")] = RefineParams.neighbours,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Bank -> relabelling rounds before the head is retrained.")] = RefineParams.rounds,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes of the head over all training pixels.")] = RefineParams.epochs,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the head's retraining.")] = RefineParams.seed,
+    batch_size: BatchSize = 4,
+    precision: PrecisionOption = Precision("auto"),
+    device: DeviceOption = Device("auto"),
+    overwrite: Overwrite = False,
+) -> None:
+    torch_device = resolve_device(device)
+    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed)
+    stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite)

@@ -1,0 +1,95 @@
+"""Reading classes off a trained pixel embedding by prototype retrieval (SPML's k-NN readout).
+
+SPML (Ke et al., ICLR 2021) does not stop at the softmax head trained with the embedding: it
+clusters the trained embedding of every labelled training image, keeps one prototype per
+segment with the segment's pseudo-label (a *prototype bank*), and labels a new image by
+clustering its embedding the same way and letting each segment's ``k`` nearest prototypes
+(cosine similarity) vote. The same votes, restricted to an image's tags, refine the training
+labels on which the softmax head is then retrained with the embedding frozen.
+
+Everything here works on embeddings at the network's stride, (B, D, h, w) L2-normalised, and
+class indices 0..C-1 (0 = background, -1 = unlabelled). No file I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vscr_cli.core.kmeans import ITERATIONS, cluster_embeddings
+
+#: Embedding cells per k-means cell side at inference: SPML's 12x12 grid on 512-px crops at stride 8 gives about 5.
+CELLS_PER_SEGMENT = 5
+#: Prototypes that vote for each segment (SPML votes with the top-k; k measured in docs/train.md).
+NEIGHBOURS = 20
+
+
+def inference_grid(height: int, width: int, cells: int = CELLS_PER_SEGMENT) -> tuple[int, int]:
+    """The k-means grid for an (h, w) embedding: about ``cells`` x ``cells`` embedding cells per initial segment."""
+    return max(1, math.ceil(height / cells)), max(1, math.ceil(width / cells))
+
+
+def segment_ids(embedding: torch.Tensor, iterations: int = ITERATIONS) -> torch.Tensor:
+    """(B, D, h, w) unit embeddings -> (B, h, w) int64 segment ids from spherical k-means with
+    location features (as SPML's inference), unique across the batch (image b's ids after image b-1's)."""
+    batch, _, height, width = embedding.shape
+    clusters = cluster_embeddings(embedding, grid=inference_grid(height, width), iterations=iterations)
+    slots = int(clusters.max()) + 1
+    return clusters + torch.arange(batch, device=clusters.device)[:, None, None] * slots
+
+
+def _segment_means(embedding: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised mean embedding of each segment that holds a pixel: (S, D) and the (B, h, w) index into them."""
+    rows = embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]).float()
+    present, inverse = torch.unique(segments.reshape(-1), return_inverse=True)
+    sums = rows.new_zeros(len(present), rows.shape[1]).index_add_(0, inverse, rows)
+    return F.normalize(sums, dim=1), inverse.reshape(segments.shape)
+
+
+@dataclass
+class PrototypeBank:
+    """Labelled segment prototypes of the training frames: ``prototypes`` (M, D) unit rows,
+    ``labels`` (M,) int64 class indices."""
+
+    prototypes: torch.Tensor
+    labels: torch.Tensor
+
+    @staticmethod
+    def cat(banks: list[PrototypeBank]) -> PrototypeBank:
+        return PrototypeBank(torch.cat([b.prototypes for b in banks]), torch.cat([b.labels for b in banks]))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def label_prototypes(embedding: torch.Tensor, labels: torch.Tensor) -> PrototypeBank:
+    """The bank of labelled frames: (B, D, h, w) embeddings, (B, h, w) int64 class indices (-1 =
+    unlabelled). Each k-means segment is split by label (a segment = cluster AND class, as in
+    training); one prototype per part with a label."""
+    segments = segment_ids(embedding)
+    known = labels >= 0
+    classes = int(labels.max()) + 2 if known.any() else 1
+    parts = torch.where(known, segments * classes + labels, -1)
+    prototypes, _ = _segment_means(embedding, parts)
+    part_ids = torch.unique(parts.reshape(-1))  # the rows of ``prototypes``, in order
+    keep = part_ids >= 0
+    return PrototypeBank(prototypes[keep], part_ids[keep] % classes)
+
+
+def knn_votes(embedding: torch.Tensor, bank: PrototypeBank, num_classes: int, neighbours: int = NEIGHBOURS, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, D, h, w) unit embeddings -> (B, num_classes, h, w) vote fractions: each k-means segment of
+    a frame takes the labels of its ``neighbours`` most similar bank prototypes (cosine), every
+    pixel the votes of its segment. With ``allowed`` ((num_classes,) bool) only prototypes of
+    allowed classes vote (SPML keeps an image's tagged classes)."""
+    prototypes, labels = bank.prototypes.to(embedding.device), bank.labels.to(embedding.device)
+    if allowed is not None:
+        keep = allowed.to(embedding.device)[labels]
+        prototypes, labels = prototypes[keep], labels[keep]
+    segment_rows, index = _segment_means(embedding, segment_ids(embedding))
+    k = min(neighbours, len(labels))
+    nearest = (segment_rows @ prototypes.float().T).topk(k, dim=1).indices  # (S, k)
+    votes = F.one_hot(labels[nearest], num_classes).sum(1).float() / k  # (S, C)
+    return votes[index].permute(0, 3, 1, 2)

@@ -1,0 +1,190 @@
+"""Refinement stage: SPML's refine-and-retrain on a trained VSCR model (issue 15).
+
+The network trained under the contrastive objective learns its softmax head from raw CAM
+pseudo-labels on 96-px training crops. SPML's tag-supervised pipeline reads classes out better:
+
+1. the trained embedding of every training frame is computed as prediction sees it (whole
+   frame, eval mode, the motion clip around it);
+2. a *prototype bank*: each pseudo-labelled frame's embedding is clustered (spherical k-means,
+   :mod:`vscr_cli.core.readout`) and every segment, split by pseudo-label, gives one labelled
+   prototype;
+3. every training frame, pseudo-labelled or not (D_u), is relabelled by k-NN votes of the bank
+   restricted to background and its video's tags;
+4. the softmax head is retrained from scratch on the frozen embeddings with those labels;
+5. the bank is rebuilt from the refined labels of all frames and saved with the model, for
+   ``vscr predict --readout knn``. Steps 2-3 repeat ``rounds`` times (SPML runs the loop twice).
+
+The result is a new model folder: the same network with the retrained head, its prototype bank
+and a record of what was done.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vscr_cli import console, labels, weights
+from vscr_cli.checkpoints import read_json, save_bank
+from vscr_cli.core.models.vscr import labels_at_cells
+from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
+from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_WEIGHTS, save_model
+from vscr_cli.stages.predict import Predictor, allowed_classes, load_predictor, network_outputs
+from vscr_cli.store import check_output, mark_output
+from vscr_cli.stages.training_data import TrainingData, open_training_inputs
+
+MODEL = "model"  # the kind of output vscr refine writes (a model folder, as vscr train's)
+#: Record entries that describe the network itself; the trained model's other entries (its training
+#: options, inputs, frame height) are carried over.
+OWN_RECORD = ("format", "label_space", "preprocessing")
+
+
+@dataclass
+class RefineParams:
+    """What vscr refine records and does."""
+
+    neighbours: int = NEIGHBOURS  # prototypes voting for each segment
+    rounds: int = 1  # bank -> refined labels, repeated
+    epochs: int = 20  # passes of the head over all training pixels
+    learning_rate: float = 1e-3  # Adam, for the head
+    batch_pixels: int = 4096
+    seed: int = 0
+
+
+@dataclass
+class FrameEmbeddings:
+    """One training video as the network sees it: ``embedding`` (T, D, h, w) unit float32,
+    ``pseudo`` (T, h, w) int64 class indices at the cells' centres (-1 = none: unlabelled frame
+    or no CAM), ``allowed`` (44,) bool background + the video's tags."""
+
+    video_id: str
+    embedding: torch.Tensor
+    pseudo: torch.Tensor
+    allowed: torch.Tensor
+
+
+def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: int, on_video: Callable[[], None] | None = None) -> list[FrameEmbeddings]:
+    """The embedding of every frame of the training stores, with its pseudo-label at the embedding's cells."""
+    videos = []
+    for video in data.videos:
+        chunks = [output.embedding.cpu() for _, output, _ in network_outputs(data.sources[video.video_id], [int(f) for f in video.frame_index], data.height, predictor, batch_size)]
+        embedding = torch.cat(chunks)
+        pseudo = labels.CLASS_INDEX[data.cams.read(video.video_id, "pseudo")].astype(np.int64)
+        pseudo[pseudo == labels.IGNORE] = -1
+        pseudo[~video.labeled] = -1
+        videos.append(FrameEmbeddings(video.video_id, embedding, labels_at_cells(torch.from_numpy(pseudo), embedding.shape[-2:]), allowed_classes(video.tags)))
+        if on_video is not None:
+            on_video()
+    return videos
+
+
+def refined_labels(videos: list[FrameEmbeddings], bank: PrototypeBank, neighbours: int) -> list[torch.Tensor]:
+    """(T, h, w) class indices per video: k-NN votes of ``bank`` among background and the video's tags."""
+    return [knn_votes(v.embedding, bank, labels.NUM_CLASSES, neighbours, v.allowed).argmax(1) for v in videos]
+
+
+def bank_of(videos: list[FrameEmbeddings], frame_labels: list[torch.Tensor]) -> PrototypeBank:
+    """Labelled prototypes of every frame with labels (-1 = none), video by video."""
+    banks = [label_prototypes(v.embedding, lab) for v, lab in zip(videos, frame_labels) if (lab >= 0).any()]
+    return PrototypeBank.cat(banks)
+
+
+def retrain_head(head: nn.Module, videos: list[FrameEmbeddings], frame_labels: list[torch.Tensor], params: RefineParams) -> list[float]:
+    """Reinitialise ``head`` (1x1 convolutions over the embedding) and train it with cross-entropy
+    on every labelled pixel's frozen embedding; returns the mean loss of each epoch."""
+    rows = torch.cat([v.embedding.permute(0, 2, 3, 1).reshape(-1, v.embedding.shape[1]) for v in videos])
+    targets = torch.cat([lab.reshape(-1) for lab in frame_labels])
+    keep = targets >= 0
+    rows, targets = rows[keep], targets[keep]
+    generator = torch.Generator().manual_seed(params.seed)
+    torch.manual_seed(params.seed)
+    for layer in head.modules():
+        if isinstance(layer, nn.Conv2d):
+            layer.reset_parameters()
+    device = next(head.parameters()).device
+    optimizer = torch.optim.Adam(head.parameters(), lr=params.learning_rate)
+    head.train()
+    losses = []
+    for _ in range(params.epochs):
+        order = torch.randperm(len(targets), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), params.batch_pixels):
+            batch = order[start : start + params.batch_pixels]
+            logits = head(rows[batch, :, None, None].to(device))[:, :, 0, 0]
+            loss = F.cross_entropy(logits, targets[batch].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        losses.append(total / max(len(order), 1))
+    head.eval()
+    return losses
+
+
+def refine(videos: list[FrameEmbeddings], predictor: Predictor, params: RefineParams) -> tuple[PrototypeBank, dict]:
+    """Refine-and-retrain (module docstring) in place on ``predictor.model``'s head; returns the
+    final bank and a summary for the model's record."""
+    frame_labels = [v.pseudo for v in videos]
+    changed = []
+    for _ in range(params.rounds):
+        bank = bank_of(videos, frame_labels)
+        refined = refined_labels(videos, bank, params.neighbours)
+        known = torch.cat([(p >= 0).reshape(-1) for p in (v.pseudo for v in videos)])
+        before = torch.cat([p.reshape(-1) for p in (v.pseudo for v in videos)])
+        changed.append(float((torch.cat([r.reshape(-1) for r in refined])[known] != before[known]).float().mean()) if known.any() else 0.0)
+        frame_labels = refined
+    losses = retrain_head(predictor.model.classifier, videos, frame_labels, params)
+    bank = bank_of(videos, frame_labels)
+    summary = {
+        "params": asdict(params),
+        "frames": sum(len(v.embedding) for v in videos),
+        "prototypes": len(bank),
+        "pseudo_label_changed_share": changed,
+        "head_loss": {"first_epoch": losses[0] if losses else None, "last_epoch": losses[-1] if losses else None},
+    }
+    return bank, summary
+
+
+def run(
+    edges: str,
+    cam: str,
+    output: Path,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    model: Path = DEFAULT_MODEL,
+    sources: Sequence[str] | None = None,
+    tags: str | None = None,
+    params: RefineParams = RefineParams(),
+    batch_size: int = 4,
+    overwrite: bool = False,
+) -> Path:
+    """``vscr refine``: the model in ``model`` refined on the stores it was trained on, written as a
+    new model folder ``output`` (built beside it, then moved into place); returns the folder."""
+    output = check_output(output, MODEL, overwrite, resume=False)
+    sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
+    predictor = load_predictor(model, sha256, device, dtype)
+    record = read_json(model / MODEL_CONFIG)
+    with open_training_inputs(edges, cam, sources, tags) as data:
+        with console.progress() as bar:
+            task = bar.add_task("embedding the training frames", total=len(data.videos))
+            videos = embed_training_frames(data, predictor, batch_size, lambda: bar.advance(task))
+    bank, summary = refine(videos, predictor, params)
+    console.log.info("%d prototypes from %d frames; pseudo-labels changed by the votes: %s", summary["prototypes"], summary["frames"], ", ".join(f"{share:.1%}" for share in summary["pseudo_label_changed_share"]))
+    staging = output.with_name(f".{output.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    carried = {key: value for key, value in record.items() if key not in OWN_RECORD}
+    save_model(staging, predictor.model, predictor.config, {**carried, "refine": {**summary, "model": str(model), "model_sha256": sha256}})
+    save_bank(staging, bank)
+    mark_output(staging, MODEL)
+    if output.exists():  # a vscr model folder (check_output refused anything else)
+        shutil.rmtree(output)
+    staging.replace(output)
+    console.log.info("refined model written to %s/", output)
+    return output
