@@ -32,6 +32,8 @@ def test_tags_restrict_the_decision_to_background_and_the_videos_classes():
     assert (label == 0).all() and (prob[:, 1] == 0).all()
     label, _ = decode_labels(logits, allowed_classes([labels.CLASS_IDS[1]]), (3, 5), keep_prob=False)
     assert (label == labels.CLASS_IDS[1]).all()
+    label, prob = decode_labels(logits, allowed_classes([]), (3, 5), keep_prob=True)  # a video without actors
+    assert (label == 0).all() and (prob[:, 0] == 1).all()
 
 
 def test_decoding_among_allowed_classes_is_the_restricted_softmax_of_all_classes():

@@ -149,7 +149,8 @@ def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, 
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsampled(logits[:, classes], size).softmax(dim=1)
-    label = CLASS_IDS[classes[decide(prob)].cpu().numpy()]
+    decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
+    label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:
         return label, None
     full = prob.new_zeros(prob.shape[0], labels.NUM_CLASSES, *size, dtype=torch.float16)
