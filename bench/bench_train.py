@@ -104,7 +104,7 @@ class Stepper:
         self.model.train()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.learning_rate, momentum=0.9)
         self.memory = PrototypeMemory(config.memory_iterations)
-        self.objective = config.objective()
+        self.objective = config.objective
 
     def step(self, reader: SampleReader, iteration: int) -> dict[str, float]:
         """Train iteration ``iteration`` on a batch from ``reader``: seconds of each phase."""

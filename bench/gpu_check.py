@@ -114,7 +114,7 @@ def check_training(report: dict) -> None:
         "labeled": torch.arange(10) % 3 != 0,
     }
     batch = {k: v.cuda() for k, v in batch.items()}
-    memory, objective = PrototypeMemory(2), config.objective()
+    memory, objective = PrototypeMemory(2), config.objective
     out = {}
     for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
         phases = {"forward": [], "kmeans_and_loss": [], "backward": []}
@@ -215,7 +215,7 @@ def check_paper_preset(report: dict, device: torch.device, iterations: int, batc
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)
     batch = paper_batch(config, device, torch.Generator().manual_seed(2))
-    memory, objective = PrototypeMemory(config.memory_iterations), config.objective()
+    memory, objective = PrototypeMemory(config.memory_iterations), config.objective
     phases: dict[str, list[float]] = {"forward": [], "kmeans_and_loss": [], "backward_and_update": []}
     saved = [0]
     finite = True

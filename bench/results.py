@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vscr_cli.commands.demo import SIZES, Size
+from vscr_cli.pipeline import SIZES, Size
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = SIZES[Size.small]

@@ -730,3 +730,21 @@ def check_same_frames(first: Store, second: Store) -> None:
         digests = {store.video_attrs(video_id).get(SOURCE_DIGEST) for store in (first, second)}
         if len(digests) > 1 and None not in digests:
             raise StoreError(f"{first.location} and {second.location} were made from different footage of video {video_id!r}")
+
+
+def describe(location: str) -> dict[str, Any]:
+    """A store's record and, per video, its frames and arrays (shape, dtype), as plain data (``vscr info``)."""
+    with open_store(location) as store:
+        videos = []
+        for video_id in store.videos:
+            videos.append(
+                {
+                    "video": video_id,
+                    "frames": int(len(store.frame_index(video_id))),
+                    "arrays": {
+                        name: {"shape": list(store.array(video_id, name).shape), "dtype": str(store.array(video_id, name).dtype)}
+                        for name in store.arrays(video_id)
+                    },
+                }
+            )
+        return {"location": store.location, **store.record.to_json(), "videos": videos}

@@ -2,142 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import json
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from vscr_cli import console, labels
-from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.errors import VscrError
-from vscr_cli.options import Device, Overwrite, Precision, Seed, resolve_autocast, resolve_device
-from vscr_cli.stages import align, cam, edges, predict, score, show, train
-from vscr_cli.stages.cam import ClassifierConfig
-from vscr_cli.stages.runner import RunOptions
-from vscr_cli.store import check_output, mark_output, open_store
-from vscr_cli.video import FrameSelection
+from vscr_cli import console
+from vscr_cli.options import Overwrite, Seed
+from vscr_cli.pipeline import Size, run_demo
 
 NAME = "demo"
-DEMO = "demo"  # the kind of output this command owns: its working folder
-
-#: Actor-action classes of the demo: adults and dogs, told apart by appearance, jumping or running, by motion.
-DEMO_CLASSES = "15,17,75,77"
-
-
-@dataclass(frozen=True)
-class DemoSize:
-    """How big the demo is: the synthetic dataset, the frames training uses and the training length."""
-
-    videos: int
-    frames: int
-    annotated: int  # ground-truth frames per video (scored, as in A2D)
-    height: int
-    width: int
-    every: int  # training uses every Nth frame of the train split
-    iterations: int
-    crop: int
-    fit_frames: int
-    epochs: int
-
-
-class Size(str, Enum):
-    tiny = "tiny"
-    small = "small"
-    medium = "medium"
-
-
-SIZES = {
-    Size.tiny: DemoSize(videos=6, frames=6, annotated=2, height=64, width=96, every=1, iterations=6, crop=32, fit_frames=2, epochs=1),  # a smoke run (tests)
-    Size.small: DemoSize(videos=32, frames=16, annotated=4, height=120, width=160, every=2, iterations=600, crop=96, fit_frames=8, epochs=3),  # the default
-    Size.medium: DemoSize(videos=64, frames=24, annotated=4, height=120, width=160, every=2, iterations=1500, crop=96, fit_frames=8, epochs=3),
-}
-
-
-@dataclass(frozen=True)
-class Stage:
-    title: str
-    run: Callable[[], object]  # the stage's library call
-
-
-def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool) -> list[Stage]:
-    """The stages the demo runs, in order, as the commands would with these options: training on
-    the train split, scoring its frames and the test split."""
-    synth, model, classifier, tags = work / "synth", work / "model", work / "cam.classifier", str(work / "synth" / "tags.csv")
-    device = resolve_device(Device.auto)
-    dtype = resolve_autocast(Precision.auto, device)
-    replace = RunOptions(overwrite=overwrite)
-    training_frames = FrameSelection(every=size.every)
-    annotated = FrameSelection(annotated_only=True)
-    synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed)
-    classifier_config = ClassifierConfig(epochs=size.epochs, frames_per_video=size.fit_frames, seed=seed)
-    training = {"iterations": size.iterations, "crop": size.crop, "seed": seed}
-    return [
-        Stage("synthesise a dataset", lambda: synthesize(synth, synth_config, overwrite=overwrite)),
-        Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", device, dtype, selection=training_frames, split="train", options=replace)),
-        Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, device, dtype, config=classifier_config, classifier=classifier, selection=training_frames, split="train", options=replace)),
-        Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, device, dtype, classifier=classifier, selection=annotated, split="test", options=replace)),
-        Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, preset="cpu", overrides=training, overwrite=overwrite)),
-        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace)),
-        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace)),
-        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", options=replace)),
-        Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
-        *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in RESULT_ROWS),
-    ]
-
-
-def _score(store: Path, gt: Path, report: Path, predicted_only: bool) -> None:
-    """``vscr score STORE --gt GT --json REPORT``: the train rows score only the frames predicted."""
-    _, scored = score.run(str(store), gt, predicted_only=predicted_only)
-    report.write_text(score.report_json(scored) + "\n")
-
-
-#: Rows of the final table: (score file, store scored, what it is). The train rows score the annotated
-#: frames among the training frames (--predicted-only): the network against the pseudo-labels it learnt.
-RESULT_ROWS = (
-    ("cam-train", "cam.zarr", "CAM (train)"),
-    ("pred-train", "pred-train.zarr", "VSCR (train)"),
-    ("cam", "cam-test.zarr", "CAM (test, tags given)"),
-    ("pred-tags", "pred-tags.zarr", "VSCR (test, tags given)"),
-    ("pred", "pred.zarr", "VSCR (test)"),
-    ("aligned", "aligned.zarr", "VSCR + align (test)"),
-)
-
-
-def run_stages(stages: list[Stage]) -> dict[str, float]:
-    """Run each stage in this process; returns seconds per stage, stops at the first failure."""
-    seconds = {}
-    for number, stage in enumerate(stages, 1):
-        console.stderr.rule(f"[{number}/{len(stages)}] {stage.title}")
-        start = time.perf_counter()
-        try:
-            stage.run()
-        except VscrError as error:
-            raise VscrError(f"demo stage {number} ({stage.title}) failed: {error}") from error
-        seconds[stage.title] = round(time.perf_counter() - start, 1)
-    return seconds
-
-
-def results_table(work: Path) -> tuple[Table, dict[str, dict[str, float]]]:
-    """The demo's scores, one row per scored store, as a table and as plain numbers (fractions)."""
-    columns = (("actor_action", "actor-action"), ("actor", "actor"), ("action", "action"))
-    table = Table(title="mIoU and foreground IoU (%)")
-    table.add_column("")
-    for _, title in (*columns, (None, "fg IoU")):
-        table.add_column(title, justify="right")
-    numbers = {}
-    for name, _, title in RESULT_ROWS:
-        scores = json.loads((work / f"score-{name}.json").read_text())["scores"]
-        row = {space: scores[space]["miou"] for space, _ in columns} | {"fg_iou": scores["fg_iou"]}
-        numbers[name] = row
-        table.add_row(title, *("-" if value is None else f"{100 * value:.1f}" for value in row.values()))
-    return table, numbers
 
 
 def command(
@@ -147,30 +21,6 @@ def command(
     seed: Seed = 0,
     overwrite: Overwrite = False,
 ) -> None:
-    work = check_output(work, DEMO, overwrite, resumable=False)
-    work.mkdir(exist_ok=True)
-    mark_output(work, DEMO)
-    start = time.perf_counter()
-    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite))
-    seconds.update(run_stages(overlay_stages(work, overlays)))
-    table, numbers = results_table(work)
-    total = round(time.perf_counter() - start, 1)
-    (work / "demo.json").write_text(json.dumps({"size": size.value, "seed": seed, "scores": numbers, "seconds": seconds, "total_seconds": total}, indent=2) + "\n")
+    table, record = run_demo(work, size, overlays, seed, overwrite)
     console.stdout.print(table)
-    console.stdout.print(f"{total:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)
-
-
-def overlay_stages(work: Path, count: int) -> list[Stage]:
-    """`vscr show` of the first ``count`` predicted test videos beside their frames and ground truth."""
-    with open_store(work / "aligned.zarr", "pred") as store:
-        videos = store.videos[:count]
-    (work / "overlays").mkdir(exist_ok=True)
-    stages = [Stage(f"overlay {video}", functools.partial(_overlay, work, video, ".png")) for video in videos]
-    if videos:
-        stages.append(Stage(f"video of {videos[0]}", functools.partial(_overlay, work, videos[0], ".mp4")))
-    return stages
-
-
-def _overlay(work: Path, video: str, suffix: str) -> None:
-    """``vscr show aligned.zarr --video VIDEO --gt synth --side-by-side``."""
-    show.run(str(work / "aligned.zarr"), work / "overlays" / f"{video}{suffix}", video, gt=work / "synth", side_by_side=True, overwrite=True)
+    console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vscr_cli import console
 from vscr_cli.options import JsonFlag
-from vscr_cli.store import open_store
+from vscr_cli.reports import print_store
+from vscr_cli.store import describe
 
 NAME = "info"
-
-
-def describe(location: str) -> dict[str, Any]:
-    """Everything ``vscr info`` shows, as plain data."""
-    with open_store(location) as store:
-        videos = []
-        for video_id in store.videos:
-            videos.append(
-                {
-                    "video": video_id,
-                    "frames": int(len(store.frame_index(video_id))),
-                    "arrays": {
-                        name: {"shape": list(store.array(video_id, name).shape), "dtype": str(store.array(video_id, name).dtype)}
-                        for name in store.arrays(video_id)
-                    },
-                }
-            )
-        return {"location": store.location, **store.record.to_json(), "videos": videos}
 
 
 def command(
@@ -41,21 +23,4 @@ def command(
     if json_output:
         console.stdout.print_json(json.dumps(facts))
         return
-    out = console.stdout
-    record_lines = [
-        f"[bold]{facts['location']}[/]: {facts['kind']} store ({facts['schema']}), label space {facts['label_space']}",
-        f"created by vscr {facts['created_by'].get('version', '?')}: {' '.join(facts['created_by'].get('argv', []))}",
-        f"params: {json.dumps(facts['params'])}",
-        f"inputs: {json.dumps(facts['inputs'])}",
-    ]
-    for line in record_lines:
-        out.print(line, highlight=False)
-    if facts["skipped"]:
-        out.print(f"skipped: {', '.join(s['video'] + ' (' + s['reason'] + ')' for s in facts['skipped'])}")
-    table = Table(title=f"{len(facts['videos'])} videos, {sum(v['frames'] for v in facts['videos'])} frames")
-    for column in ("video", "frames", "arrays"):
-        table.add_column(column)
-    for video in facts["videos"]:
-        arrays = ", ".join(f"{name} {'x'.join(map(str, a['shape']))} {a['dtype']}" for name, a in video["arrays"].items())
-        table.add_row(video["video"], str(video["frames"]), arrays)
-    out.print(table)
+    print_store(facts)

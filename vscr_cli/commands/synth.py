@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vscr_cli import console, labels
-from vscr_cli.datasets.synth import SynthConfig, SynthSummary, synthesize
+from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.options import JsonFlag, Overwrite, Seed
+from vscr_cli.reports import print_summary
 
 NAME = "synth"
 
@@ -52,29 +52,6 @@ def command(
         console.stdout.print_json(json.dumps(summary.to_json()))
     else:
         print_summary(summary)
-
-
-def print_summary(summary: SynthSummary) -> None:
-    """A table of the videos and their tags, then totals."""
-    table = Table(title=f"{summary.root}: {len(summary.videos)} videos")
-    for column in ("video", "split", "kind", "tags", "annotated frames"):
-        table.add_column(column)
-    for video in summary.videos:
-        table.add_row(
-            video.video_id,
-            video.split,
-            video.kind,
-            labels.format_tags(video.tags) or "-",
-            " ".join(str(f) for f in video.annotated),
-        )
-    console.stdout.print(table)
-    kinds = {kind: sum(v.kind == kind for v in summary.videos) for kind in ("single", "multi", "empty")}
-    classes = {t for v in summary.videos for t in v.tags}
-    frames = sum(len(v.annotated) for v in summary.videos)
-    console.stdout.print(
-        f"{kinds['single']} single-action, {kinds['multi']} multi-tag, {kinds['empty']} actor-free videos; "
-        f"{len(classes)} of {len(labels.VALID_IDS)} actor-action classes; {frames} annotated frames"
-    )
 
 
 def _classes(text: str) -> tuple[int, ...]:
