@@ -144,7 +144,7 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
 
 
 def video_classes(pooled: torch.Tensor) -> torch.Tensor:
-    """(44,) class probabilities summed over all frames and pixels of one video -> (44,) bool:
+    """(44,) class probabilities summed over all frames of one video and the network's cells -> (44,) bool:
     background and the actor-action classes the video shows, decided once for the video: those
     whose pooled probability is at least ``VIDEO_CLASS_SHARE`` of the most probable class's."""
     allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
@@ -221,7 +221,7 @@ def video_predictions(
     for chunk, output, size in network_outputs(video, indices, selection.height, predictor, batch_size):
         logits = predictor.logits(output, params.readout, allowed)
         if allowed is None:  # the video's classes need all its frames first
-            pooled += upsampled(logits, size).softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
+            pooled += logits.softmax(dim=1).sum(dim=(0, 2, 3)).cpu()  # at the network's cells: the frame's upsampling adds nothing to a sum
             held.append(logits)
         else:
             _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
