@@ -25,7 +25,7 @@ ROWS = {  # name -> (predict options, score options): the demo's VSCR rows
     "test-tags": (["--split", "test", "--annotated-only", "--tags", "{synth}/tags.csv"], []),
     "test": (["--split", "test", "--annotated-only"], []),
 }
-DEMO_ROWS = {"cam-train": "CAM (train)", "pred-train": "VSCR (train)", "cam": "CAM (test, tags)", "pred-tags": "VSCR (test, tags)", "pred": "VSCR (test)"}
+DEMO_ROWS = {"cam-train": "CAM (train)", "pred-train": "VSCR (train)", "cam": "CAM (test, tags)", "pred-tags": "VSCR (test, tags)", "pred": "VSCR (test)", "aligned": "VSCR + align (test)"}
 METRICS = ("actor_action", "actor", "action")
 
 
@@ -72,9 +72,9 @@ def main() -> None:
             summary[row][metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"demos": per_seed, "mean_std": summary, "refine_options": args.refine_options}, indent=2) + "\n")
-    print(f"{'row':<34} {'actor-action':>14} {'actor':>14} {'action':>14} {'fg IoU':>14}")
+    print("| row | actor-action | actor | action | fg IoU |\n|---|---|---|---|---|")
     for row, metrics in summary.items():
-        print(f"{row:<34} " + " ".join(f"{m['mean']:>7.1f} ±{m['std']:>4.1f} " for m in metrics.values()))
+        print(f"| {row} | " + " | ".join(f"{m['mean']:.1f} ± {m['std']:.1f}" for m in metrics.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ def test_unlabelled_pixels_make_no_prototype_and_allowed_classes_alone_vote():
     allowed[5] = True
     votes = knn_votes(embedding, full, labels.NUM_CLASSES, neighbours=3, allowed=allowed)
     assert (votes.argmax(1) == 5).all() and votes[:, 0].sum() == 0
+    allowed[:] = False
+    allowed[7] = True  # a class no prototype has: background
+    assert (knn_votes(embedding, full, labels.NUM_CLASSES, allowed=allowed).argmax(1) == 0).all()
 
 
 def test_refine_writes_a_model_with_a_bank_that_predict_reads(cli, trained, synth, tmp_path):

@@ -88,6 +88,10 @@ def knn_votes(embedding: torch.Tensor, bank: PrototypeBank, num_classes: int, ne
     if allowed is not None:
         keep = allowed.to(embedding.device)[labels]
         prototypes, labels = prototypes[keep], labels[keep]
+    if len(labels) == 0:  # nothing may vote: background
+        votes = embedding.new_zeros(embedding.shape[0], num_classes, *embedding.shape[-2:])
+        votes[:, 0] = 1
+        return votes
     segment_rows, index = _segment_means(embedding, segment_ids(embedding))
     k = min(neighbours, len(labels))
     nearest = (segment_rows @ prototypes.float().T).topk(k, dim=1).indices  # (S, k)
