@@ -1,5 +1,5 @@
-"""Readouts and decodings against the demo's own rows, on finished `vscr demo` folders (one per
-seed): SPML's refine-and-retrain (vscr refine) and `predict --foreground any`.
+"""Does SPML's refine-and-retrain (vscr refine) improve on the jointly trained head? Measured on
+finished `vscr demo` folders (one per seed), against the demo's own rows.
 
     python bench/refine_eval.py build/demo-s0 build/demo-s1 build/demo-s2 [--out bench/results/refine.json]
 
@@ -7,8 +7,7 @@ For each demo folder: `vscr refine` of its model on its edges and cam stores (in
 WORK/refined), then the demo's three VSCR rows again with the refined model, read out by its
 retrained softmax head and by k-NN votes of its prototype bank: the training frames with their
 tags (against the pseudo-labels the network learnt from: the transductive row), the test split
-with its tags, and the test split without tags; and the demo's trained model with `--foreground
-any` on the same three rows. Every row is scored as the demo scores it.
+with its tags, and the test split without tags. Every row is scored as the demo scores it.
 Prints and writes per-seed scores and mean +- standard deviation over the folders.
 """
 
@@ -47,12 +46,6 @@ def evaluate(work: Path, refine_options: list[str]) -> dict[str, dict[str, float
     rows = {DEMO_ROWS[name]: numbers(work / f"score-{name}.json") for name in DEMO_ROWS}
     if not (refined / "config.json").exists():
         vscr("refine", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "-m", work / "model", "-o", refined, *refine_options)
-    for name, (predict_options, score_options) in ROWS.items():
-        store, score = work / f"pred-{name}-fg-any.zarr", work / f"score-{name}-fg-any.json"
-        if not score.exists():
-            vscr("predict", synth, *(o.format(synth=synth) for o in predict_options), "-m", work / "model", "--foreground", "any", "-o", store, "--overwrite")
-            vscr("score", store, "--gt", synth, "--json", score, *score_options)
-        rows[f"VSCR --foreground any ({name})"] = numbers(score)
     for readout in ("softmax", "knn"):
         for name, (predict_options, score_options) in ROWS.items():
             store, score = refined / f"pred-{name}-{readout}.zarr", refined / f"score-{name}-{readout}.json"

@@ -152,13 +152,3 @@ def test_binary_output_to_a_terminal_names_the_ways_on(cli, trained, synth, monk
         done = cli(*args)
         assert done.code == 1 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith("vscr: error: refusing to write a binary store to a terminal: pass -o FILE") and pipe in done.stderr
-
-
-def test_foreground_any_lets_every_class_outweigh_background_then_picks_an_allowed_one():
-    logits = torch.full((1, labels.NUM_CLASSES, 2, 2), 1e-4).log()
-    logits[0, 0], logits[0, 1], logits[0, 2] = torch.tensor([0.4, 0.35, 0.25]).log()[:, None, None]  # background, adult-climbing, adult-crawling
-    allowed = allowed_classes([labels.CLASS_IDS[2]])
-    label, _ = decode_labels(logits, allowed, (3, 4), keep_prob=False)
-    assert (label == 0).all()  # among background and adult-crawling, background wins
-    label, _ = decode_labels(logits, allowed, (3, 4), keep_prob=False, foreground="any")
-    assert (label == labels.CLASS_IDS[2]).all()  # the actor outweighs background; its allowed class

@@ -16,7 +16,6 @@ from vscr_cli.stages.predict import MODEL_ENV
 NAME = "predict"
 Decode = enum.Enum("Decode", {name: name for name in stage.DECODES}, type=str)
 Readout = enum.Enum("Readout", {name: name for name in stage.READOUTS}, type=str)
-Foreground = enum.Enum("Foreground", {name: name for name in stage.FOREGROUNDS}, type=str)
 
 
 @per_video_options
@@ -32,11 +31,10 @@ def command(
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout("softmax"),
-    foreground: Annotated[Foreground, typer.Option("--foreground", help="What outweighs background to make a pixel foreground: the classes the video may take (allowed) or every actor-action class (any); the class is then one of the allowed.")] = Foreground("allowed"),
     batch_size: BatchSize = 4,
 ) -> None:
     target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()
     stage.run(
         sources, target, model or stage.default_model(), device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
-        decode.value, prob, batch_size, video.run_options(), readout.value, foreground.value,
+        decode.value, prob, batch_size, video.run_options(), readout.value,
     )

@@ -40,9 +40,6 @@ CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 DECODES = ("video", "frame")
 #: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank (vscr refine).
 READOUTS = ("softmax", "knn")
-#: Whose mass decides foreground against background: the classes a video may take, or every
-#: actor-action class (the class is then chosen among the allowed ones).
-FOREGROUNDS = ("allowed", "any")
 #: Floor of a k-NN vote fraction when it stands in for a probability (log-space decoding).
 VOTE_FLOOR = 1e-3
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
@@ -160,25 +157,16 @@ def upsampled(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
-def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, foreground: str = "allowed") -> tuple[np.ndarray, torch.Tensor | None]:
+def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool) -> tuple[np.ndarray, torch.Tensor | None]:
     """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
     with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
 
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
     the allowed classes (usually background and one or two more) are upsampled to the frame.
-    ``foreground="allowed"``: :func:`decide` on that distribution; ``"any"``: a pixel is foreground
-    where every actor-action class together outweighs background (the two logits, background and
-    the log-sum-exp of the 43 others, upsampled), and takes the most probable allowed class.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsampled(logits[:, classes], size).softmax(dim=1)
-    if len(classes) == 1:  # a video tagged with no actor
-        decided = torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)
-    elif foreground == "any":
-        actor = upsampled(torch.stack([logits[:, 0], logits[:, 1:].logsumexp(dim=1)], dim=1), size)
-        decided = torch.where(actor[:, 1] > actor[:, 0], prob[:, 1:].argmax(dim=1) + 1, 0)
-    else:
-        decided = decide(prob)
+    decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
     label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:
         return label, None
@@ -192,7 +180,7 @@ class PredictParams:
     """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
     :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
     ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
-    (:meth:`Predictor.logits`); ``foreground``: ``allowed`` or ``any`` (:func:`decode_labels`)."""
+    (:meth:`Predictor.logits`)."""
 
     model_sha256: str = ""
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
@@ -200,7 +188,6 @@ class PredictParams:
     decode: str = "video"
     precision: str = "fp32"
     readout: str = "softmax"
-    foreground: str = "allowed"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -237,21 +224,21 @@ def video_predictions(
             pooled += logits.softmax(dim=1).sum(dim=(0, 2, 3)).cpu()  # at the network's cells: the frame's upsampling adds nothing to a sum
             held.append(logits)
         else:
-            _decode_into(logits, allowed, size, params, label_maps, probabilities)
+            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
         if on_frames is not None:
             on_frames(len(chunk))
     if held:
         allowed = video_classes(pooled)
         for logits in held:
-            _decode_into(logits, allowed, size, params, label_maps, probabilities)
+            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
     arrays = {LABEL: np.concatenate(label_maps)}
     if params.prob:
         arrays[PROB] = torch.cat(probabilities).numpy()
     return VideoResult(indices, arrays)
 
 
-def _decode_into(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], params: PredictParams, label_maps: list[np.ndarray], probabilities: list[torch.Tensor]) -> None:
-    label, prob = decode_labels(logits, allowed, size, params.prob, params.foreground)
+def _decode_into(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, label_maps: list[np.ndarray], probabilities: list[torch.Tensor]) -> None:
+    label, prob = decode_labels(logits, allowed, size, keep_prob)
     label_maps.append(label)
     if prob is not None:
         probabilities.append(prob)
@@ -278,7 +265,6 @@ def run(
     batch_size: int = 4,
     options: RunOptions = RunOptions(),
     readout: str = "softmax",
-    foreground: str = "allowed",
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
     the model in ``model``; frames at ``selection.height``, else at the model's training height;
@@ -291,7 +277,7 @@ def run(
         selection = replace(selection, height=predictor.frame_height)
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
-    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, foreground)
+    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)
