@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import cv2
@@ -39,6 +40,9 @@ def test_frame_selection(synth):
     assert video.select(FrameSelection(every=5)) == [0, 5, 10]
     assert video.select(FrameSelection(max_frames=3)) == [0, 6, 11]
     assert video.select(FrameSelection(annotated_only=True)) == list(video.annotated)
+    beyond = dataclasses.replace(video, annotated=(40,))  # annotations past the video's 12 frames
+    with pytest.raises(SourceError, match="no frame selected"):
+        beyond.select(FrameSelection(annotated_only=True))
     frames = list(video.read([7, 2], height=32))
     assert [n for n, _ in frames] == [2, 7]
     assert frames[0][1].shape == (32, 48, 3) and frames[0][1].dtype == np.uint8

@@ -101,7 +101,7 @@ class VideoSource:
         return sum(1 for _ in self._decode(None))
 
     def select(self, selection: FrameSelection) -> list[int]:
-        """0-based frame numbers chosen by ``selection``; raises if the video has no frames."""
+        """0-based frame numbers chosen by ``selection``; raises if the video has no frames or none is chosen."""
         total = self.count_frames()
         if total == 0:
             raise SourceError(f"{self.path}: video has no frames")
@@ -114,6 +114,8 @@ class VideoSource:
         if selection.max_frames is not None and len(indices) > selection.max_frames:
             picks = np.linspace(0, len(indices) - 1, selection.max_frames).round().astype(int)
             indices = [indices[i] for i in picks]
+        if not indices:
+            raise SourceError(f"{self.path}: no frame selected (its annotated frames lie beyond its {total} frames)")
         return indices
 
     def _decode(self, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray]]:
