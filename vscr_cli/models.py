@@ -25,7 +25,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from vscr_cli import labels
+from vscr_cli import labels, weights
 from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
 from vscr_cli.core.flow import FLOW_SCALE
 from vscr_cli.core.models.motion import MOTION_ENCODERS, NO_MOTION
@@ -40,6 +40,8 @@ MODEL_WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "config.json"
 #: The model folder ``vscr train`` writes and ``vscr predict`` reads when ``-o`` / ``-m`` are not given.
 DEFAULT_MODEL = Path("model")
+#: The kind of output a model folder is to store.check_output (vscr train and vscr refine write one).
+MODEL_KIND = "model"
 PAPER_ATROUS_RATES = (6, 12, 18)  # DeepLabv3's rates at output stride 8 for the paper's crops
 PAPER_CROP = 224
 Config = TypeVar("Config", bound="ModelConfig")
@@ -107,6 +109,11 @@ def build_model(config: ModelConfig, backbone_state: Mapping[str, torch.Tensor] 
     encoder = MOTION_ENCODERS.get(config.motion)
     motion = encoder.build(config.clip_length, config.motion_spatial, motion_state) if encoder is not None else None
     return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, config.aspp_rates(), motion_encoder=motion)
+
+
+def model_sha256(folder: Path) -> str:
+    """sha256 of a model folder's weights ("" when it has none: loading then says what is wrong)."""
+    return weights.sha256_file(folder / MODEL_WEIGHTS) if (folder / MODEL_WEIGHTS).is_file() else ""
 
 
 def save_model(folder: Path, model: nn.Module, config: ModelConfig, extra: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vscr_cli.core.kmeans import ITERATIONS, cluster_embeddings
+from vscr_cli.core.losses import segment_prototypes
 
 #: Embedding cells per k-means cell side at inference: SPML's 12x12 grid on 512-px crops at stride 8 gives about 5.
 CELLS_PER_SEGMENT = 5
@@ -45,8 +46,7 @@ def _segment_means(embedding: torch.Tensor, segments: torch.Tensor) -> tuple[tor
     """Normalised mean embedding of each segment that holds a pixel: (S, D) and the (B, h, w) index into them."""
     rows = embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]).float()
     present, inverse = torch.unique(segments.reshape(-1), return_inverse=True)
-    sums = rows.new_zeros(len(present), rows.shape[1]).index_add_(0, inverse, rows)
-    return F.normalize(sums, dim=1), inverse.reshape(segments.shape)
+    return segment_prototypes(rows, inverse, len(present)), inverse.reshape(segments.shape)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vscr_cli import console, labels, weights
+from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
@@ -29,7 +29,7 @@ from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, knn_votes
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
-from vscr_cli.models import DEFAULT_MODEL, MODEL_WEIGHTS, ModelConfig, load_model
+from vscr_cli.models import DEFAULT_MODEL, ModelConfig, load_model, model_sha256
 from vscr_cli.sources import discover
 from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, per_process, write_per_video
 from vscr_cli.store import ArraySpec, StoreSchema
@@ -270,14 +270,14 @@ def run(
     the model in ``model``; frames at ``selection.height``, else at the model's training height;
     classes read out by the model's head or (``readout="knn"``) its prototype bank."""
     console.log.info("model: %s", model)
-    model_sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
-    factory_args = (model, model_sha256, device, dtype)
+    sha256 = model_sha256(model)
+    factory_args = (model, sha256, device, dtype)
     predictor = per_process(load_predictor, *factory_args)  # a damaged model fails before any work
     if selection.height is None:
         selection = replace(selection, height=predictor.frame_height)
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
-    params = PredictParams(model_sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout)
+    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

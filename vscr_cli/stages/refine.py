@@ -30,16 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vscr_cli import console, labels, weights
+from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
-from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_WEIGHTS, save_model
+from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
 from vscr_cli.stages.predict import Predictor, allowed_classes, load_predictor, network_outputs
 from vscr_cli.store import check_output, mark_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
-MODEL = "model"  # the kind of output vscr refine writes (a model folder, as vscr train's)
 #: Record entries that describe the network itself; the trained model's other entries (its training
 #: options, inputs, frame height) are carried over.
 OWN_RECORD = ("format", "label_space", "preprocessing")
@@ -131,14 +130,14 @@ def refine(videos: list[FrameEmbeddings], predictor: Predictor, params: RefinePa
     """Refine-and-retrain (module docstring) in place on ``predictor.model``'s head; returns the
     final bank and a summary for the model's record."""
     frame_labels = [v.pseudo for v in videos]
+    pseudo = torch.cat([v.pseudo.reshape(-1) for v in videos])
+    known = pseudo >= 0
     changed = []
     for _ in range(params.rounds):
         bank = bank_of(videos, frame_labels)
-        refined = refined_labels(videos, bank, params.neighbours)
-        known = torch.cat([(p >= 0).reshape(-1) for p in (v.pseudo for v in videos)])
-        before = torch.cat([p.reshape(-1) for p in (v.pseudo for v in videos)])
-        changed.append(float((torch.cat([r.reshape(-1) for r in refined])[known] != before[known]).float().mean()) if known.any() else 0.0)
-        frame_labels = refined
+        frame_labels = refined_labels(videos, bank, params.neighbours)
+        refined = torch.cat([lab.reshape(-1) for lab in frame_labels])
+        changed.append(float((refined[known] != pseudo[known]).float().mean()) if known.any() else 0.0)
     losses = retrain_head(predictor.model.classifier, videos, frame_labels, params)
     bank = bank_of(videos, frame_labels)
     summary = {
@@ -166,8 +165,8 @@ def run(
 ) -> Path:
     """``vscr refine``: the model in ``model`` refined on the stores it was trained on, written as a
     new model folder ``output`` (built beside it, then moved into place); returns the folder."""
-    output = check_output(output, MODEL, overwrite, resume=False)
-    sha256 = weights.sha256_file(model / MODEL_WEIGHTS) if (model / MODEL_WEIGHTS).is_file() else ""
+    output = check_output(output, MODEL_KIND, overwrite, resume=False)
+    sha256 = model_sha256(model)
     predictor = load_predictor(model, sha256, device, dtype)
     record = read_json(model / MODEL_CONFIG)
     with open_training_inputs(edges, cam, sources, tags) as data:
@@ -182,7 +181,7 @@ def run(
     carried = {key: value for key, value in record.items() if key not in OWN_RECORD}
     save_model(staging, predictor.model, predictor.config, {**carried, "refine": {**summary, "model": str(model), "model_sha256": sha256}})
     save_bank(staging, bank)
-    mark_output(staging, MODEL)
+    mark_output(staging, MODEL_KIND)
     if output.exists():  # a vscr model folder (check_output refused anything else)
         shutil.rmtree(output)
     staging.replace(output)

@@ -54,7 +54,7 @@ from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCROutput, labels_at_cells
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.models import DEFAULT_MODEL, ModelConfig, build_model, save_model
+from vscr_cli.models import DEFAULT_MODEL, MODEL_KIND, ModelConfig, build_model, save_model
 from vscr_cli.stages import cam as cam_stage
 from vscr_cli.stages import edges as edges_stage
 from vscr_cli.store import ArraySpec, OutputLock, Store, StoreSchema, StoreWriter, changed_keys, check_output, mark_output, open_store
@@ -537,8 +537,6 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     temporary.replace(path)
 
 # -- the command's run -------------------------------------------------------------------------------
-#: The kind of output ``vscr train`` owns (a folder, see store.check_output).
-MODEL = "model"
 #: Steps measured (the first, which warms up, left out) before the run's duration is estimated.
 ESTIMATE_AFTER = 4
 
@@ -568,7 +566,7 @@ def run(
         raise VscrError(f"--motion-weights: --motion {config.motion} takes no pretrained weights")
     world = distributed_from_env(device)
     if world.main:  # before any work; the other processes follow the main one
-        output = check_output(output, MODEL, overwrite, resume)
+        output = check_output(output, MODEL_KIND, overwrite, resume)
     if config.batch_size % world.world:
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
     with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
@@ -614,12 +612,12 @@ def _model_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> It
     if not main:
         yield
         return
-    check_output(folder, MODEL, overwrite, resume)  # again, under the lock
+    check_output(folder, MODEL_KIND, overwrite, resume)  # again, under the lock
     if overwrite and not resume and folder.exists():
         shutil.rmtree(folder)
     created = not folder.exists()
     folder.mkdir(exist_ok=True)
-    mark_output(folder, MODEL)
+    mark_output(folder, MODEL_KIND)
     try:
         yield
     except BaseException:
