@@ -74,7 +74,7 @@ def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool) -> list[
     replace = RunOptions(overwrite=overwrite)
     training_frames = FrameSelection(every=size.every)
     annotated = FrameSelection(annotated_only=True)
-    synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed)
+    synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed, dense=True)
     classifier_config = ClassifierConfig(epochs=size.epochs, frames_per_video=size.fit_frames, seed=seed)
     training = {"iterations": size.iterations, "crop": size.crop, "seed": seed}
     return [
