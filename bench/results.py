@@ -13,6 +13,7 @@ whose score file exists is not repeated (delete it to redo). Rows are mean +- st
 over the seeds that have them.
 
     python bench/results.py --seeds 0 1 2                      # everything, in the order of --groups
+                                                                # (davis-heights: the first seed only)
     python bench/results.py --groups synth no-motion davis     # some groups
     python bench/results.py --markdown                         # print the tables of --out
 """
@@ -39,7 +40,9 @@ ABLATIONS = {
     "no-tag": ["--no-tag"],
     "no-unlabeled": ["--no-unlabeled"],
 }
-GROUPS = ("synth", *ABLATIONS, "davis")
+#: Prediction heights of the davis-dev sweep (the model trains at 240 px, its default; DAVIS frames are 480 px).
+DAVIS_HEIGHTS = (160, 320, 480)
+GROUPS = ("synth", *ABLATIONS, "davis", "davis-heights")
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -54,6 +57,7 @@ ROWS = {
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
+    **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), predicted at {height} px" for height in DAVIS_HEIGHTS},
 }
 
 
@@ -147,6 +151,17 @@ def davis_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     return rows
 
 
+def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
+    """The seed's davis-dev model predicted at other heights than its default, scored at full size."""
+    model = work / f"s{seed}"
+    rows = {}
+    for height in DAVIS_HEIGHTS:
+        row, store = f"davis-full-h{height}", model / f"pred-h{height}.zarr"
+        runner.ensure(row, store, vscr("predict", DAVIS, "--every", "5", "--height", height, "-m", model, "-o", store))
+        rows[row] = score(runner, row, store, DAVIS, model / f"{row}.score.json", "--predicted-only", "--resize")
+    return rows
+
+
 def summary(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
     """Per row: mean and standard deviation of every measure over the seeds that have the row."""
     result = {}
@@ -194,18 +209,20 @@ def main() -> None:
         args.out.write_text(json.dumps(record, indent=2) + "\n")
 
     for group in args.groups:
-        if group == "davis" and not (DAVIS / "tags.csv").is_file():
+        if group.startswith("davis") and not (DAVIS / "tags.csv").is_file():
             print(f"davis-dev not found at {DAVIS}: skipped", file=sys.stderr)
             continue
         if group == "davis":
             davis_cam = davis_cam_row(runner, args.work / "davis")
-        for seed in args.seeds:
+        for seed in args.seeds[:1] if group == "davis-heights" else args.seeds:  # the sweep: the first seed's model
             work = args.work / f"s{seed}"
             rows = runs.setdefault(str(seed), {})
             if group == "synth":
                 rows.update(synthetic_rows(runner, work, seed))
             elif group == "davis":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed)})
+            elif group == "davis-heights":
+                rows.update(davis_height_rows(runner, args.work / "davis", seed))
             else:
                 rows.update(ablation_rows(runner, work, seed, group))
             save()

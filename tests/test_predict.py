@@ -7,7 +7,8 @@ import torch
 from vscr_cli import labels
 from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
-from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, upsampled, video_classes
+from vscr_cli.core.models.vscr import upsample
+from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
@@ -39,7 +40,7 @@ def test_tags_restrict_the_decision_to_background_and_the_videos_classes():
 def test_decoding_among_allowed_classes_is_the_restricted_softmax_of_all_classes():
     logits = torch.randn(2, labels.NUM_CLASSES, 5, 7) * 3
     allowed = allowed_classes([labels.CLASS_IDS[3], labels.CLASS_IDS[9]])
-    prob = upsampled(logits, (37, 53)).softmax(dim=1) * allowed[None, :, None, None]
+    prob = upsample(logits, (37, 53)).softmax(dim=1) * allowed[None, :, None, None]
     prob /= prob.sum(1, keepdim=True)  # every class's softmax, restricted and renormalised
     label, kept = decode_labels(logits, allowed, (37, 53), keep_prob=True)
     assert (label == np.array(labels.CLASS_IDS, np.uint8)[decide(prob).numpy()]).mean() > 0.999

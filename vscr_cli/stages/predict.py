@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
-from vscr_cli.core.models.vscr import VSCRNet, VSCROutput
+from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
 from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, knn_votes
 from vscr_cli.datasets import load_tags
@@ -152,11 +151,6 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-def upsampled(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, C, h, w) logits at the network's stride -> (B, C, H, W), bilinear (as :meth:`VSCRNet.predict`)."""
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-
-
 def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool) -> tuple[np.ndarray, torch.Tensor | None]:
     """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
     with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
@@ -165,7 +159,7 @@ def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, 
     the allowed classes (usually background and one or two more) are upsampled to the frame.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
-    prob = upsampled(logits[:, classes], size).softmax(dim=1)
+    prob = upsample(logits[:, classes], size).softmax(dim=1)
     decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
     label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:

@@ -67,9 +67,13 @@ class VSCRNet(nn.Module):
     @torch.no_grad()
     def predict(self, frames: Tensor, motion: Tensor | None = None) -> Tensor:
         """Class probabilities at the input resolution: (B, num_classes, H, W)."""
-        logits = self.forward(frames, motion).logits.float()
-        logits = F.interpolate(logits, size=frames.shape[-2:], mode="bilinear", align_corners=False)
-        return logits.softmax(dim=1)
+        return upsample(self.forward(frames, motion).logits.float(), frames.shape[-2:]).softmax(dim=1)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) maps at the network's stride -> (B, C, H, W), bilinear: cell i lands on pixel
+    (i + 0.5) H / h - 0.5 (see :func:`labels_at_cells`)."""
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
 
 def labels_at_cells(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
