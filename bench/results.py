@@ -134,6 +134,7 @@ def ablation_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str,
 def davis_cam_row(runner: Runner, work: Path) -> dict[str, float]:
     """Edges and CAM pseudo-labels of davis-dev (every 5th frame at 240 px), scored at full size."""
     sample = ("--every", "5", "--height", "240")
+    work.mkdir(parents=True, exist_ok=True)
     runner.ensure("davis-cam", work / "edges.zarr", vscr("edges", DAVIS, *sample, "-o", work / "edges.zarr"))
     runner.ensure("davis-cam", work / "cam.zarr", vscr("cam", DAVIS, "--tags", DAVIS / "tags.csv", *sample, "-o", work / "cam.zarr"))
     return score(runner, "davis-cam", work / "cam.zarr", DAVIS, work / "cam.score.json", "--predicted-only", "--resize")
