@@ -40,9 +40,12 @@ ABLATIONS = {
     "no-tag": ["--no-tag"],
     "no-unlabeled": ["--no-unlabeled"],
 }
-#: Prediction heights of the davis-dev sweep around the model's default (240 px, the height it trains at).
+#: Prediction heights of the davis-dev sweep around the model's default (240 px, the height it trains at),
+#: the network at the labels' height (--scale 1, the default); and the default height with the network at 2x (--scale 2).
 DAVIS_HEIGHTS = (160, 320)
-GROUPS = ("synth", *ABLATIONS, "davis", "davis-heights")
+#: Prediction heights of the synthetic sweep (the demo trains on 120-px frames, its default).
+SYNTH_HEIGHTS = (240,)
+GROUPS = ("synth", "synth-heights", *ABLATIONS, "davis", "davis-heights")
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -52,12 +55,15 @@ ROWS = {
     "full-test-tags": "VSCR (test, tags given)",
     "full-test": "VSCR (test)",
     "full-aligned": "VSCR + align (test)",
+    **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
-    **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), predicted at {height} px" for height in DAVIS_HEIGHTS},
+    **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
+    "davis-full-tags-scale2": "davis-dev: VSCR (tags given), network at 480 px (--scale 2)",
+    "davis-full-scale2": "davis-dev: VSCR (no tags), network at 480 px (--scale 2)",
 }
 
 
@@ -116,6 +122,19 @@ def synthetic_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     }
 
 
+def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
+    """The demo's three VSCR rows again with the frames read at other heights, scored at the ground truth's size."""
+    demo = work / "demo"
+    synth, tags = demo / "synth", demo / "synth" / "tags.csv"
+    rows = {}
+    for height in SYNTH_HEIGHTS:
+        for split, options, score_options in (("train", ("--split", "train", "--every", "2", "--tags", tags), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())):
+            row, store = f"full-{split}-h{height}", work / f"pred-{split}-h{height}.zarr"
+            runner.ensure(row, store, vscr("predict", synth, *options, "--height", height, "--scale", 1, "-m", demo / "model", "-o", store))
+            rows[row] = score(runner, row, store, synth, work / f"{row}.score.json", "--dense", "--resize", *score_options)
+    return rows
+
+
 def ablation_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, dict]:
     """One Table 3 ablation for one seed: trained on the seed's demo stores with the demo's settings."""
     demo, model = work / "demo", work / name
@@ -153,12 +172,14 @@ def davis_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
 
 
 def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
-    """The seed's davis-dev model predicted at other heights than its default, scored at full size."""
+    """The seed's davis-dev model predicted at other heights and input scales, scored at full size."""
     model = work / f"s{seed}"
+    predictions = [(f"davis-full-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
+    predictions += [(f"davis-full{tagged}-scale2", ("--scale", 2, *extra)) for tagged, extra in (("-tags", ("--tags", DAVIS / "tags.csv")), ("", ()))]
     rows = {}
-    for height in DAVIS_HEIGHTS:
-        row, store = f"davis-full-h{height}", model / f"pred-h{height}.zarr"
-        runner.ensure(row, store, vscr("predict", DAVIS, "--every", "5", "--height", height, "-m", model, "-o", store))
+    for row, options in predictions:
+        store = model / f"pred-{row}.zarr"
+        runner.ensure(row, store, vscr("predict", DAVIS, "--every", "5", *options, "-m", model, "-o", store))
         rows[row] = score(runner, row, store, DAVIS, model / f"{row}.score.json", "--predicted-only", "--resize")
     return rows
 
@@ -205,7 +226,7 @@ def main() -> None:
     runner = Runner()
 
     def save() -> None:
-        record.update(runs=runs, commands=runner.commands, mean_std=summary(runs))
+        record.update(runs=runs, commands={**record.get("commands", {}), **runner.commands}, mean_std=summary(runs))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -220,6 +241,8 @@ def main() -> None:
             rows = runs.setdefault(str(seed), {})
             if group == "synth":
                 rows.update(synthetic_rows(runner, work, seed))
+            elif group == "synth-heights":
+                rows.update(synthetic_height_rows(runner, work))
             elif group == "davis":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed)})
             elif group == "davis-heights":

@@ -76,6 +76,30 @@ def test_predict_writes_label_maps_and_probabilities(cli, trained, synth, tmp_pa
     assert scored.code == 0, scored.stderr
 
 
+def test_scale_runs_the_network_on_larger_frames_and_writes_labels_at_the_output_height(cli, trained, synth, tmp_path, monkeypatch):
+    from vscr_cli.stages.predict import Predictor
+
+    seen: list[tuple[int, int]] = []
+    original = Predictor.outputs
+    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion: seen.append(frames.shape[1:3]) or original(self, frames, motion))
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    for scale in ("1", "2"):
+        out = tmp_path / f"scale{scale}.zarr"
+        assert cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--scale", scale, "--max-frames", "2", "-o", out).code == 0
+        with open_store(out, "pred") as store:
+            assert store.read("synth0002", "label").shape == (2, 64, 96)
+            assert store.record.params["scale"] == float(scale)
+    assert set(seen) == {(64, 96), (128, 192)}
+    assert cli("-q", "predict", clip, "-m", trained.model, "--scale", "0", "-o", tmp_path / "bad.zarr").code != 0
+
+
+def test_size_at_height_is_the_size_resize_to_height_gives():
+    from vscr_cli.video import resize_to_height, size_at_height
+
+    for shape, height in (((240, 427), 120), ((120, 160), 240), ((67, 101), 67), ((480, 854), 333)):
+        assert resize_to_height(np.zeros((*shape, 3), np.uint8), height).shape[:2] == size_at_height(shape, height)
+
+
 def test_flow_once_per_pair_gives_the_store_of_per_clip_flow(cli, trained, synth, tmp_path, monkeypatch):
     """Dense prediction shares each frame pair's flow among the overlapping clips; the store is
     identical to the one made with the flow of every clip computed on its own (the recompute path)."""

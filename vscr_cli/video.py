@@ -163,11 +163,18 @@ def _read_image(path: Path) -> np.ndarray:
         raise SourceError(f"{path}: cannot read image ({_reason(error)})") from error
 
 
+def size_at_height(size: tuple[int, int], height: int | None) -> tuple[int, int]:
+    """The (H, W) of a frame of ``size`` (H, W) resized to ``height`` rows by :func:`resize_to_height`."""
+    if height is None or size[0] == height:
+        return size
+    return height, max(2, round(size[1] * height / size[0] / 2) * 2)
+
+
 def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
     """Resize an (H, W, C) frame to ``height`` rows keeping the aspect ratio (even width)."""
     if height is None or frame.shape[0] == height:
         return frame
-    width = max(2, round(frame.shape[1] * height / frame.shape[0] / 2) * 2)
+    _, width = size_at_height(frame.shape[:2], height)
     interpolation = cv2.INTER_AREA if height < frame.shape[0] else cv2.INTER_LINEAR
     return cv2.resize(frame, (width, height), interpolation=interpolation)
 

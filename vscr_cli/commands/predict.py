@@ -27,7 +27,8 @@ def command(
         typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
     ] = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
-    height: Annotated[int | None, typer.Option("--height", min=8, help="Frame height (default: the height the model was trained at).")] = None,
+    height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
+    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height (2 can help where actors are small in the frame).")] = stage.DEFAULT_SCALE,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout("softmax"),
@@ -36,5 +37,5 @@ def command(
     target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()
     stage.run(
         sources, target, model or stage.default_model(), device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
-        decode.value, prob, batch_size, video.run_options(), readout.value,
+        decode.value, prob, batch_size, video.run_options(), readout.value, scale,
     )
