@@ -40,8 +40,8 @@ ABLATIONS = {
     "no-tag": ["--no-tag"],
     "no-unlabeled": ["--no-unlabeled"],
 }
-#: Prediction heights of the davis-dev sweep around the model's default (240 px, the height it trains at),
-#: the network at the labels' height (--scale 1, the default); and the default height with the network at 2x (--scale 2).
+#: Heights of the davis-dev sweep around the model's default (240 px, its training height), the network at
+#: the labels' height (--scale 1); the sweep also runs the default height with the network at 2x (--scale 2).
 DAVIS_HEIGHTS = (160, 320)
 #: Prediction heights of the synthetic sweep (the demo trains on 120-px frames, its default).
 SYNTH_HEIGHTS = (240,)
@@ -104,19 +104,24 @@ def score(runner: Runner, row: str, store: Path, gt: Path, report: Path, *option
     return scores(report)
 
 
+def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: Path, report: Path, predict_options: tuple, score_options: tuple) -> dict[str, float]:
+    """``vscr predict SOURCES`` by ``model`` into ``store``, scored against ``sources``."""
+    runner.ensure(row, store, vscr("predict", sources, *predict_options, "-m", model, "-o", store))
+    return score(runner, row, store, sources, report, *score_options)
+
+
 def synthetic_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     """The demo's rows for one seed, every frame scored."""
     demo = work / "demo"
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
     runner.ensure("demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, "--overwrite"))
     runner.ensure("cam-test-tags", work / "cam-test.zarr", vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", work / "cam-test.zarr"))
-    runner.ensure("full-test-tags", work / "pred-tags.zarr", vscr("predict", synth, "--split", "test", "--tags", tags, "-m", demo / "model", "-o", work / "pred-tags.zarr"))
     dense = ("--dense",)
     return {
         "cam-train": score(runner, "cam-train", demo / "cam.zarr", synth, work / "cam-train.score.json", *dense, "--predicted-only"),
         "full-train": score(runner, "full-train", demo / "pred-train.zarr", synth, work / "full-train.score.json", *dense, "--predicted-only"),
         "cam-test-tags": score(runner, "cam-test-tags", work / "cam-test.zarr", synth, work / "cam-test-tags.score.json", *dense),
-        "full-test-tags": score(runner, "full-test-tags", work / "pred-tags.zarr", synth, work / "full-test-tags.score.json", *dense),
+        "full-test-tags": predicted_row(runner, "full-test-tags", synth, demo / "model", work / "pred-tags.zarr", work / "full-test-tags.score.json", ("--split", "test", "--tags", tags), dense),
         "full-test": score(runner, "full-test", demo / "pred.zarr", synth, work / "full-test.score.json", *dense),
         "full-aligned": score(runner, "full-aligned", demo / "aligned.zarr", synth, work / "full-aligned.score.json", *dense),
     }
@@ -129,9 +134,8 @@ def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     rows = {}
     for height in SYNTH_HEIGHTS:
         for split, options, score_options in (("train", ("--split", "train", "--every", "2", "--tags", tags), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())):
-            row, store = f"full-{split}-h{height}", work / f"pred-{split}-h{height}.zarr"
-            runner.ensure(row, store, vscr("predict", synth, *options, "--height", height, "--scale", 1, "-m", demo / "model", "-o", store))
-            rows[row] = score(runner, row, store, synth, work / f"{row}.score.json", "--dense", "--resize", *score_options)
+            row = f"full-{split}-h{height}"
+            rows[row] = predicted_row(runner, row, synth, demo / "model", work / f"pred-{split}-h{height}.zarr", work / f"{row}.score.json", (*options, "--height", height, "--scale", 1), ("--dense", "--resize", *score_options))
     return rows
 
 
@@ -144,9 +148,7 @@ def ablation_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str,
     runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *ABLATIONS[name], "-o", model, "--overwrite"))
     rows = {}
     for row, extra in ((f"{name}-test-tags", ("--tags", tags)), (f"{name}-test", ())):
-        store = model / f"pred-{row}.zarr"
-        runner.ensure(row, store, vscr("predict", synth, "--split", "test", *extra, "-m", model, "-o", store))
-        rows[row] = score(runner, row, store, synth, work / f"{row}.score.json", "--dense")
+        rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", ("--split", "test", *extra), ("--dense",))
     return rows
 
 
@@ -163,12 +165,12 @@ def davis_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     """A model trained on davis-dev's stores with ``seed``, predicted on the same frames at its default height."""
     model = work / f"s{seed}"
     runner.ensure("davis-full", model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--seed", seed, "-o", model, "--overwrite"))
-    rows = {}
-    for row, extra in (("davis-full-tags", ("--tags", DAVIS / "tags.csv")), ("davis-full", ())):
-        store = model / f"pred-{row}.zarr"
-        runner.ensure(row, store, vscr("predict", DAVIS, "--every", "5", *extra, "-m", model, "-o", store))
-        rows[row] = score(runner, row, store, DAVIS, model / f"{row}.score.json", "--predicted-only", "--resize")
-    return rows
+    return davis_predictions(runner, model, [("davis-full-tags", ("--tags", DAVIS / "tags.csv")), ("davis-full", ())])
+
+
+def davis_predictions(runner: Runner, model: Path, predictions: list[tuple[str, tuple]]) -> dict[str, dict]:
+    """Per (row, predict options): ``model`` on davis-dev's every 5th frame, scored at full size."""
+    return {row: predicted_row(runner, row, DAVIS, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize")) for row, options in predictions}
 
 
 def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
@@ -176,12 +178,7 @@ def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     model = work / f"s{seed}"
     predictions = [(f"davis-full-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     predictions += [(f"davis-full{tagged}-scale2", ("--scale", 2, *extra)) for tagged, extra in (("-tags", ("--tags", DAVIS / "tags.csv")), ("", ()))]
-    rows = {}
-    for row, options in predictions:
-        store = model / f"pred-{row}.zarr"
-        runner.ensure(row, store, vscr("predict", DAVIS, "--every", "5", *options, "-m", model, "-o", store))
-        rows[row] = score(runner, row, store, DAVIS, model / f"{row}.score.json", "--predicted-only", "--resize")
-    return rows
+    return davis_predictions(runner, model, predictions)
 
 
 def summary(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:

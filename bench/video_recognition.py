@@ -23,7 +23,7 @@ import torch
 from vscr_cli import labels
 from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
-from vscr_cli.stages.predict import load_predictor, network_outputs, video_classes
+from vscr_cli.stages.predict import class_pool, load_predictor, network_outputs, video_classes
 from vscr_cli.video import FrameSelection
 
 CLASS_IDS = labels.CLASS_IDS  # class index -> A2D id (0: background)
@@ -34,7 +34,7 @@ def pooled_probabilities(predictor, video) -> torch.Tensor:
     pooled = torch.zeros(labels.NUM_CLASSES)
     indices = video.select(FrameSelection(height=predictor.frame_height))
     for _, output, _ in network_outputs(video, indices, predictor.frame_height, predictor, batch_size=8):
-        pooled += output.logits.softmax(dim=1).sum(dim=(0, 2, 3))
+        pooled += class_pool(output.logits)
     return pooled
 
 

@@ -153,6 +153,12 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
     return allowed
 
 
+def class_pool(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 44, h, w) logits -> (44,) their softmax summed over the batch and the network's cells (the
+    frame's upsampling adds nothing to a sum): a video's pool is the sum over its batches."""
+    return logits.softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
+
+
 def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     """(44,) class probabilities summed over all frames of one video and the network's cells -> (44,) bool:
     background and the actor-action classes the video shows, decided once for the video: those
@@ -227,7 +233,7 @@ def video_predictions(
     for chunk, output, size in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
         logits = predictor.logits(output, params.readout, allowed)
         if allowed is None:  # the video's classes need all its frames first
-            pooled += logits.softmax(dim=1).sum(dim=(0, 2, 3)).cpu()  # at the network's cells: the frame's upsampling adds nothing to a sum
+            pooled += class_pool(logits)
             held.append(logits)
         else:
             _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
