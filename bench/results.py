@@ -15,6 +15,7 @@ over the seeds that have them.
     python bench/results.py --seeds 0 1 2                      # everything, in the order of --groups
                                                                 # (davis-heights: the first seed only)
     python bench/results.py --groups synth no-motion davis     # some groups
+    python bench/results.py --groups multiscale davis-multiscale   # multi-scale training (SPML's 0.5-1.5)
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -30,6 +31,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
 METRICS = ("actor_action", "actor", "action")
 
@@ -40,12 +43,17 @@ ABLATIONS = {
     "no-tag": ["--no-tag"],
     "no-unlabeled": ["--no-unlabeled"],
 }
+#: Multi-scale training: each crop's window rescaled by a random factor in SPML's range (0.5-1.5).
+MULTISCALE = ["--scale-min", "0.5", "--scale-max", "1.5"]
+#: Training variants besides the ablations: name -> training options; their rows also give the
+#: training frames and the network at 2x (--scale 2).
+VARIANTS = {"multiscale": MULTISCALE}
 #: Heights of the davis-dev sweep around the model's default (240 px, its training height), the network at
 #: the labels' height (--scale 1); the sweep also runs the default height with the network at 2x (--scale 2).
 DAVIS_HEIGHTS = (160, 320)
 #: Prediction heights of the synthetic sweep (the demo trains on 120-px frames, its default).
 SYNTH_HEIGHTS = (240,)
-GROUPS = ("synth", "synth-heights", *ABLATIONS, "davis", "davis-heights")
+GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "davis", "davis-heights", "davis-multiscale")
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -58,12 +66,16 @@ ROWS = {
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
+    **{f"multiscale-{split}{x2}": f"multi-scale training ({title}){', network at 2x' if x2 else ''}" for x2 in ("", "-x2") for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
     **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
     "davis-full-tags-scale2": "davis-dev: VSCR (tags given), network at 480 px (--scale 2)",
     "davis-full-scale2": "davis-dev: VSCR (no tags), network at 480 px (--scale 2)",
+    "davis-multiscale-tags": "davis-dev: multi-scale training, same frames (tags given)",
+    "davis-multiscale": "davis-dev: multi-scale training, same frames (no tags)",
+    **{f"davis-multiscale-h{height}": f"davis-dev: multi-scale training (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
 }
 
 
@@ -139,16 +151,25 @@ def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     return rows
 
 
-def ablation_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, dict]:
-    """One Table 3 ablation for one seed: trained on the seed's demo stores with the demo's settings."""
+def variant_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, dict]:
+    """A model trained on the seed's demo stores with the demo's settings and one ablation's or
+    variant's options, scored on the test split with and without tags; a variant (not an ablation)
+    also on the training frames, and all of it again with the network at 2x (``--scale 2``)."""
     demo, model = work / "demo", work / name
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
     settings = ("--preset", "cpu", "--iterations", demo_config["iterations"], "--crop", demo_config["crop"], "--seed", seed)
-    runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *ABLATIONS[name], "-o", model, "--overwrite"))
+    options = ABLATIONS.get(name) or VARIANTS[name]
+    runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
+    predictions = [("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())]
+    if name in VARIANTS:  # the training frames as the demo predicts them (its cam store's frames, tags given)
+        every = open_store(demo / "cam.zarr").record.params["selection"]["every"]
+        predictions.insert(0, ("train", ("--split", "train", "--every", every, "--tags", tags), ("--predicted-only",)))
     rows = {}
-    for row, extra in ((f"{name}-test-tags", ("--tags", tags)), (f"{name}-test", ())):
-        rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", ("--split", "test", *extra), ("--dense",))
+    for scale in (1, 2) if name in VARIANTS else (1,):
+        for split, predict_options, score_options in predictions:
+            row = f"{name}-{split}" + ("" if scale == 1 else f"-x{scale}")
+            rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale), ("--dense", *score_options))
     return rows
 
 
@@ -161,11 +182,16 @@ def davis_cam_row(runner: Runner, work: Path) -> dict[str, float]:
     return score(runner, "davis-cam", work / "cam.zarr", DAVIS, work / "cam.score.json", "--predicted-only", "--resize")
 
 
-def davis_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
-    """A model trained on davis-dev's stores with ``seed``, predicted on the same frames at its default height."""
-    model = work / f"s{seed}"
-    runner.ensure("davis-full", model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--seed", seed, "-o", model, "--overwrite"))
-    return davis_predictions(runner, model, [("davis-full-tags", ("--tags", DAVIS / "tags.csv")), ("davis-full", ())])
+def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "") -> dict[str, dict]:
+    """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
+    same frames at its default height; a variant also at the sweep's heights."""
+    model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-full")
+    options = VARIANTS[variant] if variant else []
+    runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
+    predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv")), (name, ())]
+    if variant:
+        predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
+    return davis_predictions(runner, model, predictions)
 
 
 def davis_predictions(runner: Runner, model: Path, predictions: list[tuple[str, tuple]]) -> dict[str, dict]:
@@ -244,8 +270,10 @@ def main() -> None:
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed)})
             elif group == "davis-heights":
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
+            elif group == "davis-multiscale":
+                rows.update({"davis-cam": davis_cam_row(runner, args.work / "davis"), **davis_rows(runner, args.work / "davis", seed, "multiscale")})
             else:
-                rows.update(ablation_rows(runner, work, seed, group))
+                rows.update(variant_rows(runner, work, seed, group))
             save()
     print(markdown(record), end="")
 

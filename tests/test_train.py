@@ -10,10 +10,11 @@ import pytest
 import safetensors.torch
 import torch
 
-from vscr_cli import weights
+from vscr_cli import labels, weights
 from vscr_cli.console import duration
 from vscr_cli.core.flow import flow_stack
 from vscr_cli.core.models.motion import clip_frames
+from vscr_cli.errors import VscrError
 from vscr_cli.models import load_model
 from vscr_cli.stages.train import FrameCache, SampleReader, TrainConfig, build_frame_cache, make_config, open_training_inputs, preset_for, train
 
@@ -105,6 +106,50 @@ def test_cached_flow_is_the_clip_flow_of_whole_frames_cropped_and_flipped(traine
                 np.testing.assert_array_equal(sample[key], again[key], err_msg=key)
             flips.add(flip)
         assert flips == {False, True}
+
+
+def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
+    """At scale 0.5 a 32-px sample is the 64-px window of the frame shrunk by two: the image is the
+    mean of 2x2 blocks, the flow too with its displacements halved, labels the nearest pixel."""
+    crop = 32  # a 64-px window: the whole height of the 64x96 frames, placed at random in width
+    config = make_config("cpu", {"crop": crop, "scale_min": 0.5, "scale_max": 0.5})
+    mean, std = (np.array(v, np.float32) * 255 for v in config.architecture.mean_std)
+    with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+        cache = build_frame_cache(data, config, tmp_path)
+        reader = SampleReader(data, cache, config, config.architecture.mean_std)
+        checked_labels = 0
+        for video, position in data.samples[::4]:
+            entry = data.videos[video]
+            frames = dict(zip(cache.rgb.frame_index(entry.video_id).tolist(), cache.rgb.read(entry.video_id, "rgb")))
+            number = int(entry.frame_index[position])
+            clip = clip_frames(number, entry.total_frames, config.clip_length, config.clip_stride)
+            seed = [video, position]
+            draw = np.random.default_rng(seed)
+            assert draw.uniform(0.5, 0.5) == 0.5
+            top, left = (int(draw.integers(0, max(size - 2 * crop, 0) + 1)) for size in frames[number].shape[:2])
+            flip = bool(draw.random() < 0.5)
+
+            def shrunk(array):  # (64, 64, ...) -> (32, 32, ...) means of 2x2 blocks, flipped like the sample
+                blocks = array.reshape(crop, 2, crop, 2, *array.shape[2:]).mean(axis=(1, 3))
+                return blocks[:, ::-1] if flip else blocks
+
+            sample = reader.sample(video, position, np.random.default_rng(seed))
+            image = sample["image"].transpose(1, 2, 0) * std + mean
+            window = frames[number][top : top + 2 * crop, left : left + 2 * crop].astype(np.float32)
+            np.testing.assert_allclose(image, shrunk(window), atol=0.51)  # uint8 rounding
+            flow = flow_stack([frames[f] for f in clip])[:, top : top + 2 * crop, left : left + 2 * crop]
+            expected = shrunk(flow.transpose(1, 2, 0)).transpose(2, 0, 1) * 0.5
+            if flip:
+                expected = expected * np.array([-1, 1] * (len(clip) - 1), np.float32)[:, None, None]
+            np.testing.assert_allclose(sample["motion"], expected, atol=1e-4)
+            if entry.labeled[position]:
+                pseudo = data.cams.read(entry.video_id, "pseudo")[position][top + 1 : top + 2 * crop : 2, left + 1 : left + 2 * crop : 2]
+                cam = labels.CLASS_INDEX[pseudo[:, ::-1] if flip else pseudo]
+                np.testing.assert_array_equal(sample["cam"], np.where(cam == labels.IGNORE, -1, cam))
+                checked_labels += 1
+        assert checked_labels
+    with pytest.raises(VscrError, match="scale-min"):
+        make_config("cpu", {"scale_min": 1.5, "scale_max": 0.5})
 
 
 def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):

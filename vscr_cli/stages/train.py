@@ -9,11 +9,13 @@ augmentations from a generator seeded by (seed, iteration, slot), so a run resum
 checkpoint sees exactly the batches the uninterrupted run would have seen, and each
 DistributedDataParallel process takes its own slots of the same global batch.
 
-Per sample: a random ``crop`` x ``crop`` window (frames smaller than that are padded, and the
-padding ignored) and a horizontal flip, applied alike to the frame, its edge segments, its
-CAM pseudo-label and the motion clip (``clip_length`` frames ``clip_stride`` apart, centred
+Per sample: a random square window, ``crop / s`` pixels a side for a scale ``s`` drawn uniformly
+from [``scale_min``, ``scale_max``] (SPML: 0.5-1.5) and resized to ``crop`` x ``crop`` (frames
+smaller than the window are padded, and the padding ignored), and a horizontal flip, applied
+alike to the frame, its edge segments, its CAM pseudo-label and the motion clip (``clip_length`` frames ``clip_stride`` apart, centred
 on the frame; for the flow encoder, the Farneback optical flow between consecutive clip
-frames, computed on the whole frames and cropped like them, x-flow negated on a flip).
+frames, computed on the whole frames and cropped like them, scaled by the resize, x-flow negated on a
+flip). Images and flows are resized bilinearly, labels and segments by nearest neighbour.
 
 Step: the objective of Eq. 4 (vscr_cli.core.losses) on the pixel embeddings, plus the
 cross-entropy of the segmentation head on CAM pseudo-labels of labeled frames (the head sees
@@ -35,6 +37,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -110,6 +113,9 @@ class TrainConfig(ModelConfig):
     memory_iterations: int = 2
     classifier_weight: float = 1.0
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
+    # augmentation: each sample's window is crop / s pixels a side, s uniform in [scale_min, scale_max]
+    scale_min: float = 1.0
+    scale_max: float = 1.0
     # run
     seed: int = 0
     checkpoint_every: int = 500
@@ -142,6 +148,8 @@ class TrainConfig(ModelConfig):
         super().validate()
         if not 0 < self.labeled_fraction <= 1:
             raise VscrError("--labeled-fraction must be in (0, 1]")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise VscrError("--scale-min and --scale-max must satisfy 0 < min <= max")
 
 
 def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -308,15 +316,22 @@ class SampleReader:
         pseudo = self._frame(self.data.cams, entry.video_id, cam_stage.PSEUDO, position)
         height, width = image.shape[:2]
         crop = config.crop
-        top = int(rng.integers(0, max(height - crop, 0) + 1))
-        left = int(rng.integers(0, max(width - crop, 0) + 1))
+        jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)
+        span = max(1, round(crop / rng.uniform(config.scale_min, config.scale_max))) if jitter else crop
+        top = int(rng.integers(0, max(height - span, 0) + 1))
+        left = int(rng.integers(0, max(width - span, 0) + 1))
         flip = bool(rng.random() < 0.5)
+        nearest = np.minimum(((np.arange(crop) + 0.5) * span / crop).astype(np.int64), span - 1)
 
-        def window(array: np.ndarray, fill: float) -> np.ndarray:
-            part = array[top : top + crop, left : left + crop]
-            if part.shape[:2] != (crop, crop):
-                pad = [(0, crop - part.shape[0]), (0, crop - part.shape[1])] + [(0, 0)] * (array.ndim - 2)
+        def window(array: np.ndarray, fill: float, smooth: bool = False) -> np.ndarray:
+            """The sample's window of ``array`` (H, W, ...), padded with ``fill``, resized to the crop
+            (bilinear when ``smooth``, else nearest neighbour) and flipped."""
+            part = array[top : top + span, left : left + span]
+            if part.shape[:2] != (span, span):
+                pad = [(0, span - part.shape[0]), (0, span - part.shape[1])] + [(0, 0)] * (array.ndim - 2)
                 part = np.pad(part, pad, constant_values=fill)
+            if span != crop:
+                part = cv2.resize(part, (crop, crop), interpolation=cv2.INTER_LINEAR) if smooth else part[nearest][:, nearest]
             return part[:, ::-1] if flip else part
 
         ignore = window(np.zeros((height, width), bool), True)
@@ -324,7 +339,7 @@ class SampleReader:
         cam[cam == labels.IGNORE] = -1
         labeled = bool(entry.labeled[position])
         sample = {
-            "image": ((window(image, 0).astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1),
+            "image": ((window(image, 0, smooth=True).astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1),
             "edge": np.where(ignore, -1, window(edge, -1)),
             "cam": cam if labeled else np.full_like(cam, -1),
             "ignore": ignore,
@@ -334,10 +349,11 @@ class SampleReader:
         if config.motion != "none":
             clip = clip_frames(frame_number, entry.total_frames, config.clip_length, config.clip_stride)
             if self.cache.flows is not None:
-                mirror = np.array([-1 if flip else 1, 1], np.float32)  # a horizontal flip negates x-flow
-                sample["motion"] = stack_flows([window(self._flow(entry.video_id, a, b), 0) * mirror for a, b in clip_pairs(clip)])
+                # displacements grow with the resize; a horizontal flip negates x-flow
+                mirror = np.array([-1 if flip else 1, 1], np.float32) * np.float32(crop / span)
+                sample["motion"] = stack_flows([window(self._flow(entry.video_id, a, b), 0, smooth=True) * mirror for a, b in clip_pairs(clip)])
             else:
-                sample["motion"] = MOTION_ENCODERS[config.motion].clip_input([window(self._rgb(entry.video_id, f), 0) for f in clip])
+                sample["motion"] = MOTION_ENCODERS[config.motion].clip_input([window(self._rgb(entry.video_id, f), 0, smooth=True) for f in clip])
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
 
 
