@@ -2,6 +2,7 @@
 
 from dataclasses import fields
 
+import click
 import typer
 
 from vscr_cli.cli import app
@@ -12,6 +13,6 @@ def test_per_video_commands_share_one_option_group():
     group = typer.main.get_group(app)
     shared = {f.name for f in fields(PerVideo)}
     for name in ("edges", "cam", "predict"):
-        params = {param.name for param in group.commands[name].params}
+        params = {param.name for param in group.get_command(click.Context(group), name).params}
         assert shared <= params, (name, shared - params)
         assert "video" not in params

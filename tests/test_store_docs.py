@@ -2,19 +2,19 @@
 
 import re
 
-from vscr_cli.stages import SCHEMAS
+from vscr_cli.schemas import SCHEMAS
 from vscr_cli.store import schemas_markdown
 
 from .conftest import REPO
 
 
-def test_store_md_table_matches_the_stage_schemas():
+def test_store_md_table_matches_the_schemas():
     text = (REPO / "docs" / "store.md").read_text()
     documented = re.search(r"<!-- schemas: begin[^>]*-->\n(.*?)<!-- schemas: end -->", text, re.S)
     assert documented is not None, "docs/store.md has no schemas block"
     assert documented.group(1) == schemas_markdown(SCHEMAS.values()), (
-        "docs/store.md disagrees with the stage schemas; regenerate the block with "
-        "python -c 'from vscr_cli.stages import SCHEMAS; from vscr_cli.store import schemas_markdown; print(schemas_markdown(SCHEMAS.values()))'"
+        "docs/store.md disagrees with vscr_cli.schemas; regenerate the block with "
+        "python -c 'from vscr_cli.schemas import SCHEMAS; from vscr_cli.store import schemas_markdown; print(schemas_markdown(SCHEMAS.values()))'"
     )
 
 

@@ -1,19 +1,64 @@
-"""The ``vscr`` command: global options and the registry of subcommands (one module each)."""
+"""The ``vscr`` command: global options and the registry of subcommands (one module each).
+
+A subcommand's module (``vscr_cli.commands.NAME``) is imported when that command runs or help lists
+it, so ``vscr info`` or ``vscr score`` do not pay for importing torch and the models.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from vscr_cli import __version__, console
-from vscr_cli.commands import align, cam, demo, edges, info, merge, predict, refine, score, show, synth, train, weights
 from vscr_cli.errors import VscrError
+
+#: The subcommands in help's order; each is the module ``vscr_cli.commands.<name>``.
+COMMANDS = ("synth", "info", "weights", "edges", "cam", "train", "refine", "predict", "align", "score", "show", "merge", "demo")
+
+
+@functools.cache
+def load_command(name: str) -> click.Command:
+    """The click command of subcommand ``name``, built from its module's ``command`` function."""
+    module = importlib.import_module(f"vscr_cli.commands.{name}")
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(module.NAME, help=module.__doc__)(module.command)
+    return typer.main.get_command(single)
+
+
+class _CommandModules(Mapping[str, click.Command]):
+    """The group's commands by name; a command's module is imported on first look-up."""
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        return load_command(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(TyperGroup):
+    """A typer group whose subcommands are loaded when asked for (click's lazy-loading pattern)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.commands = _CommandModules()  # type: ignore[assignment]
+
 
 app = typer.Typer(
     name="vscr",
+    cls=LazyGroup,
     help="Weakly-supervised video actor-action segmentation (VSCR) as composable commands over Zarr stores.",
     no_args_is_help=True,
     add_completion=False,
@@ -36,10 +81,6 @@ def main_options(
 ) -> None:
     """Weakly-supervised video actor-action segmentation (VSCR) as composable commands over Zarr stores."""
     console.configure(verbose, quiet)
-
-
-for module in (synth, info, weights, edges, cam, train, refine, predict, align, score, show, merge, demo):
-    app.command(module.NAME, help=module.__doc__)(module.command)
 
 
 def run(argv: list[str] | None = None) -> int:

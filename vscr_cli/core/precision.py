@@ -3,6 +3,9 @@
 Every heavy stage keeps an exact fp32 path; bf16/fp16 autocast is used only where the device
 runs it natively (CUDA; x86 CPUs with avx512_bf16 or AMX; other CPUs whose oneDNN reports
 bf16 support), checked once per device with a tiny probe.
+
+torch is imported by the functions that use it, so the choices (:data:`PRECISIONS`) cost nothing
+to import (the command line lists them without loading torch).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import platform
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -20,6 +24,8 @@ PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 
 def _cpu_runs_bf16_natively() -> bool:
     """True when oneDNN has bf16 kernels backed by hardware instructions (not emulation)."""
+    import torch
+
     if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
         return False
     if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
@@ -30,6 +36,8 @@ def _cpu_runs_bf16_natively() -> bool:
 
 def _autocast_probe(device: torch.device, dtype: torch.dtype) -> bool:
     """Run a tiny convolution under autocast; True when it computes in `dtype` and agrees with fp32."""
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(1, 3, 8, 8, generator=generator).to(device)
     weight = torch.rand(4, 3, 3, 3, generator=generator).to(device)
@@ -44,6 +52,8 @@ def _autocast_probe(device: torch.device, dtype: torch.dtype) -> bool:
 
 @functools.cache
 def _autocast_dtype_cached(device: torch.device) -> torch.dtype | None:
+    import torch
+
     if device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     elif device.type == "cpu" and _cpu_runs_bf16_natively():
@@ -59,6 +69,8 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     CUDA: bf16 where the GPU has it natively, else fp16. CPU: bf16 on hardware with native bf16
     (avx512_bf16 / AMX on x86), else None. The answer is probed once per device and cached.
     """
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -71,6 +83,8 @@ def resolve_precision(precision: Precision, device: torch.device | str) -> torch
     "auto" picks `autocast_dtype(device)`; "bf16"/"fp16" are honoured when the device can run
     them at all (else ValueError, with the reason); "fp32" is the exact path.
     """
+    import torch
+
     if precision == "fp32":
         return None
     if precision == "auto":
@@ -91,6 +105,8 @@ def dtype_name(dtype: torch.dtype | None) -> str:
 
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """`torch.autocast` to `dtype` on `device`'s type, or a no-op context when `dtype` is None."""
+    import torch
+
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=dtype)

@@ -36,7 +36,7 @@ from skimage.measure import label as connected_components
 from vscr_cli import console
 from vscr_cli.errors import StoreError
 from vscr_cli.labels import CLASS_IDS, NUM_ACTIONS, NUM_ACTORS, VALID_IDS
-from vscr_cli.stages import predict
+from vscr_cli.schemas import LABEL, PREDICTIONS, PROB
 from vscr_cli.store import Store, StoreWriter, open_store
 
 #: Ids 10..79 belong to an actor (id // 10 = 1..7); a region's votes are indexed by id, 80 columns.
@@ -191,12 +191,12 @@ def align_video(store: Store, video: str, writer: StoreWriter, options: dict[str
     tracking the whole (T, H, W) video (and (T, 44, H, W) ``prob`` when voting softly) is read.
     """
     names = store.arrays(video)
-    if predict.LABEL not in names:
-        raise StoreError(f"{store.location}: video {video!r} has no {predict.LABEL!r} array")
-    if options["use_prob"] and predict.PROB not in names:
-        raise StoreError(f"{store.location}: video {video!r} has no {predict.PROB!r} array (drop --use-prob)")
+    if LABEL not in names:
+        raise StoreError(f"{store.location}: video {video!r} has no {LABEL!r} array")
+    if options["use_prob"] and PROB not in names:
+        raise StoreError(f"{store.location}: video {video!r} has no {PROB!r} array (drop --use-prob)")
     arrays = {name: store.array(video, name) for name in names}
-    predict.SCHEMA.check(store.location, video, predict.LABEL, arrays[predict.LABEL])
+    PREDICTIONS.check(store.location, video, LABEL, arrays[LABEL])
     frame_index = store.frame_index(video)
     output = writer.video(
         video, frame_index, {name: (array.shape[1:], array.dtype) for name, array in arrays.items()}, store.video_attrs(video)
@@ -205,17 +205,17 @@ def align_video(store: Store, video: str, writer: StoreWriter, options: dict[str
     step = max(frames, 1) if options["track"] else 1
     for start in range(0, frames, step):
         window = slice(start, start + step)
-        prob = np.asarray(arrays[predict.PROB][window]) if options["use_prob"] else None
+        prob = np.asarray(arrays[PROB][window]) if options["use_prob"] else None
         aligned = align_actions(
-            np.asarray(arrays[predict.LABEL][window]),
+            np.asarray(arrays[LABEL][window]),
             track=options["track"],
             min_iou=options["min_iou"],
             prob=prob,
             connectivity=1 if options["connectivity"] == 4 else 2,
         )
-        output.write(predict.LABEL, start, aligned)
+        output.write(LABEL, start, aligned)
         for name in names:
-            if name != predict.LABEL:
+            if name != LABEL:
                 output.write(name, start, np.asarray(arrays[name][window]))
         on_frames(len(aligned))
     writer.complete(video)
@@ -225,9 +225,9 @@ def run(pred: str, output: Path | None, track: bool = False, min_iou: float = 0.
     """``vscr align``: the pred store ``pred`` (``-``: zip bytes on stdin) with every actor region
     aligned, into ``output`` (None: zip bytes on stdout); other arrays are copied."""
     options = {"track": track, "min_iou": min_iou, "connectivity": connectivity, "use_prob": use_prob}
-    with open_store(pred, predict.SCHEMA.kind) as store:
+    with open_store(pred, PREDICTIONS.kind) as store:
         inputs = {"pred": {"location": store.location, "params": store.record.params, "inputs": store.record.inputs}}
-        with StoreWriter(output, kind=predict.SCHEMA.kind, params={"aligned": options}, inputs=inputs, overwrite=overwrite, resume=resume) as writer:
+        with StoreWriter(output, kind=PREDICTIONS.kind, params={"aligned": options}, inputs=inputs, overwrite=overwrite, resume=resume) as writer:
             for skipped in store.record.skipped:
                 if skipped not in writer.record.skipped:
                     writer.skip(skipped["video"], skipped["reason"])

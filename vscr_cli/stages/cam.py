@@ -40,7 +40,9 @@ from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
 from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
-from vscr_cli.store import ArraySpec, StoreSchema, check_parent
+from vscr_cli import schemas
+from vscr_cli.schemas import CAM, PSEUDO
+from vscr_cli.store import check_parent
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
 
@@ -57,16 +59,7 @@ DEFAULT_MOTION_WEIGHT = 0.4
 DEFAULT_MOTION_GAP = 1
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
-CAM = "cam"
-PSEUDO = "pseudo"
-SCHEMA = StoreSchema(
-    "cam",
-    "vscr cam",
-    (
-        ArraySpec(CAM, "(T, H, W)", "uint8", "Grad-CAM++ activation of the tagged actor x 255 (zeros: unlabeled video)"),
-        ArraySpec(PSEUDO, "(T, H, W)", "uint8", "pseudo-label: the video's tag id on the chosen superpixels, 0 elsewhere; 255 everywhere for an unlabeled video"),
-    ),
-)
+SCHEMA = schemas.CAMS
 
 
 # -- which videos are labeled ---------------------------------------------------------------------

@@ -25,19 +25,11 @@ from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.sources import discover
 from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
-from vscr_cli.store import ArraySpec, StoreSchema
+from vscr_cli import schemas
+from vscr_cli.schemas import EDGE, SEGMENTS
 
 DEFAULT_THRESHOLD = 0.4
-EDGE = "edge"
-SEGMENTS = "segments"
-SCHEMA = StoreSchema(
-    "edges",
-    "vscr edges",
-    (
-        ArraySpec(EDGE, "(T, H, W)", "uint8", "HED edge probability x 255"),
-        ArraySpec(SEGMENTS, "(T, H, W)", "int32", "region ids 0..n-1 of the UCM cut, in raster order of their first pixel"),
-    ),
-)
+SCHEMA = schemas.EDGES
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, ModelConfig, load_model, model_sha256
 from vscr_cli.sources import discover
 from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, per_process, write_per_video
-from vscr_cli.store import ArraySpec, StoreSchema
+from vscr_cli import schemas
+from vscr_cli.schemas import LABEL, PROB
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, size_at_height
 
@@ -49,16 +50,7 @@ VOTE_FLOOR = 1e-3
 DEFAULT_SCALE = 1.0
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
 MODEL_ENV = "VSCR_MODEL"
-LABEL = "label"
-PROB = "prob"
-SCHEMA = StoreSchema(
-    "pred",
-    "vscr predict, vscr align",
-    (
-        ArraySpec(LABEL, "(T, H, W)", "uint8", "A2D actor-action ids, 0 background"),
-        ArraySpec(PROB, "(T, 44, H, W)", "float16", "class probabilities, background then the 43 classes (`--prob`)", optional=True),
-    ),
-)
+SCHEMA = schemas.PREDICTIONS
 
 
 @dataclass

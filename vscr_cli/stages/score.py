@@ -38,7 +38,7 @@ from vscr_cli.datasets import GroundTruth, open_ground_truth
 from vscr_cli.errors import StoreError
 from vscr_cli.labels import ACTION_INDEX, ACTOR_INDEX, CLASS_IDS, CLASS_INDEX, IGNORE, NUM_ACTIONS, NUM_ACTORS
 from vscr_cli.sources import recorded_ground_truth
-from vscr_cli.stages import cam, predict
+from vscr_cli.schemas import CAMS, LABEL, PREDICTIONS, PSEUDO
 from vscr_cli.store import Store, open_store
 
 #: The label spaces scored, in report order.
@@ -52,8 +52,8 @@ METRICS: tuple[str, ...] = SPACE_METRICS + FOREGROUND_METRICS
 
 _NUM_IDS = 256  # label maps are uint8
 #: The stores scored, by kind, and the label map scored in each; a cam store's "no CAM" (255) counts as background.
-SCORED = {schema.kind: schema for schema in (predict.SCHEMA, cam.SCHEMA)}
-LABEL_ARRAYS = {predict.SCHEMA.kind: predict.LABEL, cam.SCHEMA.kind: cam.PSEUDO}
+SCORED = {schema.kind: schema for schema in (PREDICTIONS, CAMS)}
+LABEL_ARRAYS = {PREDICTIONS.kind: LABEL, CAMS.kind: PSEUDO}
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ def score_frames(
                 prediction = np.zeros_like(truth)
             else:
                 prediction = np.asarray(label[item.position])
-                if store.kind == cam.SCHEMA.kind:
+                if store.kind == CAMS.kind:
                     prediction = np.where(prediction == labels.IGNORE, labels.BACKGROUND, prediction)
                 if prediction.shape != truth.shape and resize:
                     prediction = cv2.resize(prediction, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)

@@ -12,24 +12,24 @@ from vscr_cli import console, render
 from vscr_cli.datasets import open_ground_truth
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import recorded_sources
-from vscr_cli.stages import cam, edges, predict
+from vscr_cli.schemas import CAM, CAMS, EDGE, EDGES, LABEL, PREDICTIONS, PSEUDO, SEGMENTS
 from vscr_cli.store import Store, check_parent, open_store
 
 #: The kinds of store shown, and their arrays of A2D ids (whose classes the legend names).
-SHOWN = (edges.SCHEMA.kind, cam.SCHEMA.kind, predict.SCHEMA.kind)
-LABEL_MAPS = (predict.LABEL, cam.PSEUDO)
+SHOWN = (EDGES.kind, CAMS.kind, PREDICTIONS.kind)
+LABEL_MAPS = (LABEL, PSEUDO)
 SUFFIXES = (".png", ".mp4")
 
 
 def store_panels(store: Store, video_id: str, position: int, frame: np.ndarray) -> list[np.ndarray]:
     """The views of one stored frame, each captioned: what a person needs to judge the store."""
-    if store.kind == edges.SCHEMA.kind:
-        return [render.titled(render.edge_view(frame, store.array(video_id, edges.EDGE)[position], store.array(video_id, edges.SEGMENTS)[position]), "edges + segments")]
-    if store.kind == cam.SCHEMA.kind:
-        pseudo = store.array(video_id, cam.PSEUDO)[position]
-        return [render.titled(render.heat_overlay(frame, store.array(video_id, cam.CAM)[position]), "CAM"), render.titled(render.label_overlay(frame, pseudo), "pseudo-label")]
-    if store.kind == predict.SCHEMA.kind:
-        return [render.titled(render.label_overlay(frame, store.array(video_id, predict.LABEL)[position]), "prediction")]
+    if store.kind == EDGES.kind:
+        return [render.titled(render.edge_view(frame, store.array(video_id, EDGE)[position], store.array(video_id, SEGMENTS)[position]), "edges + segments")]
+    if store.kind == CAMS.kind:
+        pseudo = store.array(video_id, PSEUDO)[position]
+        return [render.titled(render.heat_overlay(frame, store.array(video_id, CAM)[position]), "CAM"), render.titled(render.label_overlay(frame, pseudo), "pseudo-label")]
+    if store.kind == PREDICTIONS.kind:
+        return [render.titled(render.label_overlay(frame, store.array(video_id, LABEL)[position]), "prediction")]
     raise VscrError(f"{store.location}: cannot show a {store.kind} store (edges, cam or pred)")
 
 

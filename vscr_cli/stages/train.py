@@ -60,7 +60,9 @@ from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, MODEL_KIND, ModelConfig, build_model, save_model
 from vscr_cli.stages import cam as cam_stage
 from vscr_cli.stages import edges as edges_stage
-from vscr_cli.store import ArraySpec, OutputLock, Store, StoreSchema, StoreWriter, changed_keys, check_output, mark_output, open_store
+from vscr_cli import schemas
+from vscr_cli.schemas import FLOW, RGB, SECOND
+from vscr_cli.store import OutputLock, Store, StoreWriter, changed_keys, check_output, mark_output, open_store
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
 CHECKPOINT = "checkpoint.pt"
@@ -68,17 +70,7 @@ METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
-RGB, SECOND, FLOW = "rgb", "second", "flow"
-#: The frame cache training keeps in its model folder (frames.zarr, flows.zarr): the store frames and their clips.
-FRAMES_SCHEMA = StoreSchema("frames", "vscr train (its frame cache)", (ArraySpec(RGB, "(T, H, W, 3)", "uint8", "the frames the training frames and their motion clips use"),))
-FLOWS_SCHEMA = StoreSchema(
-    "flows",
-    "vscr train (its flow cache)",
-    (
-        ArraySpec(SECOND, "(T,)", "int64", "the second frame of each pair (`frame_index`: its first)"),
-        ArraySpec(FLOW, "(T, H, W, 2)", "float32", "Farneback flow (x, y) in pixels from the first frame of the pair to the second"),
-    ),
-)
+FRAMES_SCHEMA, FLOWS_SCHEMA = schemas.FRAMES, schemas.FLOWS
 #: The flat training options (TOML, command line, saved record) that set the objective (Eq. 4,
 #: Table 3-5): option name -> ObjectiveConfig field. ``kmeans_grid`` G is the (G, G) grid.
 OBJECTIVE_OPTIONS = {
