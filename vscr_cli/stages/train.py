@@ -58,10 +58,7 @@ from vscr_cli.core.models.vscr import VSCROutput, labels_at_cells
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, MODEL_KIND, ModelConfig, build_model, save_model
-from vscr_cli.stages import cam as cam_stage
-from vscr_cli.stages import edges as edges_stage
-from vscr_cli import schemas
-from vscr_cli.schemas import FLOW, RGB, SECOND
+from vscr_cli.schemas import FLOW, FLOWS, FRAMES, PSEUDO, RGB, SECOND, SEGMENTS
 from vscr_cli.store import OutputLock, Store, StoreWriter, changed_keys, check_output, mark_output, open_store
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
@@ -70,7 +67,6 @@ METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
-FRAMES_SCHEMA, FLOWS_SCHEMA = schemas.FRAMES, schemas.FLOWS
 #: The flat training options (TOML, command line, saved record) that set the objective (Eq. 4,
 #: Table 3-5): option name -> ObjectiveConfig field. ``kmeans_grid`` G is the (G, G) grid.
 OBJECTIVE_OPTIONS = {
@@ -211,8 +207,8 @@ def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_
     (both resumable like any store)."""
     params = {"height": data.height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
     flow_params = {**params, "farneback": list(FARNEBACK)}
-    flow_writer = StoreWriter(folder / FLOW_CACHE, kind=FLOWS_SCHEMA.kind, params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
-    with StoreWriter(folder / FRAME_CACHE, kind=FRAMES_SCHEMA.kind, params=params, resume=True) as writer, flow_writer as flows:
+    flow_writer = StoreWriter(folder / FLOW_CACHE, kind=FLOWS.kind, params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
+    with StoreWriter(folder / FRAME_CACHE, kind=FRAMES.kind, params=params, resume=True) as writer, flow_writer as flows:
         for video in data.videos:
             todo = video.video_id not in writer.completed or (flows is not None and video.video_id not in flows.completed)
             if todo:
@@ -243,7 +239,7 @@ def _write_flows(writer: StoreWriter, video_id: str, clips: Sequence[Sequence[in
 
 def open_frame_cache(folder: Path, config: TrainConfig) -> FrameCache:
     """The cache :func:`build_frame_cache` wrote into ``folder``."""
-    return FrameCache(open_store(folder / FRAME_CACHE, FRAMES_SCHEMA.kind), open_store(folder / FLOW_CACHE, FLOWS_SCHEMA.kind) if config.motion == "flow" else None)
+    return FrameCache(open_store(folder / FRAME_CACHE, FRAMES.kind), open_store(folder / FLOW_CACHE, FLOWS.kind) if config.motion == "flow" else None)
 
 
 class ArrayCache:
@@ -304,8 +300,8 @@ class SampleReader:
         entry = self.data.videos[video]
         frame_number = int(entry.frame_index[position])
         image = self._rgb(entry.video_id, frame_number)
-        edge = self._frame(self.data.edges, entry.video_id, edges_stage.SEGMENTS, position).astype(np.int64)
-        pseudo = self._frame(self.data.cams, entry.video_id, cam_stage.PSEUDO, position)
+        edge = self._frame(self.data.edges, entry.video_id, SEGMENTS, position).astype(np.int64)
+        pseudo = self._frame(self.data.cams, entry.video_id, PSEUDO, position)
         height, width = image.shape[:2]
         crop = config.crop
         jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)

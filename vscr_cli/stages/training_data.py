@@ -13,8 +13,7 @@ import numpy as np
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import discover, recorded_sources
-from vscr_cli.stages import cam as cam_stage
-from vscr_cli.stages import edges as edges_stage
+from vscr_cli.schemas import CAMS, EDGES
 from vscr_cli.store import Store, check_same_frames, open_store
 from vscr_cli.tags import require_tags
 from vscr_cli.video import VideoSource
@@ -53,8 +52,8 @@ def open_training_data(
     labeled_fraction: float = 1.0,
 ) -> TrainingData:
     """Open and cross-check the stores; D_c frames are those of CAM-labeled videos (thinned by ``labeled_fraction``)."""
-    edges = open_store(edges_location, edges_stage.SCHEMA.kind)
-    cams = open_store(cam_location, cam_stage.SCHEMA.kind)
+    edges = open_store(edges_location, EDGES.kind)
+    cams = open_store(cam_location, CAMS.kind)
     check_same_frames(edges, cams)
     missing = [v for v in edges.videos if v not in sources]
     if missing:
@@ -85,9 +84,9 @@ def open_training_inputs(
     if sources:
         videos = discover(sources)
     else:
-        with open_store(edges, edges_stage.SCHEMA.kind) as store:
+        with open_store(edges, EDGES.kind) as store:
             videos = recorded_sources(store.record.inputs)
-    with open_store(cam, cam_stage.SCHEMA.kind) as store:
+    with open_store(cam, CAMS.kind) as store:
         video_tags = load_tags(tags) if tags else {v: tuple(store.video_attrs(v).get("tags", ())) for v in store.videos}
         require_tags(store.videos, video_tags, tags or cam)
     data = open_training_data(edges, cam, {v.video_id: v for v in videos}, video_tags, labeled_fraction)
