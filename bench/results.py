@@ -139,13 +139,19 @@ def synthetic_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     }
 
 
+def training_frames(demo: Path) -> tuple:
+    """The predict options of the demo's training frames as its cam store took them, tags given."""
+    every = open_store(demo / "cam.zarr").record.params["selection"]["every"]
+    return ("--split", "train", "--every", every, "--tags", demo / "synth" / "tags.csv")
+
+
 def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     """The demo's three VSCR rows again with the frames read at other heights, scored at the ground truth's size."""
     demo = work / "demo"
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
     rows = {}
     for height in SYNTH_HEIGHTS:
-        for split, options, score_options in (("train", ("--split", "train", "--every", "2", "--tags", tags), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())):
+        for split, options, score_options in (("train", training_frames(demo), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())):
             row = f"full-{split}-h{height}"
             rows[row] = predicted_row(runner, row, synth, demo / "model", work / f"pred-{split}-h{height}.zarr", work / f"{row}.score.json", (*options, "--height", height, "--scale", 1), ("--dense", "--resize", *score_options))
     return rows
@@ -162,9 +168,8 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, 
     options = ABLATIONS.get(name) or VARIANTS[name]
     runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
     predictions = [("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())]
-    if name in VARIANTS:  # the training frames as the demo predicts them (its cam store's frames, tags given)
-        every = open_store(demo / "cam.zarr").record.params["selection"]["every"]
-        predictions.insert(0, ("train", ("--split", "train", "--every", every, "--tags", tags), ("--predicted-only",)))
+    if name in VARIANTS:
+        predictions.insert(0, ("train", training_frames(demo), ("--predicted-only",)))
     rows = {}
     for scale in (1, 2) if name in VARIANTS else (1,):
         for split, predict_options, score_options in predictions:
@@ -249,7 +254,10 @@ def main() -> None:
     runner = Runner()
 
     def save() -> None:
-        record.update(runs=runs, commands={**record.get("commands", {}), **runner.commands}, mean_std=summary(runs))
+        commands = record.get("commands", {})
+        for row, texts in runner.commands.items():  # every run's commands of a row, each once (seeds add theirs)
+            commands[row] = list(dict.fromkeys([*commands.get(row, []), *texts]))
+        record.update(runs=runs, commands=commands, mean_std=summary(runs))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -257,7 +265,7 @@ def main() -> None:
         if group.startswith("davis") and not (DAVIS / "tags.csv").is_file():
             print(f"davis-dev not found at {DAVIS}: skipped", file=sys.stderr)
             continue
-        if group == "davis":
+        if group in ("davis", "davis-multiscale"):
             davis_cam = davis_cam_row(runner, args.work / "davis")
         for seed in args.seeds[:1] if group == "davis-heights" else args.seeds:  # the sweep: the first seed's model
             work = args.work / f"s{seed}"
@@ -271,7 +279,7 @@ def main() -> None:
             elif group == "davis-heights":
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
             elif group == "davis-multiscale":
-                rows.update({"davis-cam": davis_cam_row(runner, args.work / "davis"), **davis_rows(runner, args.work / "davis", seed, "multiscale")})
+                rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, "multiscale")})
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()
