@@ -129,6 +129,23 @@ def test_corrupted_prediction_matches_the_accumulator(cli, synth, dense_gt, tmp_
     assert report["scores"]["actor_action"]["invalid_predictions"][0] > 0  # background predicted as 14 or 255
 
 
+def test_per_video_scores_are_each_videos_own(cli, synth, dense_gt, tmp_path):
+    videos = dense_gt.videos()
+    broken = videos[1]
+    only_one_broken: Transform = lambda video, maps: corrupt(video, maps) if video == broken else maps
+    pred = write_pred(tmp_path / "one-bad.zarr", dense_gt, transform=only_one_broken)
+    done = cli("score", pred, "--gt", synth.root, "--dense", "--metrics", "miou,fg_iou", "--per-video", "--json", tmp_path / "report.json")
+    assert done.code == 0, done.stderr
+    per_video = json.loads((tmp_path / "report.json").read_text())["per_video"]
+    assert list(per_video) == videos
+    expected = scores_of(dense_gt, [broken], corrupt)
+    assert expected["fg_iou"] < 0.95 and per_video[broken]["fg_iou"] == pytest.approx(expected["fg_iou"])
+    assert per_video[broken]["actor_action.miou"] == pytest.approx(expected["actor_action"]["miou"])
+    assert per_video[broken]["frames"] == expected["frames"]
+    assert all(per_video[video]["actor_action.miou"] == 1.0 and per_video[video]["fg_iou"] in (1.0, None) for video in videos if video != broken)
+    assert "per video" in done.stdout and f"{100 * expected['fg_iou']:.1f}" in done.stdout
+
+
 def test_missing_frames_are_an_error_unless_allowed(cli, synth, dense_gt, tmp_path):
     sparse_gt = open_ground_truth(synth.root)  # annotated frames only
     pred = write_pred(tmp_path / "sparse.zarr", sparse_gt)

@@ -23,8 +23,9 @@ def _percent(value: float) -> str:
     return "-" if math.isnan(value) else f"{100 * value:.1f}"
 
 
-def print_scores(scores: Scores, chosen: list[str], report: dict[str, Any], per_class: bool) -> None:
-    """The scores table (percentages), the foreground line, totals and optionally per-class IoU tables."""
+def print_scores(scores: Scores, chosen: list[str], report: dict[str, Any], per_class: bool, per_video: bool = False) -> None:
+    """The scores table (percentages), the foreground line, totals and optionally per-class IoU
+    tables and a per-video table."""
     out = console.stdout
     columns = [metric for metric in SPACE_METRICS if metric in chosen]
     if columns:
@@ -47,6 +48,27 @@ def print_scores(scores: Scores, chosen: list[str], report: dict[str, Any], per_
     if per_class:
         for space in SPACES:
             out.print(per_class_table(scores, space))
+    if per_video:
+        out.print(per_video_table(report["per_video"], chosen))
+
+
+SHORT_TITLES = {"fg_iou": "fg IoU", "fg_j_mean": "J mean"}
+#: The per-video table's columns: each label space's mIoU and the foreground metrics (of those chosen).
+PER_VIDEO_COLUMNS = tuple(f"{space}.miou" for space in SPACES) + FOREGROUND_METRICS
+
+
+def per_video_table(per_video: dict[str, dict[str, Any]], chosen: list[str]) -> Table:
+    """One row per video of the report's ``per_video`` scores (fractions, None where undefined)."""
+    columns = [key for key in PER_VIDEO_COLUMNS if key.rsplit(".", 1)[-1] in chosen]
+    table = Table(title="per video (mIoU of each label space, foreground scores)")
+    table.add_column("video", no_wrap=True)
+    table.add_column("frames", justify="right")
+    for key in columns:
+        space, _, metric = key.rpartition(".")
+        table.add_column(SPACE_TITLES[space] if space else SHORT_TITLES[metric], justify="right")
+    for video, values in per_video.items():
+        table.add_row(video, str(values["frames"]), *(_percent(math.nan if values[key] is None else values[key]) for key in columns))
+    return table
 
 
 def _class_name(space: str, value: int) -> str:

@@ -42,6 +42,7 @@ def command(
     predicted_only: Annotated[bool, typer.Option("--predicted-only", help="Score only the ground-truth frames the prediction holds (a sample of densely annotated videos, e.g. --every 5).")] = False,
     resize: Annotated[bool, typer.Option("--resize", help="Scale predictions of another size to the ground truth's (nearest neighbour) instead of failing.")] = False,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also show the IoU of every class.")] = False,
+    per_video: Annotated[bool, typer.Option("--per-video", help="Also show each video's mIoU and foreground scores (the JSON report always holds them).")] = False,
     json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write all scores and confusion matrices as JSON to FILE ('-': stdout, instead of the tables).")] = None,
 ) -> None:
     chosen = parse_metrics(metrics)
@@ -52,4 +53,4 @@ def command(
             print(text)
             return
         Path(json_path).write_text(text + "\n")
-    print_scores(scores, chosen, report, per_class)
+    print_scores(scores, chosen, report, per_class, per_video)

@@ -320,14 +320,17 @@ def plan_frames(store: Store, gt: GroundTruth, split: str | None) -> list[Scored
 
 def score_frames(
     store: Store, gt: GroundTruth, plan: list[ScoredFrame], on_frame: Callable[[], None] = lambda: None, resize: bool = False
-) -> Scores:
+) -> tuple[Scores, dict[str, Scores]]:
     """Accumulate the confusion of every planned frame; an unpredicted frame counts as all background.
 
-    ``resize`` scales a prediction of another size to the ground truth's (nearest neighbour).
+    Returns the scores of all frames and those of each video's frames. ``resize`` scales a
+    prediction of another size to the ground truth's (nearest neighbour).
     """
-    accumulator = ConfusionAccumulator()
+    total = ConfusionAccumulator()
+    per_video: dict[str, Scores] = {}
     predicted = set(store.videos)
     for video, items in itertools.groupby(plan, key=lambda item: item.video):
+        accumulator = ConfusionAccumulator()
         label = store.array(video, LABEL_ARRAYS[store.kind]) if video in predicted else None
         if label is not None:
             SCORED[store.kind].check(store.location, video, LABEL_ARRAYS[store.kind], label)
@@ -349,7 +352,9 @@ def score_frames(
                     )
             accumulator.add(truth, prediction, video=video)
             on_frame()
-    return accumulator.scores()
+        total.merge(accumulator)
+        per_video[video] = accumulator.scores()
+    return total.scores(), per_video
 
 
 def run(
@@ -384,7 +389,7 @@ def run(
             console.log.warning("%d of %d ground-truth frames are not predicted: counted as background", len(missing), len(plan))
         with console.progress() as bar:
             task = bar.add_task("scoring frames", total=len(plan))
-            scores = score_frames(store, ground_truth, plan, lambda: bar.advance(task), resize)
+            scores, per_video = score_frames(store, ground_truth, plan, lambda: bar.advance(task), resize)
         location = store.location
     report = {
         "pred": location,
@@ -395,6 +400,7 @@ def run(
         "missing_frames": len(missing),
         "metrics": {name: None if math.isnan(value) else value for name, value in scores.select(metrics).items()},
         "scores": scores.as_dict(),
+        "per_video": {video: _json_ready({"frames": video_scores.frames, **video_scores.select(metrics)}) for video, video_scores in per_video.items()},
     }
     return scores, report
 
