@@ -1,6 +1,9 @@
 import json
+import subprocess
+import sys
 
 from vscr_cli import __version__
+from vscr_cli.cli import COMMANDS, command_summary, load_command
 
 from .conftest import vscr_process
 
@@ -12,6 +15,18 @@ def test_version_and_help_list_only_real_commands(cli):
     assert result.code == 0
     for name in ("synth", "info"):
         assert name in result.stdout
+
+
+def test_help_lists_the_commands_without_importing_them():
+    listing = "import sys; from vscr_cli.cli import run; run(['--help']); print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('vscr_cli.commands.')))"
+    done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    words = " ".join(done.stdout.replace("│", " ").split())
+    for name in COMMANDS:
+        summary = command_summary(name).get_short_help_str(limit=200)
+        assert summary == load_command(name).get_short_help_str(limit=200)
+        assert f"{name} {summary.split()[0]}" in words
 
 
 def test_synth_command_writes_and_summarises(cli, tmp_path):

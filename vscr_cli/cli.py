@@ -1,13 +1,16 @@
 """The ``vscr`` command: global options and the registry of subcommands (one module each).
 
-A subcommand's module (``vscr_cli.commands.NAME``) is imported when that command runs or help lists
-it, so ``vscr info`` or ``vscr score`` do not pay for importing torch and the models.
+A subcommand's module (``vscr_cli.commands.NAME``) is imported only when that command runs or shows
+its own help, so ``vscr info`` or ``vscr score`` do not pay for importing torch and the models. The
+group's help lists each command by its module's docstring, read from the source without importing it.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
+import importlib.util
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
@@ -33,6 +36,18 @@ def load_command(name: str) -> click.Command:
     return typer.main.get_command(single)
 
 
+@functools.cache
+def command_summary(name: str) -> click.Command:
+    """A stand-in for subcommand ``name`` that only carries its help (its module's docstring, as
+    :func:`load_command` gives it), read from the module's source without importing it."""
+    spec = importlib.util.find_spec(f"vscr_cli.commands.{name}")
+    if spec is None or spec.origin is None:
+        raise KeyError(name)
+    with open(spec.origin, encoding="utf-8") as source:
+        docstring = ast.get_docstring(ast.parse(source.read()))
+    return click.Command(name, help=docstring)
+
+
 class _CommandModules(Mapping[str, click.Command]):
     """The group's commands by name; a command's module is imported on first look-up."""
 
@@ -54,6 +69,23 @@ class LazyGroup(TyperGroup):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.commands = _CommandModules()  # type: ignore[assignment]
+        self._listing = False
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help, listing each command by its summary (no command module imported)."""
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)  # typer's lists ``commands.items()``, which would load every command
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self._listing and cmd_name in COMMANDS:
+            return command_summary(cmd_name)
+        return super().get_command(ctx, cmd_name)
 
 
 app = typer.Typer(
