@@ -16,6 +16,7 @@ over the seeds that have them.
                                                                 # (davis-heights: the first seed only)
     python bench/results.py --groups synth no-motion davis     # some groups
     python bench/results.py --groups multiscale davis-multiscale   # multi-scale training (SPML's 0.5-1.5)
+    python bench/results.py --groups davis-refine              # vscr refine of the davis-dev models, each --tag-votes
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -53,7 +54,9 @@ VARIANTS = {"multiscale": MULTISCALE}
 DAVIS_HEIGHTS = (160, 320)
 #: Prediction heights of the synthetic sweep (the demo trains on 120-px frames, its default).
 SYNTH_HEIGHTS = (240,)
-GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "davis", "davis-heights", "davis-multiscale")
+#: vscr refine's --tag-votes, each a davis-dev row of the seed's model refined that way.
+REFINE_VOTES = ("class", "actor")
+GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "davis", "davis-heights", "davis-multiscale", "davis-refine")
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -76,6 +79,7 @@ ROWS = {
     "davis-multiscale-tags": "davis-dev: multi-scale training, same frames (tags given)",
     "davis-multiscale": "davis-dev: multi-scale training, same frames (no tags)",
     **{f"davis-multiscale-h{height}": f"davis-dev: multi-scale training (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
+    **{f"davis-refine-{votes}{tagged}": f"davis-dev: vscr refine --tag-votes {votes}, same frames ({title})" for votes in REFINE_VOTES for tagged, title in (("-tags", "tags given"), ("", "no tags"))},
 }
 
 
@@ -212,6 +216,17 @@ def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     return davis_predictions(runner, model, predictions)
 
 
+def davis_refine_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
+    """The seed's davis-dev model refined by ``vscr refine`` with each of :data:`REFINE_VOTES`, predicted
+    by its retrained head on the same frames with and without tags, scored at full size."""
+    model, rows = work / f"s{seed}", {}
+    for votes in REFINE_VOTES:
+        refined, name = model / f"refined-{votes}", f"davis-refine-{votes}"
+        runner.ensure(name, refined / "config.json", vscr("refine", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "-m", model, "-o", refined, "--tag-votes", votes))
+        rows.update(davis_predictions(runner, refined, [(f"{name}-tags", ("--tags", DAVIS / "tags.csv")), (name, ())]))
+    return rows
+
+
 def summary(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
     """Per row: mean and standard deviation of every measure over the seeds that have the row."""
     result = {}
@@ -280,6 +295,8 @@ def main() -> None:
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
             elif group == "davis-multiscale":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, "multiscale")})
+            elif group == "davis-refine":
+                rows.update(davis_refine_rows(runner, args.work / "davis", seed))
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()

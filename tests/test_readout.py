@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from vscr_cli import labels
 from vscr_cli.checkpoints import PROTOTYPES, load_bank
-from vscr_cli.core.readout import PrototypeBank, knn_votes, label_prototypes
+from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes, label_prototypes
+from vscr_cli.stages.refine import tag_votes
 from vscr_cli.store import open_store
 
 
@@ -42,11 +43,26 @@ def test_unlabelled_pixels_make_no_prototype_and_allowed_classes_alone_vote():
     full = label_prototypes(*two_regions())
     allowed = torch.zeros(labels.NUM_CLASSES, dtype=torch.bool)
     allowed[5] = True
-    votes = knn_votes(embedding, full, labels.NUM_CLASSES, neighbours=3, allowed=allowed)
+    votes = knn_votes(embedding, full, labels.NUM_CLASSES, neighbours=3, votes_for=class_votes(allowed))
     assert (votes.argmax(1) == 5).all() and votes[:, 0].sum() == 0
     allowed[:] = False
     allowed[7] = True  # a class no prototype has: background
-    assert (knn_votes(embedding, full, labels.NUM_CLASSES, allowed=allowed).argmax(1) == 0).all()
+    assert (knn_votes(embedding, full, labels.NUM_CLASSES, votes_for=class_votes(allowed)).argmax(1) == 0).all()
+
+
+def test_actor_votes_let_another_action_of_the_tagged_actor_label_a_video():
+    adult_jumping, adult_none, dog_running = (int(labels.CLASS_INDEX[i]) for i in (15, 19, 77))
+    embedding, regions = two_regions()
+    bank = label_prototypes(embedding, torch.where(regions == 5, adult_jumping, 0))  # adults seen jumping only
+    spml = tag_votes([19], "class")  # a video tagged adult-none: no prototype carries its class
+    assert (knn_votes(embedding, bank, labels.NUM_CLASSES, neighbours=3, votes_for=spml).argmax(1) == 0).all()
+    by_actor = tag_votes([19], "actor")
+    assert by_actor[adult_jumping] == adult_none and by_actor[0] == 0 and by_actor[dog_running] == -1
+    votes = knn_votes(embedding, bank, labels.NUM_CLASSES, neighbours=3, votes_for=by_actor).argmax(1)
+    assert (votes == torch.where(regions == 5, adult_none, 0)).all()
+    two_adults = tag_votes([15, 19, 77], "actor")  # which adult tag another adult class stands for is unknown
+    assert two_adults[int(labels.CLASS_INDEX[11])] == -1 and two_adults[adult_jumping] == adult_jumping
+    assert two_adults[int(labels.CLASS_INDEX[75])] == dog_running
 
 
 def test_refine_writes_a_model_with_a_bank_that_predict_reads(cli, trained, synth, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,9 +11,10 @@ import typer
 from vscr_cli.models import DEFAULT_MODEL
 from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, resolve_autocast, resolve_device
 from vscr_cli.stages import refine as stage
-from vscr_cli.stages.refine import RefineParams
+from vscr_cli.stages.refine import TAG_VOTES, RefineParams
 
 NAME = "refine"
+TagVotes = enum.Enum("TagVotes", {name: name for name in TAG_VOTES}, type=str)
 
 
 def command(
@@ -26,11 +28,15 @@ def command(
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Bank -> relabelling rounds before the head is retrained.")] = RefineParams.rounds,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes of the head over all training pixels.")] = RefineParams.epochs,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the head's retraining.")] = RefineParams.seed,
+    tag_votes: Annotated[
+        TagVotes,
+        typer.Option("--tag-votes", help="Prototypes that relabel a video: of its tags' classes (class, SPML's), or of every class of its tagged actors, voting for that actor's tag (actor)."),
+    ] = TagVotes(RefineParams.votes),
     batch_size: BatchSize = 4,
     precision: PrecisionOption = Precision("auto"),
     device: DeviceOption = Device("auto"),
     overwrite: Overwrite = False,
 ) -> None:
     torch_device = resolve_device(device)
-    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed)
+    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, votes=tag_votes.value)
     stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite)

@@ -79,15 +79,23 @@ def label_prototypes(embedding: torch.Tensor, labels: torch.Tensor) -> Prototype
     return PrototypeBank(prototypes[keep], part_ids[keep] % classes)
 
 
-def knn_votes(embedding: torch.Tensor, bank: PrototypeBank, num_classes: int, neighbours: int = NEIGHBOURS, allowed: torch.Tensor | None = None) -> torch.Tensor:
+def class_votes(allowed: torch.Tensor) -> torch.Tensor:
+    """(C,) bool -> the (C,) int64 ``votes_for`` of :func:`knn_votes` that lets the prototypes of each
+    allowed class vote for their own class and the others not at all (SPML's tag restriction)."""
+    return torch.where(allowed, torch.arange(len(allowed), device=allowed.device), -1)
+
+
+def knn_votes(embedding: torch.Tensor, bank: PrototypeBank, num_classes: int, neighbours: int = NEIGHBOURS, votes_for: torch.Tensor | None = None) -> torch.Tensor:
     """(B, D, h, w) unit embeddings -> (B, num_classes, h, w) vote fractions: each k-means segment of
     a frame takes the labels of its ``neighbours`` most similar bank prototypes (cosine), every
-    pixel the votes of its segment. With ``allowed`` ((num_classes,) bool) only prototypes of
-    allowed classes vote (SPML keeps an image's tagged classes)."""
+    pixel the votes of its segment. With ``votes_for`` ((num_classes,) int64) a prototype of class
+    c votes for class ``votes_for[c]``, or not at all where that is -1 (:func:`class_votes`: SPML
+    keeps an image's tagged classes)."""
     prototypes, labels = bank.prototypes.to(embedding.device), bank.labels.to(embedding.device)
-    if allowed is not None:
-        keep = allowed.to(embedding.device)[labels]
-        prototypes, labels = prototypes[keep], labels[keep]
+    if votes_for is not None:
+        target = votes_for.to(embedding.device)[labels]
+        keep = target >= 0
+        prototypes, labels = prototypes[keep], target[keep]
     if len(labels) == 0:  # nothing may vote: background
         votes = embedding.new_zeros(embedding.shape[0], num_classes, *embedding.shape[-2:])
         votes[:, 0] = 1

@@ -26,7 +26,7 @@ from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
 from vscr_cli.core.precision import autocast, dtype_name
-from vscr_cli.core.readout import PrototypeBank, knn_votes
+from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.models import DEFAULT_MODEL, ModelConfig, load_model, model_sha256
@@ -83,7 +83,7 @@ class Predictor:
             return output.logits
         if self.bank is None:
             raise VscrError("this model has no prototype bank: make one with vscr refine, or use --readout softmax")
-        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, allowed=allowed)
+        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, votes_for=None if allowed is None else class_votes(allowed))
         return votes.clamp_min(VOTE_FLOOR).log()
 
 

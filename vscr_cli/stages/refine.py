@@ -9,7 +9,10 @@ pseudo-labels on 96-px training crops. SPML's tag-supervised pipeline reads clas
    :mod:`vscr_cli.core.readout`) and every segment, split by pseudo-label, gives one labelled
    prototype;
 3. every training frame, pseudo-labelled or not (D_u), is relabelled by k-NN votes of the bank
-   restricted to background and its video's tags;
+   restricted to background and its video's tags (``votes="class"``, SPML's); with
+   ``votes="actor"`` the prototypes of every class of a tagged actor vote too, for that actor's
+   tag, so a video whose tag no pseudo-label carries (``adult-none``: a D_u video by the paper's
+   rule) is relabelled from the same actor in other videos;
 4. the softmax head is retrained from scratch on the frozen embeddings with those labels;
 5. the bank is rebuilt from the refined labels of all frames and saved with the model, for
    ``vscr predict --readout knn``. Steps 2-3 repeat ``rounds`` times (SPML runs the loop twice).
@@ -21,7 +24,7 @@ and a record of what was done.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,12 +35,16 @@ from torch import nn
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
+from vscr_cli.errors import VscrError
 from vscr_cli.core.models.vscr import labels_at_cells
-from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
+from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, class_votes, knn_votes, label_prototypes
 from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
 from vscr_cli.stages.predict import Predictor, allowed_classes, load_predictor, network_outputs
 from vscr_cli.store import check_output, mark_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
+
+#: How a video's tags choose the prototypes that relabel it (:func:`tag_votes`).
+TAG_VOTES = ("class", "actor")
 
 #: Record entries that describe the network itself; the trained model's other entries (its training
 #: options, inputs, frame height) are carried over.
@@ -54,22 +61,44 @@ class RefineParams:
     learning_rate: float = 1e-3  # Adam, for the head
     batch_pixels: int = 4096
     seed: int = 0
+    votes: str = "class"  # one of TAG_VOTES
+
+    def __post_init__(self) -> None:
+        if self.votes not in TAG_VOTES:
+            raise VscrError(f"unknown tag votes {self.votes!r}; choose one of {', '.join(TAG_VOTES)}")
 
 
 @dataclass
 class FrameEmbeddings:
     """One training video as the network sees it: ``embedding`` (T, D, h, w) unit float32,
     ``pseudo`` (T, h, w) int64 class indices at the cells' centres (-1 = none: unlabelled frame
-    or no CAM), ``allowed`` (44,) bool background + the video's tags."""
+    or no CAM), ``votes_for`` (44,) int64 the class each prototype class votes for in this video
+    (-1: none; :func:`tag_votes`)."""
 
     video_id: str
     embedding: torch.Tensor
     pseudo: torch.Tensor
-    allowed: torch.Tensor
+    votes_for: torch.Tensor
 
 
-def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: int, on_video: Callable[[], None] | None = None) -> list[FrameEmbeddings]:
-    """The embedding of every frame of the training stores, with its pseudo-label at the embedding's cells."""
+def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
+    """(44,) int64: the class a prototype of each class votes for when relabelling a video tagged with
+    the A2D ids ``tags`` (-1: it does not vote). ``class``: background and the tags, each for itself.
+    ``actor``: besides, every other class of a tagged actor, for that actor's tag when exactly one
+    tag names the actor (the tag says the action, the prototypes find the actor)."""
+    tags = sorted(set(tags))
+    votes_for = class_votes(allowed_classes(tags))
+    if votes == "actor":
+        for index, class_id in enumerate(labels.CLASS_IDS[1:], start=1):
+            same_actor = [tag for tag in tags if tag // 10 == class_id // 10]
+            if votes_for[index] < 0 and len(same_actor) == 1:
+                votes_for[index] = int(labels.CLASS_INDEX[same_actor[0]])
+    return votes_for
+
+
+def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: int, votes: str = "class", on_video: Callable[[], None] | None = None) -> list[FrameEmbeddings]:
+    """The embedding of every frame of the training stores, with its pseudo-label at the embedding's
+    cells and its tags' ``votes`` (:func:`tag_votes`)."""
     videos = []
     for video in data.videos:
         chunks = [output.embedding.cpu() for _, output, _ in network_outputs(data.sources[video.video_id], [int(f) for f in video.frame_index], data.height, predictor, batch_size)]
@@ -77,15 +106,15 @@ def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: 
         pseudo = labels.CLASS_INDEX[data.cams.read(video.video_id, "pseudo")].astype(np.int64)
         pseudo[pseudo == labels.IGNORE] = -1
         pseudo[~video.labeled] = -1
-        videos.append(FrameEmbeddings(video.video_id, embedding, labels_at_cells(torch.from_numpy(pseudo), embedding.shape[-2:]), allowed_classes(video.tags)))
+        videos.append(FrameEmbeddings(video.video_id, embedding, labels_at_cells(torch.from_numpy(pseudo), embedding.shape[-2:]), tag_votes(video.tags, votes)))
         if on_video is not None:
             on_video()
     return videos
 
 
 def refined_labels(videos: list[FrameEmbeddings], bank: PrototypeBank, neighbours: int) -> list[torch.Tensor]:
-    """(T, h, w) class indices per video: k-NN votes of ``bank`` among background and the video's tags."""
-    return [knn_votes(v.embedding, bank, labels.NUM_CLASSES, neighbours, v.allowed).argmax(1) for v in videos]
+    """(T, h, w) class indices per video: k-NN votes of ``bank`` as the video's tags allow (``votes_for``)."""
+    return [knn_votes(v.embedding, bank, labels.NUM_CLASSES, neighbours, v.votes_for).argmax(1) for v in videos]
 
 
 def bank_of(videos: list[FrameEmbeddings], frame_labels: list[torch.Tensor]) -> PrototypeBank:
@@ -172,7 +201,7 @@ def run(
     with open_training_inputs(edges, cam, sources, tags) as data:
         with console.progress() as bar:
             task = bar.add_task("embedding the training frames", total=len(data.videos))
-            videos = embed_training_frames(data, predictor, batch_size, lambda: bar.advance(task))
+            videos = embed_training_frames(data, predictor, batch_size, params.votes, lambda: bar.advance(task))
     bank, summary = refine(videos, predictor, params)
     console.log.info("%d prototypes from %d frames; pseudo-labels changed by the votes: %s", summary["prototypes"], summary["frames"], ", ".join(f"{share:.1%}" for share in summary["pseudo_label_changed_share"]))
     staging = output.with_name(f".{output.name}.tmp")
