@@ -16,7 +16,7 @@ over the seeds that have them.
                                                                 # (davis-heights: the first seed only)
     python bench/results.py --groups synth no-motion davis     # some groups
     python bench/results.py --groups multiscale davis-multiscale   # multi-scale training (SPML's 0.5-1.5)
-    python bench/results.py --groups davis-refine              # vscr refine of the davis-dev models, each --tag-votes
+    python bench/results.py --groups refine davis-refine       # vscr refine of the demo and davis-dev models, each --tag-votes
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -56,7 +56,7 @@ DAVIS_HEIGHTS = (160, 320)
 SYNTH_HEIGHTS = (240,)
 #: vscr refine's --tag-votes, each a davis-dev row of the seed's model refined that way.
 REFINE_VOTES = ("class", "actor")
-GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "davis", "davis-heights", "davis-multiscale", "davis-refine")
+GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine")
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -70,6 +70,7 @@ ROWS = {
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
     **{f"multiscale-{split}{x2}": f"multi-scale training ({title}){', network at 2x' if x2 else ''}" for x2 in ("", "-x2") for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
+    **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
@@ -149,15 +150,21 @@ def training_frames(demo: Path) -> tuple:
     return ("--split", "train", "--every", every, "--tags", demo / "synth" / "tags.csv")
 
 
+def vscr_splits(demo: Path) -> list[tuple[str, tuple, tuple]]:
+    """The demo's three VSCR rows as (name, predict options, score options besides --dense): the
+    training frames given their tags, the test split given its tags, the test split without."""
+    tags = demo / "synth" / "tags.csv"
+    return [("train", training_frames(demo), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())]
+
+
 def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     """The demo's three VSCR rows again with the frames read at other heights, scored at the ground truth's size."""
     demo = work / "demo"
-    synth, tags = demo / "synth", demo / "synth" / "tags.csv"
     rows = {}
     for height in SYNTH_HEIGHTS:
-        for split, options, score_options in (("train", training_frames(demo), ("--predicted-only",)), ("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())):
+        for split, options, score_options in vscr_splits(demo):
             row = f"full-{split}-h{height}"
-            rows[row] = predicted_row(runner, row, synth, demo / "model", work / f"pred-{split}-h{height}.zarr", work / f"{row}.score.json", (*options, "--height", height, "--scale", 1), ("--dense", "--resize", *score_options))
+            rows[row] = predicted_row(runner, row, demo / "synth", demo / "model", work / f"pred-{split}-h{height}.zarr", work / f"{row}.score.json", (*options, "--height", height, "--scale", 1), ("--dense", "--resize", *score_options))
     return rows
 
 
@@ -166,19 +173,30 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, 
     variant's options, scored on the test split with and without tags; a variant (not an ablation)
     also on the training frames, and all of it again with the network at 2x (``--scale 2``)."""
     demo, model = work / "demo", work / name
-    synth, tags = demo / "synth", demo / "synth" / "tags.csv"
+    synth = demo / "synth"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
     settings = ("--preset", "cpu", "--iterations", demo_config["iterations"], "--crop", demo_config["crop"], "--seed", seed)
     options = ABLATIONS.get(name) or VARIANTS[name]
     runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
-    predictions = [("test-tags", ("--split", "test", "--tags", tags), ()), ("test", ("--split", "test"), ())]
-    if name in VARIANTS:
-        predictions.insert(0, ("train", training_frames(demo), ("--predicted-only",)))
+    predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
     for scale in (1, 2) if name in VARIANTS else (1,):
         for split, predict_options, score_options in predictions:
             row = f"{name}-{split}" + ("" if scale == 1 else f"-x{scale}")
             rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale), ("--dense", *score_options))
+    return rows
+
+
+def refine_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
+    """The seed's demo model refined by ``vscr refine`` with each of :data:`REFINE_VOTES`, its retrained
+    head on the demo's three VSCR rows, every frame scored."""
+    demo, rows = work / "demo", {}
+    for votes in REFINE_VOTES:
+        refined, name = work / f"refined-{votes}", f"refine-{votes}"
+        runner.ensure(f"{name}-train", refined / "config.json", vscr("refine", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", "-m", demo / "model", "-o", refined, "--tag-votes", votes))
+        for split, predict_options, score_options in vscr_splits(demo):
+            row = f"{name}-{split}"
+            rows[row] = predicted_row(runner, row, demo / "synth", refined, refined / f"pred-{split}.zarr", work / f"{row}.score.json", predict_options, ("--dense", *score_options))
     return rows
 
 
@@ -295,6 +313,8 @@ def main() -> None:
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
             elif group == "davis-multiscale":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, "multiscale")})
+            elif group == "refine":
+                rows.update(refine_rows(runner, work, seed))
             elif group == "davis-refine":
                 rows.update(davis_refine_rows(runner, args.work / "davis", seed))
             else:
