@@ -58,6 +58,9 @@ SYNTH_HEIGHTS = (240,)
 REFINE_VOTES = ("class", "actor")
 GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine")
 
+#: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
+SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
+
 #: Row name -> what it is, in table order.
 ROWS = {
     "cam-train": "CAM (train)",
@@ -66,11 +69,11 @@ ROWS = {
     "full-test-tags": "VSCR (test, tags given)",
     "full-test": "VSCR (test)",
     "full-aligned": "VSCR + align (test)",
-    **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
+    **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
-    **{f"multiscale-{split}{x2}": f"multi-scale training ({title}){', network at 2x' if x2 else ''}" for x2 in ("", "-x2") for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
-    **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in (("train", "train"), ("test-tags", "test, tags given"), ("test", "test"))},
+    **{f"multiscale-{split}{x2}": f"multi-scale training ({title}){', network at 2x' if x2 else ''}" for x2 in ("", "-x2") for split, title in SPLIT_TITLES.items()},
+    **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in SPLIT_TITLES.items()},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",

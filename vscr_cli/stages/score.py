@@ -398,7 +398,7 @@ def run(
         "dense": dense,
         "videos": len({item.video for item in plan}),
         "missing_frames": len(missing),
-        "metrics": {name: None if math.isnan(value) else value for name, value in scores.select(metrics).items()},
+        "metrics": _json_ready(scores.select(metrics)),
         "scores": scores.as_dict(),
         "per_video": {video: _json_ready({"frames": video_scores.frames, **video_scores.select(metrics)}) for video, video_scores in per_video.items()},
     }
