@@ -17,6 +17,7 @@ over the seeds that have them.
     python bench/results.py --groups synth no-motion davis     # some groups
     python bench/results.py --groups multiscale davis-multiscale   # multi-scale training (SPML's 0.5-1.5)
     python bench/results.py --groups refine davis-refine       # vscr refine of the demo and davis-dev models, each --tag-votes
+    python bench/results.py --groups medium                    # the demo's rows on `vscr demo --size medium` (twice the videos)
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -56,24 +57,32 @@ DAVIS_HEIGHTS = (160, 320)
 SYNTH_HEIGHTS = (240,)
 #: vscr refine's --tag-votes, each a davis-dev row of the seed's model refined that way.
 REFINE_VOTES = ("class", "actor")
-GROUPS = ("synth", "synth-heights", *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine")
+#: Larger demo sizes than the default (small), each a group of the demo's rows named "SIZE-ROW".
+DEMO_SIZES = ("medium",)
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
 
-#: Row name -> what it is, in table order.
-ROWS = {
+#: The demo's rows (:func:`synthetic_rows`): row name -> what it is.
+DEMO_ROWS = {
     "cam-train": "CAM (train)",
     "full-train": "VSCR (train)",
     "cam-test-tags": "CAM (test, tags given)",
     "full-test-tags": "VSCR (test, tags given)",
     "full-test": "VSCR (test)",
     "full-aligned": "VSCR + align (test)",
+}
+
+#: Row name -> what it is, in table order.
+ROWS = {
+    **DEMO_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
     **{f"multiscale-{split}{x2}": f"multi-scale training ({title}){', network at 2x' if x2 else ''}" for x2 in ("", "-x2") for split, title in SPLIT_TITLES.items()},
     **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in SPLIT_TITLES.items()},
+    **{f"{size}-{row}": f"{size} demo: {title}" for size in DEMO_SIZES for row, title in DEMO_ROWS.items()},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
@@ -130,21 +139,25 @@ def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: P
     return score(runner, row, store, sources, report, *score_options)
 
 
-def synthetic_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
-    """The demo's rows for one seed, every frame scored."""
-    demo = work / "demo"
+def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -> dict[str, dict]:
+    """The demo's rows for one seed, every frame scored; a larger ``size`` (:data:`DEMO_SIZES`) in
+    WORK/demo-SIZE, its rows and products named SIZE-ROW."""
+    prefix = "" if size == "small" else f"{size}-"
+    demo = work / ("demo" if size == "small" else f"demo-{size}")
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
-    runner.ensure("demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, "--overwrite"))
-    runner.ensure("cam-test-tags", work / "cam-test.zarr", vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", work / "cam-test.zarr"))
-    dense = ("--dense",)
-    return {
-        "cam-train": score(runner, "cam-train", demo / "cam.zarr", synth, work / "cam-train.score.json", *dense, "--predicted-only"),
-        "full-train": score(runner, "full-train", demo / "pred-train.zarr", synth, work / "full-train.score.json", *dense, "--predicted-only"),
-        "cam-test-tags": score(runner, "cam-test-tags", work / "cam-test.zarr", synth, work / "cam-test-tags.score.json", *dense),
-        "full-test-tags": predicted_row(runner, "full-test-tags", synth, demo / "model", work / "pred-tags.zarr", work / "full-test-tags.score.json", ("--split", "test", "--tags", tags), dense),
-        "full-test": score(runner, "full-test", demo / "pred.zarr", synth, work / "full-test.score.json", *dense),
-        "full-aligned": score(runner, "full-aligned", demo / "aligned.zarr", synth, work / "full-aligned.score.json", *dense),
+    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(() if size == "small" else ("--size", size)), "--overwrite"))
+    cam_test = work / f"{prefix}cam-test.zarr"
+    runner.ensure(f"{prefix}cam-test-tags", cam_test, vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", cam_test))
+    rows = {  # row -> (store, whether scored on the predicted frames only)
+        "cam-train": (demo / "cam.zarr", True),
+        "full-train": (demo / "pred-train.zarr", True),
+        "cam-test-tags": (cam_test, False),
+        "full-test-tags": (work / f"{prefix}pred-tags.zarr", False),
+        "full-test": (demo / "pred.zarr", False),
+        "full-aligned": (demo / "aligned.zarr", False),
     }
+    runner.ensure(f"{prefix}full-test-tags", rows["full-test-tags"][0], vscr("predict", synth, "--split", "test", "--tags", tags, "-m", demo / "model", "-o", rows["full-test-tags"][0]))
+    return {prefix + row: score(runner, prefix + row, store, synth, work / f"{prefix}{row}.score.json", "--dense", *(("--predicted-only",) if only else ())) for row, (store, only) in rows.items()}
 
 
 def training_frames(demo: Path) -> tuple:
@@ -308,6 +321,8 @@ def main() -> None:
             rows = runs.setdefault(str(seed), {})
             if group == "synth":
                 rows.update(synthetic_rows(runner, work, seed))
+            elif group in DEMO_SIZES:
+                rows.update(synthetic_rows(runner, work, seed, group))
             elif group == "synth-heights":
                 rows.update(synthetic_height_rows(runner, work))
             elif group == "davis":
