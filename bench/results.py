@@ -142,22 +142,23 @@ def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: P
 def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -> dict[str, dict]:
     """The demo's rows for one seed, every frame scored; a larger ``size`` (:data:`DEMO_SIZES`) in
     WORK/demo-SIZE, its rows and products named SIZE-ROW."""
-    prefix = "" if size == "small" else f"{size}-"
-    demo = work / ("demo" if size == "small" else f"demo-{size}")
+    larger = size != "small"
+    prefix, demo = (f"{size}-", work / f"demo-{size}") if larger else ("", work / "demo")
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
-    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(() if size == "small" else ("--size", size)), "--overwrite"))
+    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), "--overwrite"))
     cam_test = work / f"{prefix}cam-test.zarr"
     runner.ensure(f"{prefix}cam-test-tags", cam_test, vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", cam_test))
-    rows = {  # row -> (store, whether scored on the predicted frames only)
-        "cam-train": (demo / "cam.zarr", True),
-        "full-train": (demo / "pred-train.zarr", True),
-        "cam-test-tags": (cam_test, False),
-        "full-test-tags": (work / f"{prefix}pred-tags.zarr", False),
-        "full-test": (demo / "pred.zarr", False),
-        "full-aligned": (demo / "aligned.zarr", False),
+    scored = {  # row -> (store, score options besides --dense)
+        "cam-train": (demo / "cam.zarr", ("--predicted-only",)),
+        "full-train": (demo / "pred-train.zarr", ("--predicted-only",)),
+        "cam-test-tags": (cam_test, ()),
+        "full-test": (demo / "pred.zarr", ()),
+        "full-aligned": (demo / "aligned.zarr", ()),
     }
-    runner.ensure(f"{prefix}full-test-tags", rows["full-test-tags"][0], vscr("predict", synth, "--split", "test", "--tags", tags, "-m", demo / "model", "-o", rows["full-test-tags"][0]))
-    return {prefix + row: score(runner, prefix + row, store, synth, work / f"{prefix}{row}.score.json", "--dense", *(("--predicted-only",) if only else ())) for row, (store, only) in rows.items()}
+    rows = {prefix + row: score(runner, prefix + row, store, synth, work / f"{prefix}{row}.score.json", "--dense", *options) for row, (store, options) in scored.items()}
+    row = f"{prefix}full-test-tags"
+    rows[row] = predicted_row(runner, row, synth, demo / "model", work / f"{prefix}pred-tags.zarr", work / f"{row}.score.json", ("--split", "test", "--tags", tags), ("--dense",))
+    return rows
 
 
 def training_frames(demo: Path) -> tuple:
