@@ -16,7 +16,7 @@ NAME = "demo"
 
 def command(
     work: Annotated[Path, typer.Argument(help="Working folder for the dataset, stores, model and overlays (its parent must exist).")] = Path("vscr-demo"),
-    size: Annotated[Size, typer.Option(help="tiny: seconds (a smoke run); small: minutes on 2 cores; medium: 64 videos, 1500 iterations (about 45 minutes on 2 cores).")] = Size.small,
+    size: Annotated[Size, typer.Option(help="tiny: seconds (a smoke run); small: minutes on 2 cores; medium: 64 videos, 1500 iterations (45-60 minutes on 2 cores).")] = Size.small,
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
     overwrite: Overwrite = False,
