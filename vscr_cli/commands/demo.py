@@ -9,14 +9,15 @@ import typer
 
 from vscr_cli import console
 from vscr_cli.options import Overwrite, Seed
-from vscr_cli.pipeline import Size, run_demo
+from vscr_cli.pipeline import SIZES, Size, run_demo
 
 NAME = "demo"
+MEDIUM = SIZES[Size.medium]
 
 
 def command(
     work: Annotated[Path, typer.Argument(help="Working folder for the dataset, stores, model and overlays (its parent must exist).")] = Path("vscr-demo"),
-    size: Annotated[Size, typer.Option(help="tiny: seconds (a smoke run); small: minutes on 2 cores; medium: 64 videos, 1500 iterations (45-60 minutes on 2 cores).")] = Size.small,
+    size: Annotated[Size, typer.Option(help=f"tiny: seconds (a smoke run); small: minutes on 2 cores; medium: {MEDIUM.videos} videos, {MEDIUM.iterations} iterations (45-60 minutes on 2 cores).")] = Size.small,
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
     overwrite: Overwrite = False,
