@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from vscr_cli.pipeline import SIZES, Size  # noqa: E402
+from vscr_cli.demo_sizes import SIZES, Size  # noqa: E402
 from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
 METRICS = ("actor_action", "actor", "action")
@@ -51,12 +51,13 @@ ABLATIONS = {
 MULTISCALE = ["--scale-min", "0.5", "--scale-max", "1.5"]
 #: The small demo's stores trained as long as the medium demo trains: what the medium demo's gain owes
 #: to the iterations rather than to the videos.
-LONG_SCHEDULE = ["--iterations", str(SIZES[Size.medium].iterations)]
+MEDIUM_ITERATIONS = SIZES[Size.medium].iterations
+LONG_SCHEDULE = ["--iterations", str(MEDIUM_ITERATIONS)]
 #: Training variants besides the ablations: name -> training options (an option the demo's settings also
 #: give takes the variant's value); their rows also give the training frames and the network at 2x (--scale 2).
 VARIANTS = {"multiscale": MULTISCALE, "long": LONG_SCHEDULE}
 #: Each variant's name in the table.
-VARIANT_TITLES = {"multiscale": "multi-scale training", "long": f"trained {SIZES[Size.medium].iterations} iterations"}
+VARIANT_TITLES = {"multiscale": "multi-scale training", "long": f"trained {MEDIUM_ITERATIONS} iterations"}
 #: Heights of the davis-dev sweep around the model's default (240 px, its training height), the network at
 #: the labels' height (--scale 1); the sweep also runs the default height with the network at 2x (--scale 2).
 DAVIS_HEIGHTS = (160, 320)

@@ -9,13 +9,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from rich.table import Table
 
 from vscr_cli import console, labels
 from vscr_cli.datasets.synth import SynthConfig, synthesize
+from vscr_cli.demo_sizes import SIZES, DemoSize, Size
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
 from vscr_cli.stages import align, cam, edges, predict, score, show, train
@@ -28,35 +28,6 @@ DEMO = "demo"  # the kind of output the demo owns: its working folder
 
 #: Actor-action classes of the demo: adults and dogs, told apart by appearance, jumping or running, by motion.
 DEMO_CLASSES = "15,17,75,77"
-
-
-@dataclass(frozen=True)
-class DemoSize:
-    """How big the demo is: the synthetic dataset, the frames training uses and the training length."""
-
-    videos: int
-    frames: int
-    annotated: int  # ground-truth frames per video (scored, as in A2D)
-    height: int
-    width: int
-    every: int  # training uses every Nth frame of the train split
-    iterations: int
-    crop: int
-    fit_frames: int
-    epochs: int
-
-
-class Size(str, Enum):
-    tiny = "tiny"
-    small = "small"
-    medium = "medium"
-
-
-SIZES = {
-    Size.tiny: DemoSize(videos=6, frames=6, annotated=2, height=64, width=96, every=1, iterations=6, crop=32, fit_frames=2, epochs=1),  # a smoke run (tests)
-    Size.small: DemoSize(videos=32, frames=16, annotated=4, height=120, width=160, every=2, iterations=600, crop=96, fit_frames=8, epochs=3),  # the default
-    Size.medium: DemoSize(videos=64, frames=24, annotated=4, height=120, width=160, every=2, iterations=1500, crop=96, fit_frames=8, epochs=3),
-}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import typer
 
 from vscr_cli import console
 from vscr_cli.options import Overwrite, Seed
-from vscr_cli.pipeline import SIZES, Size, run_demo
+from vscr_cli.demo_sizes import SIZES, Size
+from vscr_cli.pipeline import run_demo
 
 NAME = "demo"
 MEDIUM = SIZES[Size.medium]
