@@ -33,8 +33,8 @@ def pooled_probabilities(predictor, video) -> torch.Tensor:
     """(44,) softmax summed over every frame and cell of ``video``."""
     pooled = torch.zeros(labels.NUM_CLASSES)
     indices = video.select(FrameSelection(height=predictor.frame_height))
-    for _, output, _ in network_outputs(video, indices, predictor.frame_height, predictor, batch_size=8):
-        pooled += class_pool(output.logits)
+    for batch in network_outputs(video, indices, predictor.frame_height, predictor, batch_size=8):
+        pooled += class_pool(batch.output.logits)
     return pooled
 
 

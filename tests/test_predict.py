@@ -93,6 +93,21 @@ def test_scale_runs_the_network_on_larger_frames_and_writes_labels_at_the_output
     assert cli("-q", "predict", clip, "-m", trained.model, "--scale", "0", "-o", tmp_path / "bad.zarr").code != 0
 
 
+def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tmp_path):
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    tags = read_tags_csv(synth.root / "tags.csv")["synth0002"]
+    for scale in ("1", "2"):  # at 2 the frames the network saw are resized to the labels' size for the CRF
+        out = tmp_path / f"crf{scale}.zarr"
+        result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--scale", scale, "--max-frames", "2", "--crf", "--prob", "--tags", synth.root / "tags.csv", "-o", out)
+        assert result.code == 0, result.stderr
+        with open_store(out, "pred") as store:
+            assert store.record.params["crf"] is True
+            label, prob = store.read("synth0002", "label"), store.read("synth0002", "prob")
+            assert label.shape == (2, 64, 96) and set(np.unique(label).tolist()) <= {0, *tags}
+            np.testing.assert_allclose(prob.astype(np.float32).sum(1), 1, atol=0.02)
+            assert not prob[:, [i for i, c in enumerate(labels.CLASS_IDS) if c not in (0, *tags)]].any()
+
+
 def test_size_at_height_is_the_size_resize_to_height_gives():
     from vscr_cli.video import resize_to_height, size_at_height
 

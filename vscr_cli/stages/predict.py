@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
+from vscr_cli.core.crf import DenseCRFParams, dense_crf
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
@@ -48,6 +50,8 @@ VOTE_FLOOR = 1e-3
 #: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
 #: height and input scale").
 DEFAULT_SCALE = 1.0
+#: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF (docs/train.md, "Dense CRF").
+DEFAULT_CRF = False
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
 MODEL_ENV = "VSCR_MODEL"
 SCHEMA = schemas.PREDICTIONS
@@ -94,13 +98,23 @@ def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype:
     return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"), load_bank(folder))
 
 
+@dataclass
+class NetworkBatch:
+    """One batch of :func:`network_outputs`: the network's outputs on frames ``numbers`` of a video."""
+
+    numbers: Sequence[int]
+    output: VSCROutput
+    size: tuple[int, int]  # (H, W) of the output frame
+    images: np.ndarray  # (B, H', W', 3) uint8: the frames as the network saw them (H' = scale x H)
+
+
 def network_outputs(
     video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int, scale: float = 1.0
-) -> Iterator[tuple[Sequence[int], VSCROutput, tuple[int, int]]]:
-    """The network on frames ``indices`` of ``video``, batch by batch: (the batch's frame numbers, its
-    outputs, the output frame size (H, W) at ``height``). The network and the motion clip see the
-    frames at ``scale`` times that height. The flow of each frame pair is computed once and shared
-    by the overlapping clips; pairs no later clip uses are dropped after each batch."""
+) -> Iterator[NetworkBatch]:
+    """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
+    (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times that
+    height. The flow of each frame pair is computed once and shared by the overlapping clips; pairs
+    no later clip uses are dropped after each batch."""
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
@@ -119,7 +133,7 @@ def network_outputs(
             flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
         elif config.motion in MOTION_ENCODERS:
             motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
-        yield chunk, predictor.outputs(frames, motion), size
+        yield NetworkBatch(chunk, predictor.outputs(frames, motion), size, frames)
 
 
 def decide(prob: torch.Tensor) -> torch.Tensor:
@@ -160,15 +174,23 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool) -> tuple[np.ndarray, torch.Tensor | None]:
+def decode_labels(
+    logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, images: np.ndarray | None = None, crf: DenseCRFParams | None = None
+) -> tuple[np.ndarray, torch.Tensor | None]:
     """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
     with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
 
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
-    the allowed classes (usually background and one or two more) are upsampled to the frame.
+    the allowed classes (usually background and one or two more) are upsampled to the frame. With
+    ``crf`` the probabilities are the dense CRF's marginals on ``images`` (B, H', W', 3) uint8, the
+    frames resized to (H, W).
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsample(logits[:, classes], size).softmax(dim=1)
+    if crf is not None and len(classes) > 1:
+        if images is None:
+            raise ValueError("the dense CRF needs the frames")
+        prob = crf_marginals(prob, images, crf)
     decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
     label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:
@@ -178,12 +200,24 @@ def decode_labels(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, 
     return label, full.cpu()
 
 
+def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams) -> torch.Tensor:
+    """(B, C, H, W) probabilities -> the dense CRF's (B, C, H, W) marginals on ``images`` (B, H', W', 3)
+    uint8, each resized to (H, W) first."""
+    height, width = prob.shape[-2:]
+    refined = [
+        dense_crf(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) if image.shape[:2] != (height, width) else image, frame_prob.cpu().numpy(), params)
+        for image, frame_prob in zip(images, prob)
+    ]
+    return torch.from_numpy(np.stack(refined)).to(prob.device)
+
+
 @dataclass(frozen=True)
 class PredictParams:
     """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
     :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
     ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
-    (:meth:`Predictor.logits`)."""
+    (:meth:`Predictor.logits`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
+    on the decided classes' probabilities."""
 
     model_sha256: str = ""
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
@@ -192,6 +226,7 @@ class PredictParams:
     precision: str = "fp32"
     readout: str = "softmax"
     scale: float = DEFAULT_SCALE
+    crf: bool = DEFAULT_CRF
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -217,35 +252,27 @@ def video_predictions(
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
     if allowed is None and params.decode == "frame":
         allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
-    held: list[torch.Tensor] = []  # (B, 44, h, w) logits per batch while the video's classes are not known
-    label_maps: list[np.ndarray] = []
-    probabilities: list[torch.Tensor] = []  # (B, 44, H, W) float16 per batch
+    crf = DenseCRFParams() if params.crf else None
+    held: list[tuple[torch.Tensor, np.ndarray]] = []  # (B, 44, h, w) logits and frames per batch while the video's classes are not known
+    decoded: list[tuple[np.ndarray, torch.Tensor | None]] = []  # (B, H, W) labels, (B, 44, H, W) float16 probabilities
     pooled = torch.zeros(labels.NUM_CLASSES)
     size = (0, 0)
-    for chunk, output, size in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
-        logits = predictor.logits(output, params.readout, allowed)
+    for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
+        logits, size = predictor.logits(batch.output, params.readout, allowed), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)
-            held.append(logits)
+            held.append((logits, batch.images))
         else:
-            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
+            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
         if on_frames is not None:
-            on_frames(len(chunk))
+            on_frames(len(batch.numbers))
     if held:
         allowed = video_classes(pooled)
-        for logits in held:
-            _decode_into(logits, allowed, size, params.prob, label_maps, probabilities)
-    arrays = {LABEL: np.concatenate(label_maps)}
+        decoded += [decode_labels(logits, allowed, size, params.prob, images, crf) for logits, images in held]
+    arrays = {LABEL: np.concatenate([label for label, _ in decoded])}
     if params.prob:
-        arrays[PROB] = torch.cat(probabilities).numpy()
+        arrays[PROB] = torch.cat([prob for _, prob in decoded]).numpy()
     return VideoResult(indices, arrays)
-
-
-def _decode_into(logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, label_maps: list[np.ndarray], probabilities: list[torch.Tensor]) -> None:
-    label, prob = decode_labels(logits, allowed, size, keep_prob)
-    label_maps.append(label)
-    if prob is not None:
-        probabilities.append(prob)
 
 
 def default_model() -> Path:
@@ -270,11 +297,12 @@ def run(
     options: RunOptions = RunOptions(),
     readout: str = "softmax",
     scale: float = DEFAULT_SCALE,
+    crf: bool = DEFAULT_CRF,
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
     the model in ``model``; labels at ``selection.height``, else at the model's training height,
     the network run on the frames at ``scale`` times that height; classes read out by the model's
-    head or (``readout="knn"``) its prototype bank."""
+    head or (``readout="knn"``) its prototype bank; with ``crf`` the dense CRF sharpens the maps."""
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
     factory_args = (model, sha256, device, dtype)
@@ -285,7 +313,7 @@ def run(
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
     if not scale > 0:
         raise VscrError(f"--scale must be positive, not {scale}")
-    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale)
+    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

@@ -101,7 +101,7 @@ def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: 
     cells and its tags' ``votes`` (:func:`tag_votes`)."""
     videos = []
     for video in data.videos:
-        chunks = [output.embedding.cpu() for _, output, _ in network_outputs(data.sources[video.video_id], [int(f) for f in video.frame_index], data.height, predictor, batch_size)]
+        chunks = [batch.output.embedding.cpu() for batch in network_outputs(data.sources[video.video_id], [int(f) for f in video.frame_index], data.height, predictor, batch_size)]
         embedding = torch.cat(chunks)
         pseudo = labels.CLASS_INDEX[data.cams.read(video.video_id, "pseudo")].astype(np.int64)
         pseudo[pseudo == labels.IGNORE] = -1

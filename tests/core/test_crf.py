@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from vscr_cli import labels
+from vscr_cli.core.crf import DenseCRFParams, dense_crf
+from vscr_cli.stages.predict import allowed_classes, decode_labels
+
+
+def _square_scene(size: int = 64, side: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """A textured bright square on a darker textured ground: (H, W, 3) uint8 and its (H, W) bool mask."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((size, size), bool)
+    start = (size - side) // 2
+    mask[start : start + side, start : start + side] = True
+    image = np.where(mask[..., None], [200, 120, 60], [60, 90, 70]) + rng.integers(-6, 7, (size, size, 3))
+    return image.clip(0, 255).astype(np.uint8), mask
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return (a & b).sum() / (a | b).sum()
+
+
+def _spilled_probabilities(mask: np.ndarray, cell: int = 8) -> np.ndarray:
+    """(2, H, W) background/actor probabilities as a stride-``cell`` map upsampled bilinearly sees them: spilling around the actor."""
+    coarse = torch.from_numpy(mask.astype(np.float32))[None, None]
+    coarse = torch.nn.functional.max_pool2d(coarse, cell)  # any actor pixel marks the cell
+    actor = torch.nn.functional.interpolate(coarse, size=mask.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    actor = 0.1 + 0.8 * actor
+    return np.stack([1 - actor, actor]).astype(np.float32)
+
+
+def test_dense_crf_snaps_a_spilled_mask_to_the_colour_edge():
+    image, mask = _square_scene()
+    prob = _spilled_probabilities(np.roll(mask, (3, 3), (0, 1)))  # half a cell off and a cell wide
+    before = prob.argmax(0) == 1
+    marginals = dense_crf(image, prob)
+    after = marginals.argmax(0) == 1
+    assert _iou(before, mask) < 0.75
+    assert _iou(after, mask) > 0.95
+    np.testing.assert_allclose(marginals.sum(0), 1, atol=1e-4)
+
+
+def test_dense_crf_keeps_a_flat_image_close_to_its_unaries():
+    image = np.full((32, 32, 3), 128, np.uint8)
+    prob = np.stack([np.full((32, 32), 0.2), np.full((32, 32), 0.8)]).astype(np.float32)
+    assert (dense_crf(image, prob).argmax(0) == 1).all()
+
+
+def test_dense_crf_rejects_an_image_of_another_size():
+    with pytest.raises(ValueError, match="differ in size"):
+        dense_crf(np.zeros((8, 8, 3), np.uint8), np.full((2, 9, 8), 0.5, np.float32), DenseCRFParams())
+
+
+def test_decoding_with_the_crf_follows_the_frame_at_the_network_scale():
+    image, mask = _square_scene()
+    tag = labels.CLASS_IDS[4]
+    actor = torch.from_numpy(mask.astype(np.float32))[None, None]
+    coarse = torch.nn.functional.avg_pool2d(actor, 8)[0, 0]  # (8, 8) stride-8 evidence
+    logits = torch.full((1, labels.NUM_CLASSES, 8, 8), -8.0)
+    logits[0, 0] = 2 * (0.5 - coarse) * 4
+    logits[0, 4] = 2 * (coarse - 0.5) * 4
+    plain, _ = decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=False)
+    big = np.repeat(np.repeat(image, 2, 0), 2, 1)  # the network saw the frame at 2x (--scale 2)
+    sharp, prob = decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=True, images=big[None], crf=DenseCRFParams())
+    assert set(np.unique(sharp)) <= {0, tag}
+    assert _iou(sharp[0] == tag, mask) > _iou(plain[0] == tag, mask)
+    assert _iou(sharp[0] == tag, mask) > 0.95
+    torch.testing.assert_close(prob.float().sum(1), torch.ones(1, *mask.shape), atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="needs the frames"):
+        decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=False, crf=DenseCRFParams())

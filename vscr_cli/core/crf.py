@@ -1,0 +1,46 @@
+"""Fully connected CRF post-processing of class probabilities (Krähenbühl & Koltun, NeurIPS 2011).
+
+The network's class maps are at stride 8 and upsampled bilinearly, so a mask spills up to a cell
+around the actor. DeepLab (Chen et al., TPAMI 2017, the paper's actor backbone) and SPML's
+inference scripts (``inference_softmax_crf*.py``) sharpen them with a dense CRF whose pairwise
+terms favour equal labels on nearby pixels of similar colour; this wraps pydensecrf's mean-field
+inference with their settings. No file I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pydensecrf.densecrf import DenseCRF2D
+from pydensecrf.utils import unary_from_softmax
+
+
+@dataclass(frozen=True)
+class DenseCRFParams:
+    """Mean-field iterations and the two pairwise kernels' widths (pixels, colour levels) and
+    weights: DeepLab's and SPML's settings (``--crf_*`` of SPML's inference scripts)."""
+
+    iterations: int = 10
+    pos_xy_std: float = 1.0
+    pos_weight: float = 3.0
+    bi_xy_std: float = 67.0
+    bi_rgb_std: float = 3.0
+    bi_weight: float = 4.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def dense_crf(image: np.ndarray, prob: np.ndarray, params: DenseCRFParams = DenseCRFParams()) -> np.ndarray:
+    """image (H, W, 3) uint8 RGB, prob (C, H, W) class probabilities -> (C, H, W) float32 marginals
+    after ``params.iterations`` mean-field steps (each pixel's sum over C is 1)."""
+    classes, height, width = prob.shape
+    if image.shape[:2] != (height, width):
+        raise ValueError(f"image {image.shape[:2]} and probabilities {(height, width)} differ in size")
+    crf = DenseCRF2D(width, height, classes)
+    crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(prob.astype(np.float32))))
+    crf.addPairwiseGaussian(sxy=params.pos_xy_std, compat=params.pos_weight)
+    crf.addPairwiseBilateral(sxy=params.bi_xy_std, srgb=params.bi_rgb_std, rgbim=np.ascontiguousarray(image), compat=params.bi_weight)
+    marginals = np.asarray(crf.inference(params.iterations), dtype=np.float32)
+    return marginals.reshape(classes, height, width)
