@@ -11,6 +11,7 @@ from vscr_cli import console
 from vscr_cli.options import Overwrite, Seed
 from vscr_cli.demo_sizes import SIZES, Size
 from vscr_cli.pipeline import run_demo
+from vscr_cli.stages.predict import DEFAULT_CRF
 
 NAME = "demo"
 MEDIUM = SIZES[Size.medium]
@@ -21,8 +22,9 @@ def command(
     size: Annotated[Size, typer.Option(help=f"tiny: seconds (a smoke run); small: minutes on 2 cores; medium: {MEDIUM.videos} videos, {MEDIUM.iterations} iterations (45-60 minutes on 2 cores).")] = Size.small,
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
+    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the predictions with the dense CRF (vscr predict --crf).")] = DEFAULT_CRF,
     overwrite: Overwrite = False,
 ) -> None:
-    table, record = run_demo(work, size, overlays, seed, overwrite)
+    table, record = run_demo(work, size, overlays, seed, overwrite, crf)
     console.stdout.print(table)
     console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)
