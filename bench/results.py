@@ -19,6 +19,7 @@ over the seeds that have them.
     python bench/results.py --groups refine davis-refine       # vscr refine of the demo and davis-dev models, each --tag-votes
     python bench/results.py --groups medium                    # the demo's rows on `vscr demo --size medium` (twice the videos)
     python bench/results.py --groups long                      # the small demo's stores trained as long as medium (1500 iterations)
+    python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -67,7 +68,10 @@ SYNTH_HEIGHTS = (240,)
 REFINE_VOTES = ("class", "actor")
 #: Larger demo sizes than the default (small), each a group of the demo's rows named "SIZE-ROW".
 DEMO_SIZES = ("medium",)
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine")
+#: vscr predict's dense CRF (off by default): groups that predict with it what other groups predict without.
+CRF = "--crf"
+CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf")
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS)
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -82,18 +86,25 @@ DEMO_ROWS = {
     "full-aligned": "VSCR + align (test)",
 }
 
+#: The VSCR rows of a demo predicted with the dense CRF (:func:`crf_rows`): row name -> what it is.
+CRF_ROWS = {**{f"crf-{split}": f"VSCR ({title}), dense CRF" for split, title in SPLIT_TITLES.items()}, "crf-aligned": "VSCR + align (test), dense CRF"}
+
 #: Row name -> what it is, in table order.
 ROWS = {
     **DEMO_ROWS,
+    **CRF_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
+    **{f"{name}-crf-{split}": f"w/o {name[3:]} ({title}), dense CRF" for split, title in list(SPLIT_TITLES.items())[1:] for name in ABLATIONS},
     **{f"{name}-{split}{x2}": f"{variant} ({title}){', network at 2x' if x2 else ''}" for name, variant in VARIANT_TITLES.items() for x2 in ("", "-x2") for split, title in SPLIT_TITLES.items()},
     **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in SPLIT_TITLES.items()},
-    **{f"{size}-{row}": f"{size} demo: {title}" for size in DEMO_SIZES for row, title in DEMO_ROWS.items()},
+    **{f"{size}-{row}": f"{size} demo: {title}" for size in DEMO_SIZES for row, title in {**DEMO_ROWS, **CRF_ROWS}.items()},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
     "davis-full-tags": "davis-dev: VSCR, same frames (tags given)",
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
+    "davis-crf-tags": "davis-dev: VSCR, same frames (tags given), dense CRF",
+    "davis-crf": "davis-dev: VSCR, same frames (no tags), dense CRF",
     **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
     "davis-full-tags-scale2": "davis-dev: VSCR (tags given), network at 480 px (--scale 2)",
     "davis-full-scale2": "davis-dev: VSCR (no tags), network at 480 px (--scale 2)",
@@ -193,10 +204,11 @@ def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     return rows
 
 
-def variant_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, dict]:
+def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = False) -> dict[str, dict]:
     """A model trained on the seed's demo stores with the demo's settings and one ablation's or
     variant's options, scored on the test split with and without tags; a variant (not an ablation)
-    also on the training frames, and all of it again with the network at 2x (``--scale 2``)."""
+    also on the training frames, and all of it again with the network at 2x (``--scale 2``). With
+    ``crf`` an ablation's rows (NAME-crf-SPLIT) are predicted with the dense CRF."""
     demo, model = work / "demo", work / name
     synth = demo / "synth"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
@@ -208,8 +220,23 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str) -> dict[str, 
     rows = {}
     for scale in (1, 2) if name in VARIANTS else (1,):
         for split, predict_options, score_options in predictions:
-            row = f"{name}-{split}" + ("" if scale == 1 else f"-x{scale}")
-            rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale), ("--dense", *score_options))
+            row = f"{name}-{'crf-' if crf else ''}{split}" + ("" if scale == 1 else f"-x{scale}")
+            extra = (CRF,) if crf else ()
+            rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale, *extra), ("--dense", *score_options))
+    return rows
+
+
+def crf_rows(runner: Runner, work: Path, size: str = "small") -> dict[str, dict]:
+    """The demo's three VSCR rows and its aligned test row with the dense CRF (``vscr predict --crf``),
+    every frame scored; a larger ``size`` on WORK/demo-SIZE, its rows named SIZE-crf-...."""
+    prefix, demo = (f"{size}-", work / f"demo-{size}") if size != "small" else ("", work / "demo")
+    rows = {}
+    for split, predict_options, score_options in vscr_splits(demo):
+        row = f"{prefix}crf-{split}"
+        rows[row] = predicted_row(runner, row, demo / "synth", demo / "model", work / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, CRF), ("--dense", *score_options))
+    row, aligned = f"{prefix}crf-aligned", work / f"{prefix}aligned-crf.zarr"
+    runner.ensure(row, aligned, vscr("align", work / f"pred-{prefix}crf-test.zarr", "-o", aligned))
+    rows[row] = score(runner, row, aligned, demo / "synth", work / f"{row}.score.json", "--dense")
     return rows
 
 
@@ -235,13 +262,15 @@ def davis_cam_row(runner: Runner, work: Path) -> dict[str, float]:
     return score(runner, "davis-cam", work / "cam.zarr", DAVIS, work / "cam.score.json", "--predicted-only", "--resize")
 
 
-def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "") -> dict[str, dict]:
+def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bool = False) -> dict[str, dict]:
     """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
-    same frames at its default height; a variant also at the sweep's heights."""
-    model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-full")
+    same frames at its default height; a variant also at the sweep's heights. With ``crf`` the
+    default model's rows (davis-crf...) are predicted with the dense CRF."""
+    model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
     options = VARIANTS[variant] if variant else []
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
-    predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv")), (name, ())]
+    extra = (CRF,) if crf else ()
+    predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv", *extra)), (name, extra)]
     if variant:
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     return davis_predictions(runner, model, predictions)
@@ -324,7 +353,7 @@ def main() -> None:
         if group.startswith("davis") and not (DAVIS / "tags.csv").is_file():
             print(f"davis-dev not found at {DAVIS}: skipped", file=sys.stderr)
             continue
-        if group in ("davis", "davis-multiscale"):
+        if group in ("davis", "davis-multiscale", "davis-crf"):
             davis_cam = davis_cam_row(runner, args.work / "davis")
         for seed in args.seeds[:1] if group == "davis-heights" else args.seeds:  # the sweep: the first seed's model
             work = args.work / f"s{seed}"
@@ -337,6 +366,15 @@ def main() -> None:
                 rows.update(synthetic_height_rows(runner, work))
             elif group == "davis":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed)})
+            elif group == "davis-crf":
+                rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, crf=True)})
+            elif group == "crf":
+                rows.update(crf_rows(runner, work))
+            elif group in CRF_GROUPS[2:-1]:
+                rows.update(crf_rows(runner, work, group.removesuffix("-crf")))
+            elif group == "crf-ablations":
+                for name in ABLATIONS:
+                    rows.update(variant_rows(runner, work, seed, name, crf=True))
             elif group == "davis-heights":
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
             elif group == "davis-multiscale":
