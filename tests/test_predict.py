@@ -8,7 +8,8 @@ from vscr_cli import labels
 from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.models.vscr import upsample
-from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, video_classes
+from vscr_cli.core.readout import class_votes
+from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
@@ -45,6 +46,22 @@ def test_decoding_among_allowed_classes_is_the_restricted_softmax_of_all_classes
     label, kept = decode_labels(logits, allowed, (37, 53), keep_prob=True)
     assert (label == np.array(labels.CLASS_IDS, np.uint8)[decide(prob).numpy()]).mean() > 0.999
     torch.testing.assert_close(kept.float(), prob, atol=1e-3, rtol=0)
+
+
+def test_tag_votes_fold_a_tagged_actors_other_actions_into_its_tag():
+    dog_jumping, dog_running, adult_running = (int(labels.CLASS_INDEX[i]) for i in (73, 75, 15))  # A2D ids: dog 7x, adult 1x
+    prob = torch.full((1, labels.NUM_CLASSES, 1, 1), 0.0)
+    prob[0, [0, dog_running, dog_jumping, adult_running], 0, 0] = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    logits = prob.clamp_min(1e-9).log()
+    tags, allowed = [73], allowed_classes([73])  # the video is tagged dog-jumping
+    restricted = fold_probabilities(logits, class_votes(allowed))[:, allowed].softmax(1)
+    torch.testing.assert_close(restricted, logits[:, allowed].softmax(1))  # class votes: the restricted softmax
+    label, _ = decode_labels(fold_probabilities(logits, tag_votes(tags, "class")), allowed, (1, 1), keep_prob=False)
+    assert label.item() == 0  # background 0.4 against dog-jumping 0.2
+    folded = fold_probabilities(logits, tag_votes(tags, "actor")).exp()
+    torch.testing.assert_close(folded[0, [0, dog_jumping], 0, 0], torch.tensor([0.4, 0.5]), atol=1e-6, rtol=0)  # dog-running counts for the tag, the adult does not
+    label, _ = decode_labels(folded.log(), allowed, (1, 1), keep_prob=False)
+    assert label.item() == 73
 
 
 def test_video_level_decision_keeps_the_classes_pooled_over_the_video():
@@ -148,13 +165,14 @@ def test_pair_flows_compute_each_pair_once_and_forget(monkeypatch):
 
 def test_predict_with_tags_labels_only_the_videos_tags(cli, trained, synth, tmp_path):
     out = tmp_path / "pred.zarr"
-    result = cli("-q", "predict", synth.root, "-m", trained.model, "--annotated-only", "--split", "test", "--tags", synth.root / "tags.csv", "-o", out)
-    assert result.code == 0, result.stderr
     tags = read_tags_csv(synth.root / "tags.csv")
-    with open_store(out, "pred") as store:
-        assert store.record.params["decode"] == "tags"
-        for video in store.videos:
-            assert set(np.unique(store.read(video, "label")).tolist()) <= {0, *tags[video]}
+    for votes in ("class", "actor"):
+        result = cli("-q", "predict", synth.root, "-m", trained.model, "--annotated-only", "--split", "test", "--tags", synth.root / "tags.csv", "--tag-votes", votes, "-o", out, "--overwrite")
+        assert result.code == 0, result.stderr
+        with open_store(out, "pred") as store:
+            assert store.record.params["decode"] == "tags" and store.record.params["tag_votes"] == votes
+            for video in store.videos:
+                assert set(np.unique(store.read(video, "label")).tolist()) <= {0, *tags[video]}
 
 
 def test_predict_align_pipe(trained, synth, tmp_path):

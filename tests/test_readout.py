@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from vscr_cli import labels
 from vscr_cli.checkpoints import PROTOTYPES, load_bank
 from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes, label_prototypes
-from vscr_cli.stages.refine import tag_votes
+from vscr_cli.stages.predict import tag_votes
 from vscr_cli.store import open_store
 
 

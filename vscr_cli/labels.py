@@ -44,6 +44,9 @@ CLASS_IDS: tuple[int, ...] = (BACKGROUND, *VALID_IDS)
 NUM_CLASSES = len(CLASS_IDS)  # 44
 NUM_ACTORS = len(ACTORS)  # 7
 NUM_ACTIONS = len(ACTIONS)  # 9
+#: Which classes' evidence counts for a video's tag: the tag's own class (``class``, SPML's restriction), or
+#: also every other class of the tag's actor (``actor``): vscr predict --tag-votes, vscr refine --tag-votes.
+TAG_VOTES = ("class", "actor")
 
 
 def actor_of(label_id: int) -> int:

@@ -21,6 +21,7 @@ import typer
 
 from vscr_cli.core.precision import PRECISIONS
 from vscr_cli.errors import VscrError
+from vscr_cli.labels import TAG_VOTES
 from vscr_cli.sources import SPLITS
 from vscr_cli.stages.runner import RunOptions, Shard, check_scheduler
 from vscr_cli.store import STORE, check_output
@@ -38,6 +39,7 @@ class Device(str, enum.Enum):
 
 Precision = enum.Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 Split = enum.Enum("Split", {name: name for name in SPLITS}, type=str)
+TagVotes = enum.Enum("TagVotes", {name: name for name in TAG_VOTES}, type=str)
 
 
 Sources = Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli.models import DEFAULT_MODEL
-from vscr_cli.options import BatchSize, PerVideo, Sources, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, PerVideo, Sources, TagVotes, per_video_options, resolve_autocast
 from vscr_cli.stages import predict as stage
 from vscr_cli.stages.predict import MODEL_ENV
 
@@ -32,11 +32,15 @@ def command(
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout("softmax"),
+    tag_votes: Annotated[
+        TagVotes,
+        typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
+    ] = TagVotes(stage.DEFAULT_TAG_VOTES),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings).")] = stage.DEFAULT_CRF,
     batch_size: BatchSize = 4,
 ) -> None:
     target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()
     stage.run(
         sources, target, model or stage.default_model(), device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
-        decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf,
+        decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf, tag_votes.value,
     )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vscr_cli.models import DEFAULT_MODEL
-from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, resolve_autocast, resolve_device
+from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, resolve_autocast, resolve_device
 from vscr_cli.stages import refine as stage
-from vscr_cli.stages.refine import TAG_VOTES, RefineParams
+from vscr_cli.stages.refine import RefineParams
 
 NAME = "refine"
-TagVotes = enum.Enum("TagVotes", {name: name for name in TAG_VOTES}, type=str)
 
 
 def command(

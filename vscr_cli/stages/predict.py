@@ -50,6 +50,10 @@ VOTE_FLOOR = 1e-3
 #: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
 #: height and input scale").
 DEFAULT_SCALE = 1.0
+#: Which classes' probability counts for a video's tag when decoding among its tags (:func:`tag_votes`):
+#: ``class`` (the softmax restricted to background and the tags, as SPML restricts): ``actor`` is level with it
+#: without the dense CRF and better with it (docs/train.md, "Tag votes").
+DEFAULT_TAG_VOTES = "class"
 #: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF (docs/train.md, "Dense CRF").
 DEFAULT_CRF = False
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
@@ -80,14 +84,17 @@ class Predictor:
             output = self.model(images, motion_tensor)
         return VSCROutput(output.embedding.float(), output.logits.float())
 
-    def logits(self, output: VSCROutput, readout: str, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(self, output: VSCROutput, readout: str, votes_for: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 44, h, w) class scores of ``output`` that :func:`decode_labels` takes as logits: the
-        softmax head's, or (``knn``) the log of the bank's vote fractions (only ``allowed`` classes vote)."""
-        if readout == "softmax":
-            return output.logits
+        softmax head's, or (``knn``) the log of the bank's vote fractions. With ``votes_for`` (44,)
+        (:func:`tag_votes`) the probability of each class c counts for class ``votes_for[c]`` (not
+        at all where -1): the head's softmax is summed accordingly, a prototype votes accordingly."""
+        if readout == "softmax":  # votes that keep classes for themselves are decode_labels' own restriction
+            own = votes_for is None or bool((votes_for[votes_for >= 0] == (votes_for >= 0).nonzero().flatten()).all())
+            return output.logits if own else fold_probabilities(output.logits, votes_for)
         if self.bank is None:
             raise VscrError("this model has no prototype bank: make one with vscr refine, or use --readout softmax")
-        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, votes_for=None if allowed is None else class_votes(allowed))
+        votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, votes_for=votes_for)
         return votes.clamp_min(VOTE_FLOOR).log()
 
 
@@ -159,6 +166,32 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
     return allowed
 
 
+def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
+    """(44,) int64: the class whose evidence each class's counts as in a video tagged with the A2D ids
+    ``tags`` (-1: none). ``class``: background and the tags, each for itself. ``actor``: besides,
+    every other class of a tagged actor, for that actor's tag when exactly one tag names the actor
+    (the tag says the action, the network finds the actor)."""
+    tags = sorted(set(tags))
+    votes_for = class_votes(allowed_classes(tags))
+    if votes == "actor":
+        for index, class_id in enumerate(labels.CLASS_IDS[1:], start=1):
+            same_actor = [tag for tag in tags if tag // 10 == class_id // 10]
+            if votes_for[index] < 0 and len(same_actor) == 1:
+                votes_for[index] = int(labels.CLASS_INDEX[same_actor[0]])
+    return votes_for
+
+
+def fold_probabilities(logits: torch.Tensor, votes_for: torch.Tensor) -> torch.Tensor:
+    """(B, 44, h, w) logits -> (B, 44, h, w) log-probabilities where class k holds the softmax
+    probability of every class c with ``votes_for[c] == k`` (-1: dropped; classes nothing counts
+    for get log 0). With ``votes_for`` the identity on the allowed classes, softmax over them is
+    the restricted softmax of ``logits``."""
+    prob = logits.softmax(dim=1)
+    keep = (votes_for >= 0).to(prob.device)
+    folded = torch.zeros_like(prob).index_add_(1, votes_for.to(prob.device)[keep], prob[:, keep])
+    return folded.clamp_min(torch.finfo(folded.dtype).tiny).log()
+
+
 def class_pool(logits: torch.Tensor) -> torch.Tensor:
     """(B, 44, h, w) logits -> (44,) their softmax summed over the batch and the network's cells (the
     frame's upsampling adds nothing to a sum): a video's pool is the sum over its batches."""
@@ -216,7 +249,7 @@ class PredictParams:
     """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
     :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
     ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
-    (:meth:`Predictor.logits`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
+    (:meth:`Predictor.logits`); ``tag_votes``: with tags, which classes count for a tag (:func:`tag_votes`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
     on the decided classes' probabilities."""
 
     model_sha256: str = ""
@@ -227,6 +260,7 @@ class PredictParams:
     readout: str = "softmax"
     scale: float = DEFAULT_SCALE
     crf: bool = DEFAULT_CRF
+    tag_votes: str = DEFAULT_TAG_VOTES
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -242,7 +276,8 @@ def video_predictions(
 ) -> VideoResult:
     """``label`` (T, H, W) uint8 A2D ids (and ``prob`` (T, 44, H, W) float16 when ``keep_prob``).
 
-    With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags;
+    With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags,
+    each tag holding the probability of the classes ``params.tag_votes`` gives it (:func:`tag_votes`);
     without, ``params.decode="video"`` first decides the video's classes (:func:`video_classes`)
     from all its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
     restricted distribution.
@@ -250,6 +285,7 @@ def video_predictions(
     selection = FrameSelection(**params.selection)
     indices = video.select(selection)
     allowed = allowed_classes(tags[video.video_id]) if tags is not None else None
+    votes_for = tag_votes(tags[video.video_id], params.tag_votes) if tags is not None else None
     if allowed is None and params.decode == "frame":
         allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
     crf = DenseCRFParams() if params.crf else None
@@ -258,7 +294,7 @@ def video_predictions(
     pooled = torch.zeros(labels.NUM_CLASSES)
     size = (0, 0)
     for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
-        logits, size = predictor.logits(batch.output, params.readout, allowed), batch.size
+        logits, size = predictor.logits(batch.output, params.readout, votes_for), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)
             held.append((logits, batch.images))
@@ -298,11 +334,13 @@ def run(
     readout: str = "softmax",
     scale: float = DEFAULT_SCALE,
     crf: bool = DEFAULT_CRF,
+    votes: str = DEFAULT_TAG_VOTES,
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
     the model in ``model``; labels at ``selection.height``, else at the model's training height,
     the network run on the frames at ``scale`` times that height; classes read out by the model's
-    head or (``readout="knn"``) its prototype bank; with ``crf`` the dense CRF sharpens the maps."""
+    head or (``readout="knn"``) its prototype bank; with ``crf`` the dense CRF sharpens the maps;
+    with ``tags``, ``votes`` says which classes count for a tag (:func:`tag_votes`)."""
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
     factory_args = (model, sha256, device, dtype)
@@ -313,7 +351,9 @@ def run(
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
     if not scale > 0:
         raise VscrError(f"--scale must be positive, not {scale}")
-    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf)
+    if votes not in labels.TAG_VOTES:
+        raise VscrError(f"unknown tag votes {votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
+    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf, votes)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

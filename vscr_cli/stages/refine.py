@@ -24,7 +24,7 @@ and a record of what was done.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,14 +37,11 @@ from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
 from vscr_cli.errors import VscrError
 from vscr_cli.core.models.vscr import labels_at_cells
-from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, class_votes, knn_votes, label_prototypes
+from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
 from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
-from vscr_cli.stages.predict import Predictor, allowed_classes, load_predictor, network_outputs
+from vscr_cli.stages.predict import Predictor, load_predictor, network_outputs, tag_votes
 from vscr_cli.store import check_output, mark_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
-
-#: How a video's tags choose the prototypes that relabel it (:func:`tag_votes`).
-TAG_VOTES = ("class", "actor")
 
 #: Record entries that describe the network itself; the trained model's other entries (its training
 #: options, inputs, frame height) are carried over.
@@ -61,11 +58,11 @@ class RefineParams:
     learning_rate: float = 1e-3  # Adam, for the head
     batch_pixels: int = 4096
     seed: int = 0
-    votes: str = "actor"  # one of TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
+    votes: str = "actor"  # one of labels.TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
 
     def __post_init__(self) -> None:
-        if self.votes not in TAG_VOTES:
-            raise VscrError(f"unknown tag votes {self.votes!r}; choose one of {', '.join(TAG_VOTES)}")
+        if self.votes not in labels.TAG_VOTES:
+            raise VscrError(f"unknown tag votes {self.votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
 
 
 @dataclass
@@ -79,21 +76,6 @@ class FrameEmbeddings:
     embedding: torch.Tensor
     pseudo: torch.Tensor
     votes_for: torch.Tensor
-
-
-def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
-    """(44,) int64: the class a prototype of each class votes for when relabelling a video tagged with
-    the A2D ids ``tags`` (-1: it does not vote). ``class``: background and the tags, each for itself.
-    ``actor``: besides, every other class of a tagged actor, for that actor's tag when exactly one
-    tag names the actor (the tag says the action, the prototypes find the actor)."""
-    tags = sorted(set(tags))
-    votes_for = class_votes(allowed_classes(tags))
-    if votes == "actor":
-        for index, class_id in enumerate(labels.CLASS_IDS[1:], start=1):
-            same_actor = [tag for tag in tags if tag // 10 == class_id // 10]
-            if votes_for[index] < 0 and len(same_actor) == 1:
-                votes_for[index] = int(labels.CLASS_INDEX[same_actor[0]])
-    return votes_for
 
 
 def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: int, votes: str, on_video: Callable[[], None] | None = None) -> list[FrameEmbeddings]:
