@@ -20,6 +20,7 @@ over the seeds that have them.
     python bench/results.py --groups medium                    # the demo's rows on `vscr demo --size medium` (twice the videos)
     python bench/results.py --groups long                      # the small demo's stores trained as long as medium (1500 iterations)
     python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
+    python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -71,7 +72,9 @@ DEMO_SIZES = ("medium",)
 #: vscr predict's dense CRF (off by default): groups that predict with it what other groups predict without.
 CRF = "--crf"
 CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf")
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS)
+#: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
+ACTOR_VOTES = ("--tag-votes", "actor")
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -89,10 +92,14 @@ DEMO_ROWS = {
 #: The VSCR rows of a demo predicted with the dense CRF (:func:`crf_rows`): row name -> what it is.
 CRF_ROWS = {**{f"crf-{split}": f"VSCR ({title}), dense CRF" for split, title in SPLIT_TITLES.items()}, "crf-aligned": "VSCR + align (test), dense CRF"}
 
+#: The demo's rows decoded among the tags with --tag-votes actor (:func:`tag_vote_rows`), without and with the CRF.
+TAG_VOTE_ROWS = {f"{crf}actor-{split}": f"VSCR ({SPLIT_TITLES[split]}), {'dense CRF, ' if crf else ''}tag votes by actor" for crf in ("", "crf-") for split in ("train", "test-tags")}
+
 #: Row name -> what it is, in table order.
 ROWS = {
     **DEMO_ROWS,
     **CRF_ROWS,
+    **TAG_VOTE_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
@@ -105,6 +112,7 @@ ROWS = {
     "davis-full": "davis-dev: VSCR, same frames (no tags)",
     "davis-crf-tags": "davis-dev: VSCR, same frames (tags given), dense CRF",
     "davis-crf": "davis-dev: VSCR, same frames (no tags), dense CRF",
+    "davis-actor-tags": "davis-dev: VSCR, same frames (tags given), tag votes by actor",
     **{f"davis-full-h{height}": f"davis-dev: VSCR (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
     "davis-full-tags-scale2": "davis-dev: VSCR (tags given), network at 480 px (--scale 2)",
     "davis-full-scale2": "davis-dev: VSCR (no tags), network at 480 px (--scale 2)",
@@ -253,6 +261,17 @@ def refine_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     return rows
 
 
+def tag_vote_rows(runner: Runner, work: Path) -> dict[str, dict]:
+    """The demo's two rows decoded among the tags (training frames, test split) with ``--tag-votes
+    actor``, without and with the dense CRF, every frame scored."""
+    demo, rows = work / "demo", {}
+    for split, predict_options, score_options in vscr_splits(demo)[:2]:
+        for crf in ((), (CRF,)):
+            row = f"{'crf-' if crf else ''}actor-{split}"
+            rows[row] = predicted_row(runner, row, demo / "synth", demo / "model", work / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, *ACTOR_VOTES, *crf), ("--dense", *score_options))
+    return rows
+
+
 def davis_cam_row(runner: Runner, work: Path) -> dict[str, float]:
     """Edges and CAM pseudo-labels of davis-dev (every 5th frame at 240 px), scored at full size."""
     sample = ("--every", "5", "--height", "240")
@@ -368,6 +387,10 @@ def main() -> None:
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed)})
             elif group == "davis-crf":
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, crf=True)})
+            elif group == "tag-votes":
+                rows.update(tag_vote_rows(runner, work))
+            elif group == "davis-tag-votes":
+                rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES))]))
             elif group == "crf":
                 rows.update(crf_rows(runner, work))
             elif group in CRF_GROUPS[2:-1]:
