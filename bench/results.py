@@ -393,7 +393,7 @@ def main() -> None:
                 rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES))]))
             elif group == "crf":
                 rows.update(crf_rows(runner, work))
-            elif group in CRF_GROUPS[2:-1]:
+            elif group.removesuffix("-crf") in DEMO_SIZES:
                 rows.update(crf_rows(runner, work, group.removesuffix("-crf")))
             elif group == "crf-ablations":
                 for name in ABLATIONS:
