@@ -166,11 +166,16 @@ def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: P
     return score(runner, row, store, sources, report, *score_options)
 
 
+def demo_folder(work: Path, size: str) -> tuple[str, Path]:
+    """The prefix of a demo size's rows and products, and its folder: the small demo in WORK/demo,
+    unprefixed; a larger ``size`` (:data:`DEMO_SIZES`) in WORK/demo-SIZE, named SIZE-...."""
+    return (f"{size}-", work / f"demo-{size}") if size != "small" else ("", work / "demo")
+
+
 def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -> dict[str, dict]:
-    """The demo's rows for one seed, every frame scored; a larger ``size`` (:data:`DEMO_SIZES`) in
-    WORK/demo-SIZE, its rows and products named SIZE-ROW."""
+    """The demo's rows for one seed, every frame scored, in the ``size``'s folder (:func:`demo_folder`)."""
     larger = size != "small"
-    prefix, demo = (f"{size}-", work / f"demo-{size}") if larger else ("", work / "demo")
+    prefix, demo = demo_folder(work, size)
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
     runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), "--overwrite"))
     cam_test = work / f"{prefix}cam-test.zarr"
@@ -236,8 +241,8 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
 
 def crf_rows(runner: Runner, work: Path, size: str = "small") -> dict[str, dict]:
     """The demo's three VSCR rows and its aligned test row with the dense CRF (``vscr predict --crf``),
-    every frame scored; a larger ``size`` on WORK/demo-SIZE, its rows named SIZE-crf-...."""
-    prefix, demo = (f"{size}-", work / f"demo-{size}") if size != "small" else ("", work / "demo")
+    every frame scored, in the ``size``'s folder (:func:`demo_folder`), its rows named [SIZE-]crf-...."""
+    prefix, demo = demo_folder(work, size)
     rows = {}
     for split, predict_options, score_options in vscr_splits(demo):
         row = f"{prefix}crf-{split}"

@@ -166,6 +166,12 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
     return allowed
 
 
+def check_tag_votes(votes: str) -> None:
+    """Refuse a ``votes`` that is not one of ``labels.TAG_VOTES`` (vscr predict and vscr refine, before any work)."""
+    if votes not in labels.TAG_VOTES:
+        raise VscrError(f"unknown tag votes {votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
+
+
 def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
     """(44,) int64: the class whose evidence each class's counts as in a video tagged with the A2D ids
     ``tags`` (-1: none). ``class``: background and the tags, each for itself. ``actor``: besides,
@@ -351,8 +357,7 @@ def run(
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
     if not scale > 0:
         raise VscrError(f"--scale must be positive, not {scale}")
-    if votes not in labels.TAG_VOTES:
-        raise VscrError(f"unknown tag votes {votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
+    check_tag_votes(votes)
     params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf, votes)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})

@@ -35,11 +35,10 @@ from torch import nn
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
-from vscr_cli.errors import VscrError
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
 from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
-from vscr_cli.stages.predict import Predictor, load_predictor, network_outputs, tag_votes
+from vscr_cli.stages.predict import Predictor, check_tag_votes, load_predictor, network_outputs, tag_votes
 from vscr_cli.store import check_output, mark_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
@@ -61,8 +60,7 @@ class RefineParams:
     votes: str = "actor"  # one of labels.TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
 
     def __post_init__(self) -> None:
-        if self.votes not in labels.TAG_VOTES:
-            raise VscrError(f"unknown tag votes {self.votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
+        check_tag_votes(self.votes)
 
 
 @dataclass
