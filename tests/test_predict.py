@@ -125,6 +125,29 @@ def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tm
             assert not prob[:, [i for i, c in enumerate(labels.CLASS_IDS) if c not in (0, *tags)]].any()
 
 
+def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_classes(trained, synth, monkeypatch):
+    """--decode video holds every batch until the video's classes are known; with --crf the slow part
+    comes after, so the frames are counted as their CRF finishes, each once."""
+    from vscr_cli import sources
+    from vscr_cli.models import model_sha256
+    from vscr_cli.stages import predict
+    from vscr_cli.video import FrameSelection
+
+    events: list[str] = []
+    original = predict.decode_labels
+    monkeypatch.setattr(predict, "decode_labels", lambda *args: events.append("decode") or original(*args))
+    video = sources.discover([synth.root / "Release" / "clips320H" / "synth0002.mp4"])[0]
+    predictor = predict.load_predictor(trained.model, model_sha256(trained.model), torch.device("cpu"), None)
+    selection = FrameSelection(height=64, max_frames=5).to_json()
+    for crf, first in ((True, "decode"), (False, "frames")):
+        events.clear()
+        counted: list[int] = []
+        params = predict.PredictParams(selection=selection, decode="video", crf=crf)
+        result = predict.video_predictions(video, params, predictor, 2, lambda n: counted.append(n) or events.append("frames"))
+        assert sum(counted) == len(result.frame_index) == 5
+        assert events[0] == first and events.count("decode") == 3, events
+
+
 def test_size_at_height_is_the_size_resize_to_height_gives():
     from vscr_cli.video import resize_to_height, size_at_height
 

@@ -306,11 +306,14 @@ def video_predictions(
             held.append((logits, batch.images))
         else:
             decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
-        if on_frames is not None:
+        if on_frames is not None and not (held and crf):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
         allowed = video_classes(pooled)
-        decoded += [decode_labels(logits, allowed, size, params.prob, images, crf) for logits, images in held]
+        for logits, images in held:
+            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf))
+            if on_frames is not None and crf is not None:
+                on_frames(len(logits))
     arrays = {LABEL: np.concatenate([label for label, _ in decoded])}
     if params.prob:
         arrays[PROB] = torch.cat([prob for _, prob in decoded]).numpy()
