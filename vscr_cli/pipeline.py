@@ -36,9 +36,10 @@ class Stage:
     run: Callable[[], object]  # the stage's library call
 
 
-def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = predict.DEFAULT_CRF) -> list[Stage]:
+def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES) -> list[Stage]:
     """The stages the demo runs, in order, as the commands would with these options: training on
-    the train split, scoring its frames and the test split (``crf``: vscr predict's --crf)."""
+    the train split, scoring its frames and the test split (``crf``, ``votes``: vscr predict's --crf
+    and, where tags are given, --tag-votes)."""
     synth, model, classifier, tags = work / "synth", work / "model", work / "cam.classifier", str(work / "synth" / "tags.csv")
     device = resolve_device(Device.auto)
     dtype = resolve_autocast(Precision.auto, device)
@@ -54,8 +55,8 @@ def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool, crf: boo
         Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, device, dtype, config=classifier_config, classifier=classifier, selection=training_frames, split="train", options=replace)),
         Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, device, dtype, classifier=classifier, selection=annotated, split="test", options=replace)),
         Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, preset="cpu", overrides=training, overwrite=overwrite)),
-        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace, crf=crf)),
-        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace, crf=crf)),
+        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace, crf=crf, votes=votes)),
+        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace, crf=crf, votes=votes)),
         Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", options=replace, crf=crf)),
         Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
         *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in RESULT_ROWS),
@@ -126,18 +127,22 @@ def _overlay(work: Path, video: str, suffix: str) -> None:
     show.run(str(work / "aligned.zarr"), work / "overlays" / f"{video}{suffix}", video, gt=work / "synth", side_by_side=True, overwrite=True)
 
 
-def run_demo(work: Path, size: Size = Size.small, overlays: int = 3, seed: int = 0, overwrite: bool = False, crf: bool = predict.DEFAULT_CRF) -> tuple[Table, dict]:
+def run_demo(
+    work: Path, size: Size = Size.small, overlays: int = 3, seed: int = 0, overwrite: bool = False, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES
+) -> tuple[Table, dict]:
     """``vscr demo``: every stage into the working folder ``work`` (made, or replaced with
     ``overwrite`` when it is a demo folder), ``overlays`` test videos rendered, predictions sharpened
-    by the dense CRF with ``crf``; returns the score table and the record written to
+    by the dense CRF with ``crf``, the tagged ones decoded with ``votes`` (vscr predict --tag-votes);
+    returns the score table and the record written to
     ``work/demo.json`` (scores, seconds per stage)."""
+    predict.check_tag_votes(votes)
     work = check_output(work, DEMO, overwrite, resumable=False)
     work.mkdir(exist_ok=True)
     mark_output(work, DEMO)
     start = time.perf_counter()
-    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf))
+    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf, votes))
     seconds.update(run_stages(overlay_stages(work, overlays)))
     table, numbers = results_table(work)
-    record = {"size": size.value, "seed": seed, "crf": crf, "scores": numbers, "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
+    record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "scores": numbers, "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
     (work / "demo.json").write_text(json.dumps(record, indent=2) + "\n")
     return table, record

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from vscr_cli import console
-from vscr_cli.options import Overwrite, Seed
+from vscr_cli.options import Overwrite, Seed, TagVotes
 from vscr_cli.demo_sizes import SIZES, Size
 from vscr_cli.pipeline import run_demo
-from vscr_cli.stages.predict import DEFAULT_CRF
+from vscr_cli.stages.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES
 
 NAME = "demo"
 MEDIUM = SIZES[Size.medium]
@@ -23,8 +23,11 @@ def command(
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the predictions with the dense CRF (vscr predict --crf).")] = DEFAULT_CRF,
+    tag_votes: Annotated[
+        TagVotes, typer.Option("--tag-votes", help="Rows given tags: a tag holds its own class's probability (class), or also that of its actor's other classes (actor); vscr predict --tag-votes.")
+    ] = TagVotes(DEFAULT_TAG_VOTES),
     overwrite: Overwrite = False,
 ) -> None:
-    table, record = run_demo(work, size, overlays, seed, overwrite, crf)
+    table, record = run_demo(work, size, overlays, seed, overwrite, crf, tag_votes.value)
     console.stdout.print(table)
     console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)
