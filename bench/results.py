@@ -21,6 +21,8 @@ over the seeds that have them.
     python bench/results.py --groups long                      # the small demo's stores trained as long as medium (1500 iterations)
     python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
     python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
+    python bench/results.py --groups davis-none-labeled        # davis-dev with vscr cam --none-tags labeled ('-none' videos get CAMs)
+    python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -40,6 +42,8 @@ sys.path.insert(0, str(REPO))
 from vscr_cli.demo_sizes import SIZES, Size  # noqa: E402
 from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
+#: Five more DAVIS sequences the davis-dev models never saw (the inductive rows, --groups davis-more).
+DAVIS_MORE = REPO.parent / "shared" / "data" / "davis-more"
 METRICS = ("actor_action", "actor", "action")
 
 #: Table 3 ablations: name -> the training options that differ from the full model.
@@ -74,7 +78,10 @@ CRF = "--crf"
 CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf")
 #: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
 ACTOR_VOTES = ("--tag-votes", "actor")
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes")
+#: davis-dev's CAM stores: name -> vscr cam's options. "none-labeled" gives the '<actor>-none' videos CAMs
+#: (`--none-tags labeled`; the paper's rule, the default, leaves them unlabeled).
+DAVIS_CAMS = {"cam": (), "cam-none-labeled": ("--none-tags", "labeled")}
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", "davis-none-labeled", "davis-more")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -120,6 +127,12 @@ ROWS = {
     "davis-multiscale": "davis-dev: multi-scale training, same frames (no tags)",
     **{f"davis-multiscale-h{height}": f"davis-dev: multi-scale training (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
     **{f"davis-refine-{votes}{tagged}": f"davis-dev: vscr refine --tag-votes {votes}, same frames ({title})" for votes in REFINE_VOTES for tagged, title in (("-tags", "tags given"), ("", "no tags"))},
+    "davis-cam-none-labeled": "davis-dev, --none-tags labeled: CAM pseudo-labels (tags given)",
+    "davis-none-labeled-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given)",
+    "davis-none-labeled-actor-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given), tag votes by actor",
+    "davis-none-labeled": "davis-dev, --none-tags labeled: VSCR, same frames (no tags)",
+    **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
+    **{f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})" for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled")) for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))},
 }
 
 
@@ -277,27 +290,53 @@ def tag_vote_rows(runner: Runner, work: Path) -> dict[str, dict]:
     return rows
 
 
-def davis_cam_row(runner: Runner, work: Path) -> dict[str, float]:
-    """Edges and CAM pseudo-labels of davis-dev (every 5th frame at 240 px), scored at full size."""
+def davis_cam_row(runner: Runner, work: Path, cam: str = "cam") -> dict[str, float]:
+    """Edges and one of :data:`DAVIS_CAMS` (CAM pseudo-labels) of davis-dev, every 5th frame at 240 px,
+    scored at full size (row ``davis-CAM``)."""
     sample = ("--every", "5", "--height", "240")
     work.mkdir(parents=True, exist_ok=True)
-    runner.ensure("davis-cam", work / "edges.zarr", vscr("edges", DAVIS, *sample, "-o", work / "edges.zarr"))
-    runner.ensure("davis-cam", work / "cam.zarr", vscr("cam", DAVIS, "--tags", DAVIS / "tags.csv", *sample, "-o", work / "cam.zarr"))
-    return score(runner, "davis-cam", work / "cam.zarr", DAVIS, work / "cam.score.json", "--predicted-only", "--resize")
+    row = f"davis-{cam}"
+    runner.ensure(row, work / "edges.zarr", vscr("edges", DAVIS, *sample, "-o", work / "edges.zarr"))
+    runner.ensure(row, work / f"{cam}.zarr", vscr("cam", DAVIS, "--tags", DAVIS / "tags.csv", *sample, *DAVIS_CAMS[cam], "-o", work / f"{cam}.zarr"))
+    return score(runner, row, work / f"{cam}.zarr", DAVIS, work / f"{cam}.score.json", "--predicted-only", "--resize")
 
 
 def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bool = False) -> dict[str, dict]:
     """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
-    same frames at its default height; a variant also at the sweep's heights. With ``crf`` the
-    default model's rows (davis-crf...) are predicted with the dense CRF."""
+    same frames at its default height; a training variant also at the sweep's heights. Variant
+    "none-labeled" trains on the CAM store "cam-none-labeled" (:data:`DAVIS_CAMS`) and is also decoded
+    with actor tag votes. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
-    options = VARIANTS[variant] if variant else []
-    runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
+    cam = f"cam-{variant}" if f"cam-{variant}" in DAVIS_CAMS else "cam"
+    options = VARIANTS.get(variant, [])
+    runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
     predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv", *extra)), (name, extra)]
-    if variant:
+    if variant in VARIANTS:
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
+    if cam != "cam":
+        predictions.append((f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)))
     return davis_predictions(runner, model, predictions)
+
+
+def davis_more_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
+    """davis-more, five sequences no davis-dev model saw, every 5th frame scored at full size: Stage I
+    given their tags with each davis-dev classifier (:data:`DAVIS_CAMS`), and the seed's davis-dev
+    models (default and, where trained, none-labeled) given the tags, with actor tag votes, and without."""
+    out = work / "more"
+    out.mkdir(parents=True, exist_ok=True)
+    tags, rows = ("--tags", DAVIS_MORE / "tags.csv"), {}
+    for cam, options in DAVIS_CAMS.items():
+        if (work / f"{cam}.classifier").is_dir():
+            row = f"more-{cam}"
+            runner.ensure(row, out / f"{cam}.zarr", vscr("cam", DAVIS_MORE, *tags, "--every", "5", "--height", "240", *options, "--classifier", work / f"{cam}.classifier", "-o", out / f"{cam}.zarr"))
+            rows[row] = score(runner, row, out / f"{cam}.zarr", DAVIS_MORE, out / f"{cam}.score.json", "--predicted-only", "--resize")
+    for name, model in (("full", work / f"s{seed}"), ("none-labeled", work / f"none-labeled-s{seed}")):
+        if not (model / "config.json").is_file():
+            continue
+        for row, options in ((f"more-{name}-tags", tags), (f"more-{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"more-{name}", ())):
+            rows[row] = predicted_row(runner, row, DAVIS_MORE, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize"))
+    return rows
 
 
 def davis_predictions(runner: Runner, model: Path, predictions: list[tuple[str, tuple]]) -> dict[str, dict]:
@@ -379,6 +418,11 @@ def main() -> None:
             continue
         if group in ("davis", "davis-multiscale", "davis-crf"):
             davis_cam = davis_cam_row(runner, args.work / "davis")
+        if group == "davis-none-labeled":
+            davis_cam_none_labeled = davis_cam_row(runner, args.work / "davis", "cam-none-labeled")
+        if group == "davis-more" and not (DAVIS_MORE / "tags.csv").is_file():
+            print(f"davis-more not found at {DAVIS_MORE}: skipped", file=sys.stderr)
+            continue
         for seed in args.seeds[:1] if group == "davis-heights" else args.seeds:  # the sweep: the first seed's model
             work = args.work / f"s{seed}"
             rows = runs.setdefault(str(seed), {})
@@ -411,6 +455,10 @@ def main() -> None:
                 rows.update(refine_rows(runner, work, seed))
             elif group == "davis-refine":
                 rows.update(davis_refine_rows(runner, args.work / "davis", seed))
+            elif group == "davis-none-labeled":
+                rows.update({"davis-cam-none-labeled": davis_cam_none_labeled, **davis_rows(runner, args.work / "davis", seed, "none-labeled")})
+            elif group == "davis-more":
+                rows.update(davis_more_rows(runner, args.work / "davis", seed))
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()
