@@ -3,6 +3,7 @@
 # and scoring on the test split (annotated frames), with the tags A2D's annotations give.
 # Usage: examples/a2d-release.sh A2D_RELEASE_ROOT [WORK_DIR]
 #   Any folder in A2D's layout works, e.g. one from `vscr synth data/a2d` (then pass data/a2d).
+#   As the paper, '<actor>-none' videos are unlabeled (D_u, no CAM): vscr cam --none-tags unlabeled.
 #   MODE=cpu (default): EfficientNet-Lite0 and the flow encoder, every train frame;
 #     ITERATIONS and PRESET override the training length and preset (default: cpu, 600).
 #   MODE=paper: the paper's networks on CUDA (ResNet-50 CAM classifier, ResNet-101 DeepLab at
@@ -19,7 +20,7 @@ case $mode in
 cpu)
   preset=${PRESET:-cpu} iterations=${ITERATIONS:-600}
   vscr edges "$root" --split train -o "$work/edges.zarr" --resume
-  vscr cam "$root" --split train --tags "$root" -o "$work/cam.zarr" --resume
+  vscr cam "$root" --split train --tags "$root" --none-tags unlabeled -o "$work/cam.zarr" --resume
   vscr train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset "$preset" --iterations "$iterations" --resume
   vscr predict "$root" --split test --annotated-only -m "$work/model" | vscr align > "$work/aligned.zarr.zip"
   ;;
@@ -34,7 +35,7 @@ paper)
   # torch.hub's cache ($TORCH_HOME/hub/checkpoints). Offline: place the files there (docs/weights.md).
   vscr weights fetch resnet50-imagenet resnet101-imagenet i3d-r50-kinetics400
   vscr edges "$root" --split train --annotated-only --device cuda -o "$work/edges.zarr" --resume
-  vscr cam "$root" --split train --annotated-only --tags "$root" --arch resnet50 --device cuda \
+  vscr cam "$root" --split train --annotated-only --tags "$root" --none-tags unlabeled --arch resnet50 --device cuda \
       --classifier "$work/cam.classifier" -o "$work/cam.zarr" --resume
   train=(train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset paper
          --device cuda --workers "$workers" --resume)

@@ -14,8 +14,8 @@ FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-hei
 def test_which_videos_are_labeled():
     assert cam_tag((77,)) == 77
     assert cam_tag((77, 18)) is None and cam_tag(()) is None
-    assert cam_tag((79,)) is None  # dog-none: unlabeled, as the paper reads
-    assert cam_tag((79,), none_policy="labeled") == 79
+    assert cam_tag((79,)) == 79  # dog-none: the actor classifier's CAM of the dog
+    assert cam_tag((79,), none_policy="unlabeled") is None  # the paper's rule
 
 
 def test_pseudo_label_takes_superpixels_by_mean_activation():
@@ -110,9 +110,17 @@ def test_cam_errors(cli, synth, tmp_path):
 
 def test_cam_on_davis_dev(cli, davis_dev, tmp_path, lite0_weights_path):
     out = tmp_path / "davis-cam.zarr"
-    sources = [davis_dev / name / "frames" for name in ("dog", "parkour", "cows")]
+    sources = [davis_dev / name / "frames" for name in ("dog", "parkour", "cows", "blackswan")]
     result = cli("-q", "cam", *sources, "--tags", davis_dev / "tags.csv", "--max-frames", "4", "--height", "96", "-o", out, *FAST)
     assert result.code == 0, result.stderr
     with open_store(out) as store:
         assert store.video_attrs("dog")["labeled"] and not store.video_attrs("cows")["labeled"]
         assert set(np.unique(store.read("dog", "pseudo")).tolist()) <= {0, 78}
+        assert store.video_attrs("blackswan")["labeled"]  # bird-none: the bird's CAM by default
+        assert set(np.unique(store.read("blackswan", "pseudo")).tolist()) <= {0, 49}
+    paper = tmp_path / "davis-cam-paper.zarr"
+    result = cli("-q", "cam", *sources, "--tags", davis_dev / "tags.csv", "--max-frames", "4", "--height", "96", "--none-tags", "unlabeled", "-o", paper, *FAST)
+    assert result.code == 0, result.stderr
+    with open_store(paper) as store:
+        assert store.record.params["none_policy"] == "unlabeled"
+        assert not store.video_attrs("blackswan")["labeled"] and (store.read("blackswan", "pseudo") == 255).all()

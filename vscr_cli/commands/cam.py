@@ -36,7 +36,7 @@ def command(
     motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = stage.DEFAULT_MOTION_WEIGHT,
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = stage.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
-    none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: unlabeled (paper, no CAM) or labeled.")] = NonePolicy("unlabeled"),
+    none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(stage.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
     seed: Seed = 0,
