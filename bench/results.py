@@ -131,6 +131,7 @@ ROWS = {
     "davis-none-labeled-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given)",
     "davis-none-labeled-actor-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given), tag votes by actor",
     "davis-none-labeled": "davis-dev, --none-tags labeled: VSCR, same frames (no tags)",
+    "davis-none-labeled-crf-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given), dense CRF",
     **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
     **{f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})" for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled")) for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))},
 }
@@ -305,7 +306,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
     same frames at its default height; a training variant also at the sweep's heights. Variant
     "none-labeled" trains on the CAM store "cam-none-labeled" (:data:`DAVIS_CAMS`) and is also decoded
-    with actor tag votes. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
+    with actor tag votes and with the dense CRF. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
     cam = f"cam-{variant}" if f"cam-{variant}" in DAVIS_CAMS else "cam"
     options = VARIANTS.get(variant, [])
@@ -315,7 +316,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     if variant in VARIANTS:
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     if cam != "cam":
-        predictions.append((f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)))
+        predictions += [(f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)), (f"{name}-crf-tags", ("--tags", DAVIS / "tags.csv", CRF))]
     return davis_predictions(runner, model, predictions)
 
 
