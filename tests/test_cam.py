@@ -124,3 +124,8 @@ def test_cam_on_davis_dev(cli, davis_dev, tmp_path, lite0_weights_path):
     with open_store(paper) as store:
         assert store.record.params["none_policy"] == "unlabeled"
         assert not store.video_attrs("blackswan")["labeled"] and (store.read("blackswan", "pseudo") == 255).all()
+    assert json.loads((tmp_path / "davis-cam.classifier" / "classifier.json").read_text())["fitted_actors"] == ["adult", "bird", "dog"]
+    assert json.loads((tmp_path / "davis-cam-paper.classifier" / "classifier.json").read_text())["fitted_actors"] == ["adult", "dog"]
+    # reusing the paper-rule classifier (no bird frame) for a bird-none video says so, and still runs
+    swan = cli("cam", sources[-1], "--tags", davis_dev / "tags.csv", "--max-frames", "2", "--height", "96", "--classifier", tmp_path / "davis-cam-paper.classifier", "-o", tmp_path / "swan.zarr", *FAST)
+    assert swan.code == 0 and "was not fine-tuned on bird" in swan.stderr, swan.stderr

@@ -92,6 +92,7 @@ class ClassifierConfig:
     accuracy: float | None = None  # held-out accuracy, filled by fit_classifier
     holdout_frames: int = 0
     train_frames: int = 0
+    fitted_actors: list[str] | None = None  # the actors of the frames it was fine-tuned on (None: not recorded)
 
     @property
     def architecture(self) -> Architecture:
@@ -174,6 +175,7 @@ def fit_classifier(
                 on_step(1)
     model.eval()
     config.train_frames, config.holdout_frames = len(train), len(holdout)
+    config.fitted_actors = sorted({config.classes[sample.actor] for sample in train})
     config.accuracy = classify_accuracy(model, holdout, config, device) if holdout else None
     return model
 
@@ -435,6 +437,11 @@ def run(
     if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
         model, config = load_classifier(folder, device)
         console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)
+        if unfitted := unfitted_actors(config, videos, video_tags, params.none_policy):
+            console.log.warning(
+                "the classifier in %s was not fine-tuned on %s: its maps of them come from an output it never trained; pass a new --classifier DIR to fit one on these videos",
+                folder, ", ".join(unfitted),
+            )
     else:
         config = replace(config)  # fitting fills in its accuracy
         model = _fit(videos, video_tags, selection, config, params.none_policy, weights_file, device, dtype)
@@ -463,6 +470,15 @@ def run(
             cleanup.callback(extractor.close)  # the Grad-CAM hooks
             compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **task_options)  # noqa: E731
         return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)
+
+
+def unfitted_actors(config: ClassifierConfig, videos: Sequence[VideoSource], video_tags: Mapping[str, Sequence[int]], none_policy: str) -> list[str]:
+    """The actors of the labeled ``videos`` that a reused classifier saw no frame of ([] when it does
+    not record what it was fitted on)."""
+    if config.fitted_actors is None:
+        return []
+    needed = {labels.ACTORS[labels.actor_of(tag) - 1] for v in videos if (tag := cam_tag(video_tags[v.video_id], none_policy)) is not None}
+    return sorted(needed - set(config.fitted_actors))
 
 
 def _fit(
