@@ -6,7 +6,7 @@
     python bench/cam_refine.py build/demo/synth --every 8 --fit-every 1 --dense --cam-variants base pad flip \\
         --classifier build/refine/synth.classifier --out bench/results/cam_refine_synth.json
 
-The classifier is fitted as `vscr cam` fits it (default `ClassifierConfig`, the same frame
+The classifier is fitted as `vscr cam --none-tags unlabeled` fits it (default `ClassifierConfig`, the same frame
 selection) unless ``--classifier`` already holds one. For every labeled (single-tag) video
 the chosen frames are read once; then, with the stage's own functions:
 

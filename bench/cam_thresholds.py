@@ -10,7 +10,7 @@ that chose the default heights).
     vscr cam build/demo/synth --tags build/demo/synth/tags.csv -o build/demo/cam.zarr
     python bench/cam_thresholds.py build/demo/cam.zarr build/demo/synth --out bench/results/cam_thresholds_synth.json
 
-    vscr cam ../shared/data/davis-dev --tags ../shared/data/davis-dev/tags.csv --every 5 --height 240 -o build/davis-cam.zarr
+    vscr cam ../shared/data/davis-dev --tags ../shared/data/davis-dev/tags.csv --every 5 --height 240 --none-tags unlabeled -o build/davis-cam.zarr
     python bench/cam_thresholds.py build/davis-cam.zarr ../shared/data/davis-dev --out bench/results/cam_thresholds_davis.json
 
     python bench/cam_thresholds.py build/demo/cam.zarr build/demo/synth --scales 224 448 224,448 224,320,448 --out bench/results/cam_scales_synth.json

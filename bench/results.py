@@ -328,12 +328,15 @@ def davis_more_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     out.mkdir(parents=True, exist_ok=True)
     tags, rows = ("--tags", DAVIS_MORE / "tags.csv"), {}
     for cam, options in DAVIS_CAMS.items():
-        if (work / f"{cam}.classifier").is_dir():
-            row = f"more-{cam}"
-            runner.ensure(row, out / f"{cam}.zarr", vscr("cam", DAVIS_MORE, *tags, "--every", "5", "--height", "240", *options, "--classifier", work / f"{cam}.classifier", "-o", out / f"{cam}.zarr"))
-            rows[row] = score(runner, row, out / f"{cam}.zarr", DAVIS_MORE, out / f"{cam}.score.json", "--predicted-only", "--resize")
+        if not (work / f"{cam}.classifier").is_dir():
+            print(f"davis-more: no {work / cam}.classifier (run --groups davis / davis-none-labeled first): its rows skipped", file=sys.stderr)
+            continue
+        row = f"more-{cam}"
+        runner.ensure(row, out / f"{cam}.zarr", vscr("cam", DAVIS_MORE, *tags, "--every", "5", "--height", "240", *options, "--classifier", work / f"{cam}.classifier", "-o", out / f"{cam}.zarr"))
+        rows[row] = score(runner, row, out / f"{cam}.zarr", DAVIS_MORE, out / f"{cam}.score.json", "--predicted-only", "--resize")
     for name, model in (("full", work / f"s{seed}"), ("none-labeled", work / f"none-labeled-s{seed}")):
         if not (model / "config.json").is_file():
+            print(f"davis-more: no model in {model} (run --groups davis / davis-none-labeled first): its rows skipped", file=sys.stderr)
             continue
         for row, options in ((f"more-{name}-tags", tags), (f"more-{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"more-{name}", ())):
             rows[row] = predicted_row(runner, row, DAVIS_MORE, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize"))

@@ -306,7 +306,7 @@ def video_predictions(
             held.append((logits, batch.images))
         else:
             decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
-        if on_frames is not None and not (held and crf):  # a held batch's CRF, the slower part, counts it below
+        if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
         allowed = video_classes(pooled)
