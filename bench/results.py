@@ -338,14 +338,14 @@ def davis_more_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
         if not (model / "config.json").is_file():
             print(f"davis-more: no model in {model} (run --groups davis / davis-none-labeled first): its rows skipped", file=sys.stderr)
             continue
-        for row, options in ((f"more-{name}-tags", tags), (f"more-{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"more-{name}", ())):
-            rows[row] = predicted_row(runner, row, DAVIS_MORE, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize"))
+        rows.update(davis_predictions(runner, model, [(f"more-{name}-tags", tags), (f"more-{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"more-{name}", ())], DAVIS_MORE))
     return rows
 
 
-def davis_predictions(runner: Runner, model: Path, predictions: list[tuple[str, tuple]]) -> dict[str, dict]:
-    """Per (row, predict options): ``model`` on davis-dev's every 5th frame, scored at full size."""
-    return {row: predicted_row(runner, row, DAVIS, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize")) for row, options in predictions}
+def davis_predictions(runner: Runner, model: Path, predictions: list[tuple[str, tuple]], sources: Path = DAVIS) -> dict[str, dict]:
+    """Per (row, predict options): ``model`` on every 5th frame of ``sources`` (davis-dev or davis-more),
+    scored at full size."""
+    return {row: predicted_row(runner, row, sources, model, model / f"pred-{row}.zarr", model / f"{row}.score.json", ("--every", "5", *options), ("--predicted-only", "--resize")) for row, options in predictions}
 
 
 def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:

@@ -477,7 +477,7 @@ def unfitted_actors(config: ClassifierConfig, videos: Sequence[VideoSource], vid
     not record what it was fitted on)."""
     if config.fitted_actors is None:
         return []
-    needed = {labels.ACTORS[labels.actor_of(tag) - 1] for v in videos if (tag := cam_tag(video_tags[v.video_id], none_policy)) is not None}
+    needed = {config.classes[labels.actor_of(tag) - 1] for v in videos if (tag := cam_tag(video_tags[v.video_id], none_policy)) is not None}
     return sorted(needed - set(config.fitted_actors))
 
 

@@ -181,7 +181,7 @@ def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
     votes_for = class_votes(allowed_classes(tags))
     if votes == "actor":
         for index, class_id in enumerate(labels.CLASS_IDS[1:], start=1):
-            same_actor = [tag for tag in tags if tag // 10 == class_id // 10]
+            same_actor = [tag for tag in tags if labels.actor_of(tag) == labels.actor_of(class_id)]
             if votes_for[index] < 0 and len(same_actor) == 1:
                 votes_for[index] = int(labels.CLASS_INDEX[same_actor[0]])
     return votes_for
