@@ -22,6 +22,7 @@ over the seeds that have them.
     python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
     python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
     python bench/results.py --groups davis-none-labeled        # davis-dev with vscr cam --none-tags labeled ('-none' videos get CAMs)
+    python bench/results.py --groups crop-share davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
     python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
     python bench/results.py --markdown                         # print the tables of --out
 """
@@ -59,11 +60,13 @@ MULTISCALE = ["--scale-min", "0.5", "--scale-max", "1.5"]
 #: to the iterations rather than to the videos.
 MEDIUM_ITERATIONS = SIZES[Size.medium].iterations
 LONG_SCHEDULE = ["--iterations", str(MEDIUM_ITERATIONS)]
+#: Crops redrawn while one class holds more than 3/4 of their labelled pixels (mmsegmentation's cat_max_ratio).
+CROP_SHARE = ["--crop-max-class-share", "0.75"]
 #: Training variants besides the ablations: name -> training options (an option the demo's settings also
 #: give takes the variant's value); their rows also give the training frames and the network at 2x (--scale 2).
-VARIANTS = {"multiscale": MULTISCALE, "long": LONG_SCHEDULE}
+VARIANTS = {"multiscale": MULTISCALE, "long": LONG_SCHEDULE, "crop-share": CROP_SHARE}
 #: Each variant's name in the table.
-VARIANT_TITLES = {"multiscale": "multi-scale training", "long": f"trained {MEDIUM_ITERATIONS} iterations"}
+VARIANT_TITLES = {"multiscale": "multi-scale training", "long": f"trained {MEDIUM_ITERATIONS} iterations", "crop-share": "crops redrawn at a class share > 0.75"}
 #: Heights of the davis-dev sweep around the model's default (240 px, its training height), the network at
 #: the labels' height (--scale 1); the sweep also runs the default height with the network at 2x (--scale 2).
 DAVIS_HEIGHTS = (160, 320)
@@ -81,7 +84,9 @@ ACTOR_VOTES = ("--tag-votes", "actor")
 #: davis-dev's CAM stores: name -> vscr cam's options. "cam" leaves the '<actor>-none' videos unlabeled (the
 #: paper's rule), "cam-none-labeled" gives them CAMs (vscr cam's default since the measurement of this group).
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", "davis-none-labeled", "davis-more")
+#: davis-dev training variants -> the CAM store they train on (default "cam").
+DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled"}
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", "davis-none-labeled", "davis-crop-share", "davis-more")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -128,10 +133,11 @@ ROWS = {
     **{f"davis-multiscale-h{height}": f"davis-dev: multi-scale training (no tags), labels and network at {height} px" for height in DAVIS_HEIGHTS},
     **{f"davis-refine-{votes}{tagged}": f"davis-dev: vscr refine --tag-votes {votes}, same frames ({title})" for votes in REFINE_VOTES for tagged, title in (("-tags", "tags given"), ("", "no tags"))},
     "davis-cam-none-labeled": "davis-dev, --none-tags labeled: CAM pseudo-labels (tags given)",
-    "davis-none-labeled-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given)",
-    "davis-none-labeled-actor-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given), tag votes by actor",
-    "davis-none-labeled": "davis-dev, --none-tags labeled: VSCR, same frames (no tags)",
-    "davis-none-labeled-crf-tags": "davis-dev, --none-tags labeled: VSCR, same frames (tags given), dense CRF",
+    **{
+        f"davis-{variant}{row}": f"davis-dev, --none-tags labeled{title}: VSCR, same frames ({what})"
+        for variant, title in (("none-labeled", ""), ("crop-share", f", {VARIANT_TITLES['crop-share']}"))
+        for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"), ("-crf-tags", "tags given, dense CRF"))
+    },
     **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
     **{f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})" for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled")) for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))},
 }
@@ -308,12 +314,12 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     "none-labeled" trains on the CAM store "cam-none-labeled" (:data:`DAVIS_CAMS`) and is also decoded
     with actor tag votes and with the dense CRF. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
-    cam = f"cam-{variant}" if f"cam-{variant}" in DAVIS_CAMS else "cam"
+    cam = DAVIS_VARIANT_CAMS.get(variant, "cam")
     options = VARIANTS.get(variant, [])
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
     predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv", *extra)), (name, extra)]
-    if variant in VARIANTS:
+    if variant == "multiscale":
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     if cam != "cam":
         predictions += [(f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)), (f"{name}-crf-tags", ("--tags", DAVIS / "tags.csv", CRF))]
@@ -422,7 +428,7 @@ def main() -> None:
             continue
         if group in ("davis", "davis-multiscale", "davis-crf"):
             davis_cam = davis_cam_row(runner, args.work / "davis")
-        if group == "davis-none-labeled":
+        if group in ("davis-none-labeled", "davis-crop-share"):
             davis_cam_none_labeled = davis_cam_row(runner, args.work / "davis", "cam-none-labeled")
         if group == "davis-more" and not (DAVIS_MORE / "tags.csv").is_file():
             print(f"davis-more not found at {DAVIS_MORE}: skipped", file=sys.stderr)
@@ -459,8 +465,8 @@ def main() -> None:
                 rows.update(refine_rows(runner, work, seed))
             elif group == "davis-refine":
                 rows.update(davis_refine_rows(runner, args.work / "davis", seed))
-            elif group == "davis-none-labeled":
-                rows.update({"davis-cam-none-labeled": davis_cam_none_labeled, **davis_rows(runner, args.work / "davis", seed, "none-labeled")})
+            elif group in ("davis-none-labeled", "davis-crop-share"):
+                rows.update({"davis-cam-none-labeled": davis_cam_none_labeled, **davis_rows(runner, args.work / "davis", seed, group.removeprefix("davis-"))})
             elif group == "davis-more":
                 rows.update(davis_more_rows(runner, args.work / "davis", seed))
             else:

@@ -16,7 +16,7 @@ from vscr_cli.core.flow import flow_stack
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.errors import VscrError
 from vscr_cli.models import load_model
-from vscr_cli.stages.train import FrameCache, SampleReader, TrainConfig, build_frame_cache, make_config, open_training_inputs, preset_for, train
+from vscr_cli.stages.train import FrameCache, SampleReader, TrainConfig, build_frame_cache, crop_position, make_config, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -150,6 +150,28 @@ def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
         assert checked_labels
     with pytest.raises(VscrError, match="scale-min"):
         make_config("cpu", {"scale_min": 1.5, "scale_max": 0.5})
+
+
+def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
+    """A 30x30 actor near the right of an 80x240 frame: about a third of uniform 40-px windows hold
+    some of it; redrawn while one class holds more than 3/4 of the labelled pixels, most do."""
+    pseudo = np.zeros((80, 240), np.uint8)
+    pseudo[25:55, 190:220] = 34  # dog-running
+
+    def share_with_actor(frame, share, draws=300):
+        rng = np.random.default_rng(0)
+        windows = [crop_position(frame, pseudo.shape, 40, share, rng) for _ in range(draws)]
+        return np.mean([pseudo[top : top + 40, left : left + 40].any() for top, left in windows])
+
+    assert share_with_actor(pseudo, 1.0) < 0.4
+    assert share_with_actor(pseudo, 0.75) > 0.75
+    # off, or an unlabelled frame (no pseudo-labels): one uniform draw, the generator used as before the option
+    for frame, share in ((pseudo, 1.0), (None, 0.75)):
+        expected = np.random.default_rng(3)
+        first = (int(expected.integers(0, 41)), int(expected.integers(0, 201)))
+        assert crop_position(frame, pseudo.shape, 40, share, np.random.default_rng(3)) == first
+    with pytest.raises(VscrError, match="crop-max-class-share"):
+        make_config("cpu", {"crop_max_class_share": 0.0})
 
 
 def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):

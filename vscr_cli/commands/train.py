@@ -49,6 +49,9 @@ def command(
     crop: Annotated[Optional[int], _option("Random crop size.", "--crop", min=16)] = None,
     scale_min: Annotated[Optional[float], _option("Smallest random rescaling of a crop's window (the window is crop/s pixels a side; SPML: 0.5).", "--scale-min", min=0.05)] = None,
     scale_max: Annotated[Optional[float], _option("Largest random rescaling of a crop's window (SPML: 1.5).", "--scale-max", min=0.05)] = None,
+    crop_max_class_share: Annotated[
+        Optional[float], _option("Redraw a crop (up to 10 times) whose pseudo-labels are one class or more than this share one class (mmsegmentation's cat_max_ratio, e.g. 0.75; 1: off).", "--crop-max-class-share", min=0.01, max=1.0)
+    ] = None,
     backbone: Annotated[Optional[Backbone], _option("Actor-branch backbone.", "--backbone")] = None,
     backbone_weights: Annotated[Optional[Path], _option("Local ImageNet weights for the backbone (default: the cache, fetched once; see docs/weights.md).", "--backbone-weights")] = None,
     output_stride: Annotated[Optional[int], _option("Backbone output stride (8, 16 or 32).", "--output-stride")] = None,

@@ -104,6 +104,9 @@ class TrainConfig(ModelConfig):
     # augmentation: each sample's window is crop / s pixels a side, s uniform in [scale_min, scale_max]
     scale_min: float = 1.0
     scale_max: float = 1.0
+    # a window whose labelled pixels are one class, or more than this share one class, is redrawn
+    # (up to CROP_REDRAWS times; mmsegmentation's RandomCrop cat_max_ratio); 1 keeps every window
+    crop_max_class_share: float = 1.0
     # run
     seed: int = 0
     checkpoint_every: int = 500
@@ -138,6 +141,8 @@ class TrainConfig(ModelConfig):
             raise VscrError("--labeled-fraction must be in (0, 1]")
         if not 0 < self.scale_min <= self.scale_max:
             raise VscrError("--scale-min and --scale-max must satisfy 0 < min <= max")
+        if not 0 < self.crop_max_class_share <= 1:
+            raise VscrError("--crop-max-class-share must be in (0, 1]")
 
 
 def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,8 +311,7 @@ class SampleReader:
         crop = config.crop
         jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)
         span = max(1, round(crop / rng.uniform(config.scale_min, config.scale_max))) if jitter else crop
-        top = int(rng.integers(0, max(height - span, 0) + 1))
-        left = int(rng.integers(0, max(width - span, 0) + 1))
+        top, left = crop_position(pseudo if entry.labeled[position] else None, (height, width), span, config.crop_max_class_share, rng)
         flip = bool(rng.random() < 0.5)
         nearest = np.minimum(((np.arange(crop) + 0.5) * span / crop).astype(np.int64), span - 1)
 
@@ -343,6 +347,30 @@ class SampleReader:
             else:
                 sample["motion"] = MOTION_ENCODERS[config.motion].clip_input([window(self._rgb(entry.video_id, f), 0, smooth=True) for f in clip])
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
+
+
+#: Redraws of a training window whose classes are too uneven (``crop_max_class_share``; mmsegmentation's 10).
+CROP_REDRAWS = 10
+
+
+def crop_position(pseudo: np.ndarray | None, size: tuple[int, int], span: int, max_class_share: float, rng: np.random.Generator) -> tuple[int, int]:
+    """(top, left) of a ``span``-pixel window of a (H, W) = ``size`` frame, uniform over the frame.
+
+    With ``max_class_share`` below 1 and the frame's pseudo-labels given (A2D class ids, IGNORE
+    unlabelled), a window whose labelled pixels are all one class, or more than that share one class,
+    is redrawn up to :data:`CROP_REDRAWS` times and the last draw kept (mmsegmentation's RandomCrop
+    ``cat_max_ratio``): crops of a small actor's frame then hold the actor, not only background.
+    """
+    height, width = size
+    for _ in range(CROP_REDRAWS + 1):
+        top = int(rng.integers(0, max(height - span, 0) + 1))
+        left = int(rng.integers(0, max(width - span, 0) + 1))
+        if pseudo is None or max_class_share >= 1:
+            break
+        counts = np.bincount(pseudo[top : top + span, left : left + span].ravel(), minlength=labels.IGNORE + 1)[: labels.IGNORE]
+        if np.count_nonzero(counts) > 1 and counts.max() <= max_class_share * counts.sum():
+            break
+    return top, left
 
 
 def batch_slots(config: TrainConfig, iteration: int, count: int, rank: int, world: int) -> list[tuple[int, np.random.Generator]]:
