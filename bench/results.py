@@ -22,7 +22,7 @@ over the seeds that have them.
     python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
     python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
     python bench/results.py --groups davis-none-labeled        # davis-dev with vscr cam --none-tags labeled ('-none' videos get CAMs)
-    python bench/results.py --groups crop-share davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
+    python bench/results.py --groups crop-share crop-share-crf davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
     python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
     python bench/results.py --markdown                         # print the tables of --out
 """
@@ -78,7 +78,7 @@ REFINE_VOTES = ("class", "actor")
 DEMO_SIZES = ("medium",)
 #: vscr predict's dense CRF (off by default): groups that predict with it what other groups predict without.
 CRF = "--crf"
-CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf")
+CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf", "crop-share-crf")
 #: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
 ACTOR_VOTES = ("--tag-votes", "actor")
 #: davis-dev's CAM stores: name -> vscr cam's options. "cam" leaves the '<actor>-none' videos unlabeled (the
@@ -117,6 +117,7 @@ ROWS = {
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
     **{f"{name}-crf-{split}": f"w/o {name[3:]} ({title}), dense CRF" for split, title in list(SPLIT_TITLES.items())[1:] for name in ABLATIONS},
     **{f"{name}-{split}{x2}": f"{variant} ({title}){', network at 2x' if x2 else ''}" for name, variant in VARIANT_TITLES.items() for x2 in ("", "-x2") for split, title in SPLIT_TITLES.items()},
+    **{f"crop-share-crf-{split}": f"{VARIANT_TITLES['crop-share']} ({title}), dense CRF" for split, title in SPLIT_TITLES.items()},
     **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in SPLIT_TITLES.items()},
     **{f"{size}-{row}": f"{size} demo: {title}" for size in DEMO_SIZES for row, title in {**DEMO_ROWS, **CRF_ROWS}.items()},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
@@ -241,7 +242,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     """A model trained on the seed's demo stores with the demo's settings and one ablation's or
     variant's options, scored on the test split with and without tags; a variant (not an ablation)
     also on the training frames, and all of it again with the network at 2x (``--scale 2``). With
-    ``crf`` an ablation's rows (NAME-crf-SPLIT) are predicted with the dense CRF."""
+    ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only."""
     demo, model = work / "demo", work / name
     synth = demo / "synth"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
@@ -251,7 +252,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
-    for scale in (1, 2) if name in VARIANTS else (1,):
+    for scale in (1, 2) if name in VARIANTS and not crf else (1,):
         for split, predict_options, score_options in predictions:
             row = f"{name}-{'crf-' if crf else ''}{split}" + ("" if scale == 1 else f"-x{scale}")
             extra = (CRF,) if crf else ()
@@ -452,6 +453,8 @@ def main() -> None:
                 rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES))]))
             elif group == "crf":
                 rows.update(crf_rows(runner, work))
+            elif group == "crop-share-crf":
+                rows.update(variant_rows(runner, work, seed, "crop-share", crf=True))
             elif group.removesuffix("-crf") in DEMO_SIZES:
                 rows.update(crf_rows(runner, work, group.removesuffix("-crf")))
             elif group == "crf-ablations":
