@@ -140,7 +140,11 @@ ROWS = {
         for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"), ("-crf-tags", "tags given, dense CRF"))
     },
     **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
-    **{f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})" for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled")) for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))},
+    **{
+        f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})"
+        for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled"), ("crop-share", f", --none-tags labeled, {VARIANT_TITLES['crop-share']}"))
+        for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))
+    },
 }
 
 
@@ -330,20 +334,20 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
 def davis_more_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     """davis-more, five sequences no davis-dev model saw, every 5th frame scored at full size: Stage I
     given their tags with each davis-dev classifier (:data:`DAVIS_CAMS`), and the seed's davis-dev
-    models (default and, where trained, none-labeled) given the tags, with actor tag votes, and without."""
+    models (default and, where trained, each of :data:`DAVIS_VARIANT_CAMS`) given the tags, with actor tag votes, and without."""
     out = work / "more"
     out.mkdir(parents=True, exist_ok=True)
     tags, rows = ("--tags", DAVIS_MORE / "tags.csv"), {}
     for cam, options in DAVIS_CAMS.items():
         if not (work / f"{cam}.classifier").is_dir():
-            print(f"davis-more: no {work / cam}.classifier (run --groups davis / davis-none-labeled first): its rows skipped", file=sys.stderr)
+            print(f"davis-more: no {work / cam}.classifier (run --groups {cam.replace('cam', 'davis', 1)} first): its rows skipped", file=sys.stderr)
             continue
         row = f"more-{cam}"
         runner.ensure(row, out / f"{cam}.zarr", vscr("cam", DAVIS_MORE, *tags, "--every", "5", "--height", "240", *options, "--classifier", work / f"{cam}.classifier", "-o", out / f"{cam}.zarr"))
         rows[row] = score(runner, row, out / f"{cam}.zarr", DAVIS_MORE, out / f"{cam}.score.json", "--predicted-only", "--resize")
-    for name, model in (("full", work / f"s{seed}"), ("none-labeled", work / f"none-labeled-s{seed}")):
+    for name, model in (("full", work / f"s{seed}"), *((variant, work / f"{variant}-s{seed}") for variant in DAVIS_VARIANT_CAMS)):
         if not (model / "config.json").is_file():
-            print(f"davis-more: no model in {model} (run --groups davis / davis-none-labeled first): its rows skipped", file=sys.stderr)
+            print(f"davis-more: no model in {model} (run --groups davis{'' if name == 'full' else '-' + name} first): its rows skipped", file=sys.stderr)
             continue
         rows.update(davis_predictions(runner, model, [(f"more-{name}-tags", tags), (f"more-{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"more-{name}", ())], DAVIS_MORE))
     return rows
