@@ -60,7 +60,8 @@ MULTISCALE = ["--scale-min", "0.5", "--scale-max", "1.5"]
 #: to the iterations rather than to the videos.
 MEDIUM_ITERATIONS = SIZES[Size.medium].iterations
 LONG_SCHEDULE = ["--iterations", str(MEDIUM_ITERATIONS)]
-#: Crops redrawn while one class holds more than 3/4 of their labelled pixels (mmsegmentation's cat_max_ratio).
+#: Crops redrawn while one class holds more than 3/4 of their labelled pixels (mmsegmentation's cat_max_ratio;
+#: the cpu preset's since this measurement, so davis-dev's other models pass 1, as they were trained).
 CROP_SHARE = ["--crop-max-class-share", "0.75"]
 #: Training variants besides the ablations: name -> training options (an option the demo's settings also
 #: give takes the variant's value); their rows also give the training frames and the network at 2x (--scale 2).
@@ -76,8 +77,10 @@ SYNTH_HEIGHTS = (240,)
 REFINE_VOTES = ("class", "actor")
 #: Larger demo sizes than the default (small), each a group of the demo's rows named "SIZE-ROW".
 DEMO_SIZES = ("medium",)
-#: vscr predict's dense CRF (off by default): groups that predict with it what other groups predict without.
+#: vscr predict's dense CRF (on by default since the crop-share measurement; rows without it pass --no-crf):
+#: groups that predict with it what other groups predict without.
 CRF = "--crf"
+NO_CRF = "--no-crf"
 CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf", "crop-share-crf")
 #: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
 ACTOR_VOTES = ("--tag-votes", "actor")
@@ -186,8 +189,10 @@ def score(runner: Runner, row: str, store: Path, gt: Path, report: Path, *option
 
 
 def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: Path, report: Path, predict_options: tuple, score_options: tuple) -> dict[str, float]:
-    """``vscr predict SOURCES`` by ``model`` into ``store``, scored against ``sources``."""
-    runner.ensure(row, store, vscr("predict", sources, *predict_options, "-m", model, "-o", store))
+    """``vscr predict SOURCES`` by ``model`` into ``store``, scored against ``sources``; the dense CRF
+    only where ``predict_options`` ask for it (its default changed: the commands say which)."""
+    crf = () if CRF in predict_options else (NO_CRF,)
+    runner.ensure(row, store, vscr("predict", sources, *predict_options, *crf, "-m", model, "-o", store))
     return score(runner, row, store, sources, report, *score_options)
 
 
@@ -251,7 +256,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     synth = demo / "synth"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
     options = ABLATIONS.get(name) or VARIANTS[name]
-    demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], "--seed": seed}
+    demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], CROP_SHARE[0]: demo_config.get("crop_max_class_share", 1.0), "--seed": seed}
     settings = [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
     runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
@@ -321,6 +326,8 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
     cam = DAVIS_VARIANT_CAMS.get(variant, "cam")
     options = VARIANTS.get(variant, [])
+    if CROP_SHARE[0] not in options:  # the cpu preset's redraws came after these models: off, as they were trained
+        options = [*options, CROP_SHARE[0], "1"]
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
     predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv", *extra)), (name, extra)]

@@ -3,7 +3,8 @@
 # and scoring on the test split (annotated frames), with the tags A2D's annotations give.
 # Usage: examples/a2d-release.sh A2D_RELEASE_ROOT [WORK_DIR]
 #   Any folder in A2D's layout works, e.g. one from `vscr synth data/a2d` (then pass data/a2d).
-#   As the paper, '<actor>-none' videos are unlabeled (D_u, no CAM): vscr cam --none-tags unlabeled.
+#   As the paper, '<actor>-none' videos are unlabeled (D_u, no CAM): vscr cam --none-tags unlabeled;
+#   and its inference has no dense CRF: vscr predict --no-crf.
 #   MODE=cpu (default): EfficientNet-Lite0 and the flow encoder, every train frame;
 #     ITERATIONS and PRESET override the training length and preset (default: cpu, 600).
 #   MODE=paper: the paper's networks on CUDA (ResNet-50 CAM classifier, ResNet-101 DeepLab at
@@ -22,7 +23,7 @@ cpu)
   vscr edges "$root" --split train -o "$work/edges.zarr" --resume
   vscr cam "$root" --split train --tags "$root" --none-tags unlabeled -o "$work/cam.zarr" --resume
   vscr train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset "$preset" --iterations "$iterations" --resume
-  vscr predict "$root" --split test --annotated-only -m "$work/model" | vscr align > "$work/aligned.zarr.zip"
+  vscr predict "$root" --split test --annotated-only -m "$work/model" --no-crf | vscr align > "$work/aligned.zarr.zip"
   ;;
 paper)
   ngpu=${NGPU:-1}
@@ -44,7 +45,7 @@ paper)
   else
     torchrun --standalone --nproc-per-node "$ngpu" -m vscr_cli "${train[@]}"
   fi
-  vscr predict "$root" --split test --annotated-only -m "$work/model" --device cuda | vscr align > "$work/aligned.zarr.zip"
+  vscr predict "$root" --split test --annotated-only -m "$work/model" --device cuda --no-crf | vscr align > "$work/aligned.zarr.zip"
   ;;
 *)
   echo "MODE must be cpu or paper, not $mode" >&2

@@ -8,13 +8,14 @@ from vscr_cli.store import open_store
 
 def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
     work = tmp_path / "demo"
-    result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1", "--crf", "--tag-votes", "actor")
+    result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1", "--no-crf", "--tag-votes", "actor")
     assert result.code == 0, result.stderr
     report = json.loads((work / "demo.json").read_text())
-    assert report["crf"] is True and report["tag_votes"] == "actor"
-    for store, votes in (("pred-train.zarr", "actor"), ("pred-tags.zarr", "actor"), ("pred.zarr", "class")):  # every prediction stage took --crf; the tagged ones --tag-votes
+    assert report["crf"] is False and report["tag_votes"] == "actor"
+    for store, votes in (("pred-train.zarr", "actor"), ("pred-tags.zarr", "actor"), ("pred.zarr", "class")):  # every prediction stage took --no-crf; the tagged ones --tag-votes
         params = open_store(work / store, "pred").record.params
-        assert params["crf"] is True and params["tag_votes"] == votes, store
+        assert params["crf"] is False and params["tag_votes"] == votes, store
+    assert json.loads((work / "model" / "config.json").read_text())["train"]["crop_max_class_share"] == 0.75  # the cpu preset's
     assert set(report["scores"]) == {"cam-train", "pred-train", "cam", "pred-tags", "pred", "aligned"}
     for row in report["scores"].values():
         assert 0 <= row["actor_action"] <= 1 and 0 <= row["fg_iou"] <= 1

@@ -22,7 +22,7 @@ def command(
     size: Annotated[Size, typer.Option(help=f"tiny: seconds (a smoke run); small: minutes on 2 cores; medium: {MEDIUM.videos} videos, {MEDIUM.iterations} iterations (45-60 minutes on 2 cores).")] = Size.small,
     overlays: Annotated[int, typer.Option(min=0, help="Test videos to render as side-by-side PNG overlays (the first also as MP4).")] = 3,
     seed: Seed = 0,
-    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the predictions with the dense CRF (vscr predict --crf).")] = DEFAULT_CRF,
+    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the predictions with the dense CRF (vscr predict --crf/--no-crf).")] = DEFAULT_CRF,
     tag_votes: Annotated[
         TagVotes, typer.Option("--tag-votes", help="Rows given tags: a tag holds its own class's probability (class), or also that of its actor's other classes (actor); vscr predict --tag-votes.")
     ] = TagVotes(DEFAULT_TAG_VOTES),

@@ -36,7 +36,7 @@ def command(
         TagVotes,
         typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
     ] = TagVotes(stage.DEFAULT_TAG_VOTES),
-    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings).")] = stage.DEFAULT_CRF,
+    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = stage.DEFAULT_CRF,
     batch_size: BatchSize = 4,
 ) -> None:
     target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()

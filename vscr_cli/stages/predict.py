@@ -54,8 +54,10 @@ DEFAULT_SCALE = 1.0
 #: ``class`` (the softmax restricted to background and the tags, as SPML restricts): ``actor`` is level with it
 #: without the dense CRF and better with it (docs/train.md, "Tag votes").
 DEFAULT_TAG_VOTES = "class"
-#: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF (docs/train.md, "Dense CRF").
-DEFAULT_CRF = False
+#: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF: on, as it lifts the
+#: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
+#: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
+DEFAULT_CRF = True
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
 MODEL_ENV = "VSCR_MODEL"
 SCHEMA = schemas.PREDICTIONS
