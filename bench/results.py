@@ -207,7 +207,7 @@ def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -
     larger = size != "small"
     prefix, demo = demo_folder(work, size)
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
-    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), "--overwrite"))
+    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), NO_CRF, "--overwrite"))
     cam_test = work / f"{prefix}cam-test.zarr"
     runner.ensure(f"{prefix}cam-test-tags", cam_test, vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", cam_test))
     scored = {  # row -> (store, score options besides --dense)
