@@ -89,7 +89,9 @@ ACTOR_VOTES = ("--tag-votes", "actor")
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
 #: davis-dev training variants -> the CAM store they train on (default "cam").
 DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled"}
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", "davis-none-labeled", "davis-crop-share", "davis-more")
+#: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
+DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -320,9 +322,9 @@ def davis_cam_row(runner: Runner, work: Path, cam: str = "cam") -> dict[str, flo
 
 def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bool = False) -> dict[str, dict]:
     """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
-    same frames at its default height; a training variant also at the sweep's heights. Variant
-    "none-labeled" trains on the CAM store "cam-none-labeled" (:data:`DAVIS_CAMS`) and is also decoded
-    with actor tag votes and with the dense CRF. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
+    same frames at its default height; "multiscale" also at the sweep's heights. A variant of
+    :data:`DAVIS_VARIANT_CAMS` trains on its CAM store and, where that is not the paper's-rule "cam", is
+    also decoded with actor tag votes and with the dense CRF. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
     cam = DAVIS_VARIANT_CAMS.get(variant, "cam")
     options = VARIANTS.get(variant, [])
@@ -440,8 +442,9 @@ def main() -> None:
             continue
         if group in ("davis", "davis-multiscale", "davis-crf"):
             davis_cam = davis_cam_row(runner, args.work / "davis")
-        if group in ("davis-none-labeled", "davis-crop-share"):
-            davis_cam_none_labeled = davis_cam_row(runner, args.work / "davis", "cam-none-labeled")
+        if group in DAVIS_VARIANT_GROUPS:
+            variant_cam = DAVIS_VARIANT_CAMS[group.removeprefix("davis-")]
+            variant_cam_row = {f"davis-{variant_cam}": davis_cam_row(runner, args.work / "davis", variant_cam)}
         if group == "davis-more" and not (DAVIS_MORE / "tags.csv").is_file():
             print(f"davis-more not found at {DAVIS_MORE}: skipped", file=sys.stderr)
             continue
@@ -479,8 +482,8 @@ def main() -> None:
                 rows.update(refine_rows(runner, work, seed))
             elif group == "davis-refine":
                 rows.update(davis_refine_rows(runner, args.work / "davis", seed))
-            elif group in ("davis-none-labeled", "davis-crop-share"):
-                rows.update({"davis-cam-none-labeled": davis_cam_none_labeled, **davis_rows(runner, args.work / "davis", seed, group.removeprefix("davis-"))})
+            elif group in DAVIS_VARIANT_GROUPS:
+                rows.update({**variant_cam_row, **davis_rows(runner, args.work / "davis", seed, group.removeprefix("davis-"))})
             elif group == "davis-more":
                 rows.update(davis_more_rows(runner, args.work / "davis", seed))
             else:

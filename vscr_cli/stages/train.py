@@ -313,7 +313,8 @@ class SampleReader:
         crop = config.crop
         jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)
         span = max(1, round(crop / rng.uniform(config.scale_min, config.scale_max))) if jitter else crop
-        top, left = crop_position(pseudo if entry.labeled[position] else None, (height, width), span, config.crop_max_class_share, rng)
+        labeled = bool(entry.labeled[position])
+        top, left = crop_position(pseudo if labeled else None, (height, width), span, config.crop_max_class_share, rng)
         flip = bool(rng.random() < 0.5)
         nearest = np.minimum(((np.arange(crop) + 0.5) * span / crop).astype(np.int64), span - 1)
 
@@ -331,7 +332,6 @@ class SampleReader:
         ignore = window(np.zeros((height, width), bool), True)
         cam = labels.CLASS_INDEX[window(pseudo, labels.IGNORE)].astype(np.int64)
         cam[cam == labels.IGNORE] = -1
-        labeled = bool(entry.labeled[position])
         sample = {
             "image": ((window(image, 0, smooth=True).astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1),
             "edge": np.where(ignore, -1, window(edge, -1)),
