@@ -23,6 +23,7 @@ over the seeds that have them.
     python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
     python bench/results.py --groups davis-none-labeled        # davis-dev with vscr cam --none-tags labeled ('-none' videos get CAMs)
     python bench/results.py --groups crop-share crop-share-crf davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
+    python bench/results.py --groups crop-share-ablations      # the Table 3 ablations with those crops and the CRF (the defaults of now)
     python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
     python bench/results.py --markdown                         # print the tables of --out
 """
@@ -81,7 +82,7 @@ DEMO_SIZES = ("medium",)
 #: groups that predict with it what other groups predict without.
 CRF = "--crf"
 NO_CRF = "--no-crf"
-CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf", "crop-share-crf")
+CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf", "crop-share-crf", "crop-share-ablations")
 #: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
 ACTOR_VOTES = ("--tag-votes", "actor")
 #: davis-dev's CAM stores: name -> vscr cam's options. "cam" leaves the '<actor>-none' videos unlabeled (the
@@ -123,6 +124,7 @@ ROWS = {
     **{f"{name}-crf-{split}": f"w/o {name[3:]} ({title}), dense CRF" for split, title in list(SPLIT_TITLES.items())[1:] for name in ABLATIONS},
     **{f"{name}-{split}{x2}": f"{variant} ({title}){', network at 2x' if x2 else ''}" for name, variant in VARIANT_TITLES.items() for x2 in ("", "-x2") for split, title in SPLIT_TITLES.items()},
     **{f"crop-share-crf-{split}": f"{VARIANT_TITLES['crop-share']} ({title}), dense CRF" for split, title in SPLIT_TITLES.items()},
+    **{f"{name}-crop-share-crf-{split}": f"w/o {name[3:]}, {VARIANT_TITLES['crop-share']} ({title}), dense CRF" for split, title in list(SPLIT_TITLES.items())[1:] for name in ABLATIONS},
     **{f"refine-{votes}-{split}": f"vscr refine --tag-votes {votes} ({title})" for votes in REFINE_VOTES for split, title in SPLIT_TITLES.items()},
     **{f"{size}-{row}": f"{size} demo: {title}" for size in DEMO_SIZES for row, title in {**DEMO_ROWS, **CRF_ROWS}.items()},
     "davis-cam": "davis-dev: CAM pseudo-labels (tags given)",
@@ -249,23 +251,27 @@ def synthetic_height_rows(runner: Runner, work: Path) -> dict[str, dict]:
     return rows
 
 
-def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = False) -> dict[str, dict]:
+def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = False, crop_share: bool = False) -> dict[str, dict]:
     """A model trained on the seed's demo stores with the demo's settings and one ablation's or
     variant's options, scored on the test split with and without tags; a variant (not an ablation)
     also on the training frames, and all of it again with the network at 2x (``--scale 2``). With
-    ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only."""
-    demo, model = work / "demo", work / name
+    ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only; with
+    ``crop_share`` an ablation trains with :data:`CROP_SHARE` too (the defaults of now; NAME-crop-share-...)."""
+    if crop_share:
+        name_in_rows, options = f"{name}-crop-share", [*ABLATIONS[name], *CROP_SHARE]
+    else:
+        name_in_rows, options = name, ABLATIONS.get(name) or VARIANTS[name]
+    demo, model = work / "demo", work / name_in_rows
     synth = demo / "synth"
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
-    options = ABLATIONS.get(name) or VARIANTS[name]
     demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], CROP_SHARE[0]: demo_config.get("crop_max_class_share", 1.0), "--seed": seed}
     settings = [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
-    runner.ensure(f"{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
+    runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
     for scale in (1, 2) if name in VARIANTS and not crf else (1,):
         for split, predict_options, score_options in predictions:
-            row = f"{name}-{'crf-' if crf else ''}{split}" + ("" if scale == 1 else f"-x{scale}")
+            row = f"{name_in_rows}-{'crf-' if crf else ''}{split}" + ("" if scale == 1 else f"-x{scale}")
             extra = (CRF,) if crf else ()
             rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale, *extra), ("--dense", *score_options))
     return rows
@@ -474,6 +480,9 @@ def main() -> None:
             elif group == "crf-ablations":
                 for name in ABLATIONS:
                     rows.update(variant_rows(runner, work, seed, name, crf=True))
+            elif group == "crop-share-ablations":
+                for name in ABLATIONS:
+                    rows.update(variant_rows(runner, work, seed, name, crf=True, crop_share=True))
             elif group == "davis-heights":
                 rows.update(davis_height_rows(runner, args.work / "davis", seed))
             elif group == "davis-multiscale":
