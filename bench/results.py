@@ -90,6 +90,8 @@ ACTOR_VOTES = ("--tag-votes", "actor")
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
 #: davis-dev training variants -> the CAM store they train on (default "cam").
 DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled"}
+#: How the rows name them, after "davis-dev, --none-tags labeled" (all of them train on that CAM store).
+DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}"}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
 GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more")
@@ -143,13 +145,13 @@ ROWS = {
     "davis-cam-none-labeled": "davis-dev, --none-tags labeled: CAM pseudo-labels (tags given)",
     **{
         f"davis-{variant}{row}": f"davis-dev, --none-tags labeled{title}: VSCR, same frames ({what})"
-        for variant, title in (("none-labeled", ""), ("crop-share", f", {VARIANT_TITLES['crop-share']}"))
+        for variant, title in DAVIS_VARIANT_TITLES.items()
         for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"), ("-crf-tags", "tags given, dense CRF"))
     },
     **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
     **{
         f"more-{model}{row}": f"davis-more (unseen videos){title}: VSCR, davis-dev's model ({what})"
-        for model, title in (("full", ""), ("none-labeled", ", --none-tags labeled"), ("crop-share", f", --none-tags labeled, {VARIANT_TITLES['crop-share']}"))
+        for model, title in (("full", ""), *((variant, f", --none-tags labeled{title}") for variant, title in DAVIS_VARIANT_TITLES.items()))
         for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"))
     },
 }
