@@ -21,6 +21,7 @@ over the seeds that have them.
     python bench/results.py --groups long                      # the small demo's stores trained as long as medium (1500 iterations)
     python bench/results.py --groups crf crf-ablations medium-crf davis-crf   # the same models predicted with --crf (dense CRF)
     python bench/results.py --groups tag-votes davis-tag-votes   # the tagged rows with --tag-votes actor, with and without --crf
+    python bench/results.py --groups crop-share-tag-votes      # the same on the crop-share models (the defaults of now)
     python bench/results.py --groups davis-none-labeled        # davis-dev with vscr cam --none-tags labeled ('-none' videos get CAMs)
     python bench/results.py --groups crop-share crop-share-crf davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
     python bench/results.py --groups crop-share-ablations      # the Table 3 ablations with those crops and the CRF (the defaults of now)
@@ -94,7 +95,7 @@ DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-non
 DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}"}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more")
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -114,12 +115,15 @@ CRF_ROWS = {**{f"crf-{split}": f"VSCR ({title}), dense CRF" for split, title in 
 
 #: The demo's rows decoded among the tags with --tag-votes actor (:func:`tag_vote_rows`), without and with the CRF.
 TAG_VOTE_ROWS = {f"{crf}actor-{split}": f"VSCR ({SPLIT_TITLES[split]}), {'dense CRF, ' if crf else ''}tag votes by actor" for crf in ("", "crf-") for split in ("train", "test-tags")}
+#: The same rows of the crop-share models (:func:`tag_vote_rows` with ``variant="crop-share"``).
+CROP_SHARE_TAG_VOTE_ROWS = {f"crop-share-{row}": f"{VARIANT_TITLES['crop-share']}: {title}" for row, title in TAG_VOTE_ROWS.items()}
 
 #: Row name -> what it is, in table order.
 ROWS = {
     **DEMO_ROWS,
     **CRF_ROWS,
     **TAG_VOTE_ROWS,
+    **CROP_SHARE_TAG_VOTE_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
@@ -306,14 +310,16 @@ def refine_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     return rows
 
 
-def tag_vote_rows(runner: Runner, work: Path) -> dict[str, dict]:
+def tag_vote_rows(runner: Runner, work: Path, variant: str = "") -> dict[str, dict]:
     """The demo's two rows decoded among the tags (training frames, test split) with ``--tag-votes
-    actor``, without and with the dense CRF, every frame scored."""
+    actor``, without and with the dense CRF, every frame scored; the demo's model, or the ``variant``'s
+    (trained by :func:`variant_rows`; its rows named VARIANT-...)."""
     demo, rows = work / "demo", {}
+    model, prefix = (work / variant, f"{variant}-") if variant else (demo / "model", "")
     for split, predict_options, score_options in vscr_splits(demo)[:2]:
         for crf in ((), (CRF,)):
-            row = f"{'crf-' if crf else ''}actor-{split}"
-            rows[row] = predicted_row(runner, row, demo / "synth", demo / "model", work / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, *ACTOR_VOTES, *crf), ("--dense", *score_options))
+            row = f"{prefix}{'crf-' if crf else ''}actor-{split}"
+            rows[row] = predicted_row(runner, row, demo / "synth", model, work / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, *ACTOR_VOTES, *crf), ("--dense", *score_options))
     return rows
 
 
@@ -471,6 +477,9 @@ def main() -> None:
                 rows.update({"davis-cam": davis_cam, **davis_rows(runner, args.work / "davis", seed, crf=True)})
             elif group == "tag-votes":
                 rows.update(tag_vote_rows(runner, work))
+            elif group == "crop-share-tag-votes":
+                rows.update(variant_rows(runner, work, seed, "crop-share", crf=True))
+                rows.update(tag_vote_rows(runner, work, "crop-share"))
             elif group == "davis-tag-votes":
                 rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES))]))
             elif group == "crf":
