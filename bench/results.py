@@ -150,7 +150,7 @@ ROWS = {
     **{
         f"davis-{variant}{row}": f"davis-dev, --none-tags labeled{title}: VSCR, same frames ({what})"
         for variant, title in DAVIS_VARIANT_TITLES.items()
-        for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"), ("-crf-tags", "tags given, dense CRF"))
+        for row, what in (("-tags", "tags given"), ("-actor-tags", "tags given, tag votes by actor"), ("", "no tags"), ("-crf-tags", "tags given, dense CRF"), ("-crf-actor-tags", "tags given, dense CRF, tag votes by actor"))
     },
     **{f"more-{cam}": f"davis-more (unseen videos){title}: CAM (tags given), davis-dev's classifier" for cam, title in (("cam", ""), ("cam-none-labeled", ", --none-tags labeled"))},
     **{
@@ -338,7 +338,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     """A model trained on davis-dev's stores with ``seed`` (and a variant's options), predicted on the
     same frames at its default height; "multiscale" also at the sweep's heights. A variant of
     :data:`DAVIS_VARIANT_CAMS` trains on its CAM store and, where that is not the paper's-rule "cam", is
-    also decoded with actor tag votes and with the dense CRF. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
+    also decoded with actor tag votes, with the dense CRF, and with both. With ``crf`` the default model's rows (davis-crf...) are predicted with the dense CRF."""
     model, name = (work / f"{variant}-s{seed}", f"davis-{variant}") if variant else (work / f"s{seed}", "davis-crf" if crf else "davis-full")
     cam = DAVIS_VARIANT_CAMS.get(variant, "cam")
     options = VARIANTS.get(variant, [])
@@ -351,6 +351,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     if cam != "cam":
         predictions += [(f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)), (f"{name}-crf-tags", ("--tags", DAVIS / "tags.csv", CRF))]
+        predictions += [(f"{name}-crf-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES, CRF))]
     return davis_predictions(runner, model, predictions)
 
 
