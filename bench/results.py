@@ -350,8 +350,8 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     if variant == "multiscale":
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     if cam != "cam":
-        predictions += [(f"{name}-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES)), (f"{name}-crf-tags", ("--tags", DAVIS / "tags.csv", CRF))]
-        predictions += [(f"{name}-crf-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES, CRF))]
+        tags = ("--tags", DAVIS / "tags.csv")
+        predictions += [(f"{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"{name}-crf-tags", (*tags, CRF)), (f"{name}-crf-actor-tags", (*tags, *ACTOR_VOTES, CRF))]
     return davis_predictions(runner, model, predictions)
 
 
