@@ -84,8 +84,10 @@ DEMO_SIZES = ("medium",)
 CRF = "--crf"
 NO_CRF = "--no-crf"
 CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "davis-crf", "crop-share-crf", "crop-share-ablations")
-#: vscr predict --tag-votes actor (the default is class): the rows decoded among the tags, with and without the CRF.
+#: vscr predict --tag-votes actor: the rows decoded among the tags, with and without the CRF.
 ACTOR_VOTES = ("--tag-votes", "actor")
+#: vscr predict's default before --tag-votes actor became it: the rows measured with it say so.
+CLASS_VOTES = ("--tag-votes", "class")
 #: davis-dev's CAM stores: name -> vscr cam's options. "cam" leaves the '<actor>-none' videos unlabeled (the
 #: paper's rule), "cam-none-labeled" gives them CAMs (vscr cam's default since the measurement of this group).
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
@@ -200,9 +202,11 @@ def score(runner: Runner, row: str, store: Path, gt: Path, report: Path, *option
 
 def predicted_row(runner: Runner, row: str, sources: Path, model: Path, store: Path, report: Path, predict_options: tuple, score_options: tuple) -> dict[str, float]:
     """``vscr predict SOURCES`` by ``model`` into ``store``, scored against ``sources``; the dense CRF
-    only where ``predict_options`` ask for it (its default changed: the commands say which)."""
+    only where ``predict_options`` ask for it, and given tags class votes unless they ask for actor
+    votes (both defaults changed: the commands say which)."""
     crf = () if CRF in predict_options else (NO_CRF,)
-    runner.ensure(row, store, vscr("predict", sources, *predict_options, *crf, "-m", model, "-o", store))
+    votes = CLASS_VOTES if "--tags" in predict_options and ACTOR_VOTES[0] not in predict_options else ()
+    runner.ensure(row, store, vscr("predict", sources, *predict_options, *crf, *votes, "-m", model, "-o", store))
     return score(runner, row, store, sources, report, *score_options)
 
 
@@ -217,7 +221,7 @@ def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -
     larger = size != "small"
     prefix, demo = demo_folder(work, size)
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
-    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), NO_CRF, "--overwrite"))
+    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), NO_CRF, *CLASS_VOTES, "--overwrite"))
     cam_test = work / f"{prefix}cam-test.zarr"
     runner.ensure(f"{prefix}cam-test-tags", cam_test, vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", cam_test))
     scored = {  # row -> (store, score options besides --dense)

@@ -8,11 +8,11 @@ from vscr_cli.store import open_store
 
 def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
     work = tmp_path / "demo"
-    result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1", "--no-crf", "--tag-votes", "actor")
+    result = cli("-q", "demo", work, "--size", "tiny", "--overlays", "1", "--no-crf", "--tag-votes", "class")
     assert result.code == 0, result.stderr
     report = json.loads((work / "demo.json").read_text())
-    assert report["crf"] is False and report["tag_votes"] == "actor"
-    for store, votes in (("pred-train.zarr", "actor"), ("pred-tags.zarr", "actor"), ("pred.zarr", "class")):  # every prediction stage took --no-crf; the tagged ones --tag-votes
+    assert report["crf"] is False and report["tag_votes"] == "class"
+    for store, votes in (("pred-train.zarr", "class"), ("pred-tags.zarr", "class"), ("pred.zarr", "actor")):  # every prediction stage took --no-crf; the tagged ones --tag-votes, the tag-free one records the default
         params = open_store(work / store, "pred").record.params
         assert params["crf"] is False and params["tag_votes"] == votes, store
     assert json.loads((work / "model" / "config.json").read_text())["train"]["crop_max_class_share"] == 0.75  # the cpu preset's

@@ -51,9 +51,10 @@ VOTE_FLOOR = 1e-3
 #: height and input scale").
 DEFAULT_SCALE = 1.0
 #: Which classes' probability counts for a video's tag when decoding among its tags (:func:`tag_votes`):
-#: ``class`` (the softmax restricted to background and the tags, as SPML restricts): ``actor`` is level with it
-#: without the dense CRF and better with it (docs/train.md, "Tag votes").
-DEFAULT_TAG_VOTES = "class"
+#: ``actor`` (an actor's other classes count for its tag): with the dense CRF, on the cpu preset's models,
+#: +4.3 on the synthetic test videos and level on davis-dev, every seed; ``class`` is SPML's restriction
+#: (docs/train.md, "Tag votes").
+DEFAULT_TAG_VOTES = "actor"
 #: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF: on, as it lifts the
 #: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
 #: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
