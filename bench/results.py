@@ -47,6 +47,8 @@ from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
 #: Five more DAVIS sequences the davis-dev models never saw (the inductive rows, --groups davis-more).
 DAVIS_MORE = REPO.parent / "shared" / "data" / "davis-more"
+#: vscr predict's options that decode davis-dev among its videos' tags.
+DAVIS_TAGS = ("--tags", DAVIS / "tags.csv")
 METRICS = ("actor_action", "actor", "action")
 
 #: Table 3 ablations: name -> the training options that differ from the full model.
@@ -334,7 +336,7 @@ def davis_cam_row(runner: Runner, work: Path, cam: str = "cam") -> dict[str, flo
     work.mkdir(parents=True, exist_ok=True)
     row = f"davis-{cam}"
     runner.ensure(row, work / "edges.zarr", vscr("edges", DAVIS, *sample, "-o", work / "edges.zarr"))
-    runner.ensure(row, work / f"{cam}.zarr", vscr("cam", DAVIS, "--tags", DAVIS / "tags.csv", *sample, *DAVIS_CAMS[cam], "-o", work / f"{cam}.zarr"))
+    runner.ensure(row, work / f"{cam}.zarr", vscr("cam", DAVIS, *DAVIS_TAGS, *sample, *DAVIS_CAMS[cam], "-o", work / f"{cam}.zarr"))
     return score(runner, row, work / f"{cam}.zarr", DAVIS, work / f"{cam}.score.json", "--predicted-only", "--resize")
 
 
@@ -350,12 +352,11 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
         options = [*options, CROP_SHARE[0], "1"]
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
-    predictions = [(f"{name}-tags", ("--tags", DAVIS / "tags.csv", *extra)), (name, extra)]
+    predictions = [(f"{name}-tags", (*DAVIS_TAGS, *extra)), (name, extra)]
     if variant == "multiscale":
         predictions += [(f"{name}-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
     if cam != "cam":
-        tags = ("--tags", DAVIS / "tags.csv")
-        predictions += [(f"{name}-actor-tags", (*tags, *ACTOR_VOTES)), (f"{name}-crf-tags", (*tags, CRF)), (f"{name}-crf-actor-tags", (*tags, *ACTOR_VOTES, CRF))]
+        predictions += [(f"{name}-actor-tags", (*DAVIS_TAGS, *ACTOR_VOTES)), (f"{name}-crf-tags", (*DAVIS_TAGS, CRF)), (f"{name}-crf-actor-tags", (*DAVIS_TAGS, *ACTOR_VOTES, CRF))]
     return davis_predictions(runner, model, predictions)
 
 
@@ -391,7 +392,7 @@ def davis_height_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     """The seed's davis-dev model predicted at other heights and input scales, scored at full size."""
     model = work / f"s{seed}"
     predictions = [(f"davis-full-h{height}", ("--height", height, "--scale", 1)) for height in DAVIS_HEIGHTS]
-    predictions += [(f"davis-full{tagged}-scale2", ("--scale", 2, *extra)) for tagged, extra in (("-tags", ("--tags", DAVIS / "tags.csv")), ("", ()))]
+    predictions += [(f"davis-full{tagged}-scale2", ("--scale", 2, *extra)) for tagged, extra in (("-tags", DAVIS_TAGS), ("", ()))]
     return davis_predictions(runner, model, predictions)
 
 
@@ -402,7 +403,7 @@ def davis_refine_rows(runner: Runner, work: Path, seed: int) -> dict[str, dict]:
     for votes in REFINE_VOTES:
         refined, name = model / f"refined-{votes}", f"davis-refine-{votes}"
         runner.ensure(name, refined / "config.json", vscr("refine", "--edges", work / "edges.zarr", "--cam", work / "cam.zarr", "-m", model, "-o", refined, "--tag-votes", votes))
-        rows.update(davis_predictions(runner, refined, [(f"{name}-tags", ("--tags", DAVIS / "tags.csv")), (name, ())]))
+        rows.update(davis_predictions(runner, refined, [(f"{name}-tags", DAVIS_TAGS), (name, ())]))
     return rows
 
 
@@ -486,7 +487,7 @@ def main() -> None:
                 rows.update(variant_rows(runner, work, seed, "crop-share", crf=True))
                 rows.update(tag_vote_rows(runner, work, "crop-share"))
             elif group == "davis-tag-votes":
-                rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", ("--tags", DAVIS / "tags.csv", *ACTOR_VOTES))]))
+                rows.update(davis_predictions(runner, args.work / "davis" / f"s{seed}", [("davis-actor-tags", (*DAVIS_TAGS, *ACTOR_VOTES))]))
             elif group == "crf":
                 rows.update(crf_rows(runner, work))
             elif group == "crop-share-crf":
