@@ -116,7 +116,7 @@ class Stepper:
         with autocast("cpu", self.dtype):
             output = self.model(batch["image"], batch.get("motion"))
         marks.append(time.perf_counter())
-        loss, terms, _ = training_losses(output, batch, self.memory, self.objective, self.config)
+        loss, terms, _, _ = training_losses(output, batch, self.memory, self.objective, self.config)
         marks.append(time.perf_counter())
         self.optimizer.zero_grad()
         loss.backward()

@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +100,7 @@ DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-non
 DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}"}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more")
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations")
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -122,12 +123,20 @@ TAG_VOTE_ROWS = {f"{crf}actor-{split}": f"VSCR ({SPLIT_TITLES[split]}), {'dense 
 #: The same rows of the crop-share models (:func:`tag_vote_rows` with ``variant="crop-share"``).
 CROP_SHARE_TAG_VOTE_ROWS = {f"crop-share-{row}": f"{VARIANT_TITLES['crop-share']}: {title}" for row, title in TAG_VOTE_ROWS.items()}
 
+#: The rows of :func:`action_head_rows` (the defaults of now: crops redrawn, action head, dense CRF, actor tag votes).
+ACTION_HEAD_ROWS = {
+    **{f"action-full-{split}": f"action head: VSCR ({title})" for split, title in SPLIT_TITLES.items()},
+    "action-full-test-pooled": "action head: VSCR (test), pooled video decision",
+    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
+}
+
 #: Row name -> what it is, in table order.
 ROWS = {
     **DEMO_ROWS,
     **CRF_ROWS,
     **TAG_VOTE_ROWS,
     **CROP_SHARE_TAG_VOTE_ROWS,
+    **ACTION_HEAD_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
@@ -275,9 +284,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
         name_in_rows, options = name, ABLATIONS.get(name) or VARIANTS[name]
     demo, model = work / "demo", work / name_in_rows
     synth = demo / "synth"
-    demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
-    demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], CROP_SHARE[0]: demo_config.get("crop_max_class_share", 1.0), "--seed": seed}
-    settings = [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
+    settings = demo_train_settings(demo, seed, options)
     runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
@@ -286,6 +293,34 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
             row = f"{name_in_rows}-{'crf-' if crf else ''}{split}" + ("" if scale == 1 else f"-x{scale}")
             extra = (CRF,) if crf else ()
             rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale, *extra), ("--dense", *score_options))
+    return rows
+
+
+def demo_train_settings(demo: Path, seed: int, options: Sequence[str]) -> list[object]:
+    """The demo's training options (preset, iterations, crop, crop share, seed) that ``options`` do not set."""
+    demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
+    demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], CROP_SHARE[0]: demo_config.get("crop_max_class_share", 1.0), "--seed": seed}
+    return [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
+
+
+def action_head_rows(runner: Runner, work: Path, seed: int, ablations: bool = False) -> dict[str, dict]:
+    """The defaults of now (crops redrawn, the action head; predicted with the dense CRF, actor tag votes,
+    the two-stream video decision), every frame scored: the seed's demo model (the demo run as
+    :func:`synthetic_rows` runs it: its model is the defaults' full model) on the three splits and
+    without tags by the pooled decision; with ``ablations`` instead the Table 3 ablations with a motion
+    branch trained on the demo's stores, on the test split with and without tags (w/o motion has no
+    action head: its crop-share-ablations rows are these defaults' runs)."""
+    demo = work / "demo"
+    runner.ensure("action-full-train", demo / "demo.json", vscr("demo", demo, "--seed", seed, NO_CRF, *CLASS_VOTES, "--overwrite"))
+    models = {name: work / f"action-{name}" for name in ABLATIONS if name != "no-motion"} if ablations else {"full": demo / "model"}
+    rows = {}
+    for name, model in models.items():
+        splits = vscr_splits(demo)[1:] if ablations else [*vscr_splits(demo), ("test-pooled", ("--split", "test", "--video-decision", "pooled"), ())]
+        if ablations:
+            runner.ensure(f"action-{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, ABLATIONS[name]), *ABLATIONS[name], "-o", model, "--overwrite"))
+        for split, predict_options, score_options in splits:
+            row, votes = f"action-{name}-{split}", ACTOR_VOTES if "--tags" in predict_options else ()
+            rows[row] = predicted_row(runner, row, demo / "synth", model, work / f"pred-action-{name}-{split}.zarr", work / f"{row}.score.json", (*predict_options, *votes, CRF), ("--dense", *score_options))
     return rows
 
 
@@ -512,6 +547,8 @@ def main() -> None:
                 rows.update({**variant_cam_row, **davis_rows(runner, args.work / "davis", seed, group.removeprefix("davis-"))})
             elif group == "davis-more":
                 rows.update(davis_more_rows(runner, args.work / "davis", seed))
+            elif group in ("action-head", "action-head-ablations"):
+                rows.update(action_head_rows(runner, work, seed, ablations=group.endswith("ablations")))
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()

@@ -9,7 +9,7 @@ from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.models.vscr import upsample
 from vscr_cli.core.readout import class_votes
-from vscr_cli.stages.predict import allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, video_classes
+from vscr_cli.stages.predict import actor_action_pool, allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, two_stream_classes, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
@@ -72,6 +72,28 @@ def test_video_level_decision_keeps_the_classes_pooled_over_the_video():
     prob[0, 7], prob[0, 9] = 0.0, 0.2  # one frame's stray class
     allowed = video_classes(prob.sum(dim=(0, 2, 3)))
     assert allowed.nonzero().flatten().tolist() == [0, 3, 7]
+
+
+def test_two_stream_decision_takes_each_actors_actions_from_the_action_head_over_its_cells():
+    dog_running, adult_climbing = int(labels.CLASS_INDEX[77]), int(labels.CLASS_INDEX[11])
+    logits = torch.full((3, labels.NUM_CLASSES, 2, 4), -9.0)
+    logits[:, 0] = 0.0
+    logits[:, dog_running, :, :2] = 4.0  # the network sees a dog running on the left ...
+    logits[:, adult_climbing, :, 2:] = 4.0  # ... and an adult climbing on the right
+    actions = torch.full((3, labels.NUM_ACTIONS, 2, 4), -5.0)
+    actions[:, labels.ACTIONS.index("jumping"), :, :2] = 5.0  # the action head: what moves on the left jumps,
+    actions[:, labels.ACTIONS.index("walking"), :, 2:] = 5.0  # what moves on the right walks
+    pooled = logits.softmax(dim=1).sum(dim=(0, 2, 3))
+    pool = actor_action_pool(logits[:2], actions[:2]) + actor_action_pool(logits[2:], actions[2:])  # batch by batch
+    torch.testing.assert_close(pool, actor_action_pool(logits, actions))
+    decided = [labels.name_of(labels.CLASS_IDS[i]) for i in two_stream_classes(pooled, pool).nonzero().flatten()]
+    assert decided == ["background", "adult-walking", "dog-jumping"]
+    assert video_classes(pooled).nonzero().flatten().tolist() == [0, adult_climbing, dog_running]  # the pooled decision keeps the network's
+    only_dog = logits.clone()
+    only_dog[:, adult_climbing] = -9.0
+    pooled = only_dog.softmax(dim=1).sum(dim=(0, 2, 3))
+    decided = two_stream_classes(pooled, actor_action_pool(only_dog, actions)).nonzero().flatten().tolist()
+    assert decided == [0, int(labels.CLASS_INDEX[75])]  # the dog's cells hold its action: dog-jumping alone
 
 
 def test_predict_writes_label_maps_and_probabilities(cli, trained, synth, tmp_path):

@@ -29,9 +29,10 @@ def test_training_writes_a_loadable_model_with_finite_terms(trained):
     logs = _metrics(trained.model)
     assert [row["iteration"] for row in logs] == [5, 6]
     for row in logs:
-        assert all(np.isfinite(row[k]) for k in ("total", "edge", "cam", "tag", "classifier"))
+        assert all(np.isfinite(row[k]) for k in ("total", "edge", "cam", "tag", "classifier", "action"))
     model, config, record = load_model(trained.model, torch.device("cpu"))
     assert config.crop == 32 and config.motion == "flow" and record["label_space"]["class_ids"][:2] == [0, 11]
+    assert config.action_head and model.action_head is not None and model.action_head.out_channels == labels.NUM_ACTIONS
     assert record["frame_height"] is None and record["inputs"]["edges"] == str(trained.edges)
 
 
@@ -57,6 +58,22 @@ def test_total_loss_falls(trained, tmp_path):
     _stage_run(trained, tmp_path, 40, crop=48)
     losses = [row["total"] for row in _metrics(tmp_path)]
     assert np.median(losses[-10:]) < 0.75 * np.median(losses[:10])
+    action = [row["action"] for row in _metrics(tmp_path)]
+    assert np.median(action[-10:]) < 0.75 * np.median(action[:10])  # the action head learns the clips' action tags
+
+
+def test_a_model_saved_before_the_action_head_loads_and_predicts_by_the_pooled_decision(cli, trained, synth, tmp_path):
+    old = tmp_path / "old-model"
+    shutil.copytree(trained.model, old)
+    record = json.loads((old / "config.json").read_text())
+    del record["train"]["action_head"], record["train"]["action_weight"]
+    (old / "config.json").write_text(json.dumps(record))
+    state = safetensors.torch.load_file(old / "model.safetensors")
+    safetensors.torch.save_file({k: v for k, v in state.items() if not k.startswith("action_head.")}, old / "model.safetensors")
+    model, config, _ = load_model(old, torch.device("cpu"))
+    assert not config.action_head and model.action_head is None
+    result = cli("-q", "predict", synth.root, "-m", old, "--split", "test", "--max-frames", "2", "--no-crf", "-o", tmp_path / "pred.zarr")
+    assert result.code == 0, result.stderr
 
 
 def test_resume_equals_an_uninterrupted_run(trained, tmp_path):

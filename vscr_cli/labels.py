@@ -104,6 +104,14 @@ def multi_hot(tags: Iterable[int]) -> np.ndarray:
     return vector
 
 
+def action_multi_hot(tags: Iterable[int]) -> np.ndarray:
+    """Multi-hot vector over the 9 actions of actor-action ids ``tags``, shape (9,) float32."""
+    vector = np.zeros(NUM_ACTIONS, dtype=np.float32)
+    for tag in tags:
+        vector[action_of(tag) - 1] = 1.0
+    return vector
+
+
 def sanitize(label_map: np.ndarray) -> tuple[np.ndarray, int]:
     """Map every id that is neither background nor valid to IGNORE.
 

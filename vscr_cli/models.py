@@ -62,6 +62,7 @@ class ModelConfig:
     motion_spatial: bool = True
     clip_length: int = 5
     clip_stride: int = 2
+    action_head: bool = True  # the action branch reads the clip's actions off its motion (trained on the action tags); models saved before it have none
 
     @property
     def architecture(self) -> Architecture:
@@ -108,7 +109,8 @@ def build_model(config: ModelConfig, backbone_state: Mapping[str, torch.Tensor] 
     backbone = config.architecture.backbone(backbone_state, config.output_stride)
     encoder = MOTION_ENCODERS.get(config.motion)
     motion = encoder.build(config.clip_length, config.motion_spatial, motion_state) if encoder is not None else None
-    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, config.aspp_rates(), motion_encoder=motion)
+    actions = labels.NUM_ACTIONS if config.action_head else 0
+    return VSCRNet(backbone, labels.NUM_CLASSES, config.embedding_dim, config.width, config.aspp_rates(), motion_encoder=motion, num_actions=actions)
 
 
 def model_sha256(folder: Path) -> str:
@@ -144,7 +146,8 @@ def load_model(folder: Path, device: torch.device, config_type: type[Config] = M
     recorded = record["train"]
     if not isinstance(recorded, Mapping):
         raise VscrError(f"{folder / MODEL_CONFIG}: malformed {config_type.__name__} record (not a mapping)")
-    recorded = {"atrous_rates": PAPER_ATROUS_RATES, **recorded}  # models saved before the rates were scaled to the crop used the paper's
+    # models saved before the rates were scaled to the crop used the paper's; those saved before the action head have none
+    recorded = {"atrous_rates": PAPER_ATROUS_RATES, "action_head": False, **recorded}
     config = config_type.from_record(recorded, folder / MODEL_CONFIG)
     state = read_weights(folder / MODEL_WEIGHTS)
     model = build_model(config)

@@ -13,6 +13,7 @@ from vscr_cli.core import losses
 from vscr_cli.core.losses import (
     ObjectiveConfig,
     PrototypeMemory,
+    action_tag_loss,
     label_contrastive_nll,
     tag_contrastive_nll,
     vscr_objective,
@@ -395,3 +396,17 @@ def test_cuda_matches_cpu_and_runs_under_autocast():
             terms = vscr_objective(**{**cuda_inputs, "embeddings": embeddings.to(dtype)}, memory=memory)
         terms.total.backward()
         assert torch.isfinite(terms.total) and torch.isfinite(embeddings.grad).all()
+
+
+def test_action_term_is_the_cross_entropy_of_each_taking_part_frames_mean_logits():
+    logits = torch.randn(3, 9, 4, 5, requires_grad=True)
+    actions = torch.zeros(3, 9)
+    actions[0, 6], actions[1, [4, 6]] = 1, 1
+    frames = torch.tensor([True, True, False])  # the third frame's video has no tags
+    loss = action_tag_loss(logits, actions, frames)
+    expected = F.binary_cross_entropy_with_logits(logits.detach()[:2].mean(dim=(2, 3)), actions[:2])
+    torch.testing.assert_close(loss.detach(), expected)
+    loss.backward()
+    assert logits.grad[:2].abs().sum() > 0 and (logits.grad[2] == 0).all()
+    none = action_tag_loss(logits, actions, torch.zeros(3, dtype=torch.bool))
+    assert none.item() == 0 and none.requires_grad

@@ -16,6 +16,7 @@ from vscr_cli.stages.predict import MODEL_ENV
 NAME = "predict"
 Decode = enum.Enum("Decode", {name: name for name in stage.DECODES}, type=str)
 Readout = enum.Enum("Readout", {name: name for name in stage.READOUTS}, type=str)
+VideoDecision = enum.Enum("VideoDecision", {name: name for name in stage.VIDEO_DECISIONS}, type=str)
 
 
 @per_video_options
@@ -31,6 +32,10 @@ def command(
     scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height (2 can help where actors are small in the frame).")] = stage.DEFAULT_SCALE,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
+    video_decision: Annotated[
+        VideoDecision,
+        typer.Option("--video-decision", help="With --decode video: two-stream takes the actors from the pooled class probabilities and each actor's actions from the model's action head; pooled takes the classes the pooled probabilities show (models without an action head)."),
+    ] = VideoDecision(stage.DEFAULT_VIDEO_DECISION),
     readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout("softmax"),
     tag_votes: Annotated[
         TagVotes,
@@ -42,5 +47,5 @@ def command(
     target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()
     stage.run(
         sources, target, model or stage.default_model(), device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
-        decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf, tag_votes.value,
+        decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf, tag_votes.value, video_decision.value,
     )

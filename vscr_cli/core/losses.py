@@ -37,6 +37,8 @@ Terms (Eq. 4: ``L = 1[D_c] a_c L_cam + 1[D_c u D_u] (a_e L_edge + a_t L_tag)``):
 * tag (k_t = 8, a_t = 0.1): batch-wide; positive = the frames' tag vectors overlap; every
   pixel of a tagged frame, D_c and D_u alike.
 
+Besides Eq. 4, :func:`action_tag_loss` trains the action branch's head on the frames' action tags.
+
 Everything runs in float32 (float64 when given float64) with autocast disabled inside, so
 it can be called from bf16/fp16 autocast regions.
 """
@@ -501,3 +503,15 @@ def vscr_objective(
             tag = _tag_term(rows, tags.to(device), segments, config.tag_concentration)
         total = config.cam_weight * cam + config.edge_weight * edge + config.tag_weight * tag
     return ObjectiveTerms(total, edge, cam, tag, cam_prototypes, cam_prototype_labels, segments)
+
+
+def action_tag_loss(action_logits: torch.Tensor, actions: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """The action head's term: ``action_logits`` (B, A, h, w) per-location action logits of the motion
+    branch, ``actions`` (B, A) multi-hot actions of each frame's video tags, ``frames`` (B,) bool the
+    frames that take part -> binary cross-entropy of each frame's logits averaged over its locations
+    (the clip shows its actions somewhere), the mean over the frames taking part (0 when none)."""
+    if not bool(frames.any()):
+        return action_logits.sum() * 0
+    with torch.autocast(action_logits.device.type, enabled=False):
+        clip_logits = action_logits.float().mean(dim=(2, 3))[frames]
+        return F.binary_cross_entropy_with_logits(clip_logits, actions[frames].to(clip_logits))

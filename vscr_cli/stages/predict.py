@@ -5,8 +5,10 @@ Labels are written at the model's training height unless told otherwise (A2D: th
 ``scale`` times that height (:data:`DEFAULT_SCALE`), the clip around each frame is built as in training
 (optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
 logits are upsampled bilinearly to the output frame before the decision (:func:`decide`),
-made among background and the video's classes: its tags when given, else the classes pooled
-over all its frames (:func:`video_classes`). The flow of each frame pair is computed once per
+made among background and the video's classes: its tags when given, else decided once from all
+its frames: the actors the class probabilities pooled over the video show, each with the actions
+the network's action head reads off that actor's motion (:func:`two_stream_classes`; ``pooled``:
+the classes the pooled probabilities show, :func:`video_classes`). The flow of each frame pair is computed once per
 video and shared by the overlapping clips (with clips of 5 frames 2 apart, dense prediction used
 to compute every pair four times); pairs no later clip needs are dropped after each batch.
 """
@@ -40,7 +42,15 @@ from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, size_at_height
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
+#: (43,) int64: the actor (0-6) and the action (0-8) of each actor-action class index 1-43.
+CLASS_ACTOR = torch.tensor([labels.actor_of(class_id) - 1 for class_id in labels.VALID_IDS])
+CLASS_ACTION = torch.tensor([labels.action_of(class_id) - 1 for class_id in labels.VALID_IDS])
 DECODES = ("video", "frame")
+#: How ``decode="video"`` decides a video's classes without tags (:func:`video_predictions`).
+VIDEO_DECISIONS = ("two-stream", "pooled")
+#: ``two-stream``: actors from the pooled class probabilities, their actions from the action head (models
+#: without one: ``pooled``); measured on three seeds (docs/train.md, "The action head").
+DEFAULT_VIDEO_DECISION = "two-stream"
 #: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank (vscr refine).
 READOUTS = ("softmax", "knn")
 #: Floor of a k-NN vote fraction when it stands in for a probability (log-space decoding).
@@ -85,7 +95,7 @@ class Predictor:
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         with autocast(self.device, self.dtype):
             output = self.model(images, motion_tensor)
-        return VSCROutput(output.embedding.float(), output.logits.float())
+        return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
 
     def logits(self, output: VSCROutput, readout: str, votes_for: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 44, h, w) class scores of ``output`` that :func:`decode_labels` takes as logits: the
@@ -207,6 +217,33 @@ def class_pool(logits: torch.Tensor) -> torch.Tensor:
     return logits.softmax(dim=1).sum(dim=(0, 2, 3)).cpu()
 
 
+def actor_action_pool(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """(B, 44, h, w) class logits and (B, 9, h, w) action logits -> (7, 10): per actor, its softmax mass
+    summed over the batch's cells (column 0) and the action logits summed with that mass as weights
+    (columns 1-9); a video's pool is the sum over its batches."""
+    prob = logits.softmax(dim=1)
+    actor_mass = torch.zeros(prob.shape[0], labels.NUM_ACTORS, *prob.shape[2:], device=prob.device)
+    actor_mass.index_add_(1, CLASS_ACTOR.to(prob.device), prob[:, 1:])
+    weighted = torch.einsum("bahw,bxhw->ax", actor_mass, actions.to(prob.dtype))
+    return torch.cat([actor_mass.sum(dim=(0, 2, 3))[:, None], weighted], dim=1).cpu()
+
+
+def two_stream_classes(pooled: torch.Tensor, actor_actions: torch.Tensor) -> torch.Tensor:
+    """(44,) pooled class probabilities and the (7, 10) :func:`actor_action_pool` of one video -> (44,)
+    bool: background and, for each actor whose pooled mass is at least ``VIDEO_CLASS_SHARE`` of the
+    top actor's, the A2D classes of its actions whose probability (the sigmoid of the action logits
+    averaged with the actor's mass as weights) is at least that share of its most probable one's.
+    The actor branch says who, the action branch what."""
+    actor_mass = torch.zeros(labels.NUM_ACTORS).index_add_(0, CLASS_ACTOR, pooled[1:].float())
+    allowed = torch.zeros(labels.NUM_CLASSES, dtype=torch.bool)
+    allowed[0] = True
+    for actor in (actor_mass >= VIDEO_CLASS_SHARE * actor_mass.max()).nonzero().flatten().tolist():
+        classes = (CLASS_ACTOR == actor).nonzero().flatten()  # its A2D classes, 0-42
+        action_prob = (actor_actions[actor, 1:] / actor_actions[actor, 0].clamp_min(1e-12)).sigmoid()[CLASS_ACTION[classes]]
+        allowed[1 + classes[action_prob >= VIDEO_CLASS_SHARE * action_prob.max()]] = True
+    return allowed
+
+
 def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     """(44,) class probabilities summed over all frames of one video and the network's cells -> (44,) bool:
     background and the actor-action classes the video shows, decided once for the video: those
@@ -259,7 +296,7 @@ class PredictParams:
     :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
     ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
     (:meth:`Predictor.logits`); ``tag_votes``: with tags, which classes count for a tag (:func:`tag_votes`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
-    on the decided classes' probabilities."""
+    on the decided classes' probabilities; ``video_decision``: how ``video`` decides (:data:`VIDEO_DECISIONS`)."""
 
     model_sha256: str = ""
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
@@ -270,6 +307,7 @@ class PredictParams:
     scale: float = DEFAULT_SCALE
     crf: bool = DEFAULT_CRF
     tag_votes: str = DEFAULT_TAG_VOTES
+    video_decision: str = DEFAULT_VIDEO_DECISION
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -287,8 +325,9 @@ def video_predictions(
 
     With ``tags`` (A2D ids per video) pixels are decoded among background and the video's tags,
     each tag holding the probability of the classes ``params.tag_votes`` gives it (:func:`tag_votes`);
-    without, ``params.decode="video"`` first decides the video's classes (:func:`video_classes`)
-    from all its frames, ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
+    without, ``params.decode="video"`` first decides the video's classes from all its frames
+    (:func:`two_stream_classes` when ``params.video_decision`` is ``two-stream`` and the model has an
+    action head, else :func:`video_classes`), ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
     restricted distribution.
     """
     selection = FrameSelection(**params.selection)
@@ -301,18 +340,21 @@ def video_predictions(
     held: list[tuple[torch.Tensor, np.ndarray]] = []  # (B, 44, h, w) logits and frames per batch while the video's classes are not known
     decoded: list[tuple[np.ndarray, torch.Tensor | None]] = []  # (B, H, W) labels, (B, 44, H, W) float16 probabilities
     pooled = torch.zeros(labels.NUM_CLASSES)
+    actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
     size = (0, 0)
     for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
         logits, size = predictor.logits(batch.output, params.readout, votes_for), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)
+            if params.video_decision == "two-stream" and batch.output.actions is not None:
+                actor_actions = actor_action_pool(logits, batch.output.actions) + (0 if actor_actions is None else actor_actions)
             held.append((logits, batch.images))
         else:
             decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
         if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
-        allowed = video_classes(pooled)
+        allowed = video_classes(pooled) if actor_actions is None else two_stream_classes(pooled, actor_actions)
         for logits, images in held:
             decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf))
             if on_frames is not None and crf is not None:
@@ -347,12 +389,14 @@ def run(
     scale: float = DEFAULT_SCALE,
     crf: bool = DEFAULT_CRF,
     votes: str = DEFAULT_TAG_VOTES,
+    video_decision: str = DEFAULT_VIDEO_DECISION,
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
     the model in ``model``; labels at ``selection.height``, else at the model's training height,
     the network run on the frames at ``scale`` times that height; classes read out by the model's
     head or (``readout="knn"``) its prototype bank; with ``crf`` the dense CRF sharpens the maps;
-    with ``tags``, ``votes`` says which classes count for a tag (:func:`tag_votes`)."""
+    with ``tags``, ``votes`` says which classes count for a tag (:func:`tag_votes`); without,
+    ``video_decision`` how each video's classes are decided (:data:`VIDEO_DECISIONS`)."""
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
     factory_args = (model, sha256, device, dtype)
@@ -364,7 +408,9 @@ def run(
     if not scale > 0:
         raise VscrError(f"--scale must be positive, not {scale}")
     check_tag_votes(votes)
-    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf, votes)
+    if video_decision not in VIDEO_DECISIONS:
+        raise VscrError(f"unknown video decision {video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
+    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf, votes, video_decision)
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

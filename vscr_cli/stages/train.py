@@ -51,6 +51,7 @@ from vscr_cli.core.losses import (
     ObjectiveConfig,
     ObjectiveTerms,
     PrototypeMemory,
+    action_tag_loss,
     vscr_objective,
 )
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
@@ -100,6 +101,7 @@ class TrainConfig(ModelConfig):
     labeled_fraction: float = 1.0
     memory_iterations: int = 2
     classifier_weight: float = 1.0
+    action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head")
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
     # augmentation: each sample's window is crop / s pixels a side, s uniform in [scale_min, scale_max]
     scale_min: float = 1.0
@@ -143,6 +145,8 @@ class TrainConfig(ModelConfig):
             raise VscrError("--scale-min and --scale-max must satisfy 0 < min <= max")
         if not 0 < self.crop_max_class_share <= 1:
             raise VscrError("--crop-max-class-share must be in (0, 1]")
+        if self.action_head and self.action_weight <= 0:
+            raise VscrError("--action-head needs --w-action above 0 (its only training); --no-action-head drops it")
 
 
 def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,7 +306,7 @@ class SampleReader:
 
     def sample(self, video: int, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One augmented sample: ``image`` (3, c, c) float32, ``edge`` / ``cam`` / ``target`` (c, c)
-        int64, ``ignore`` (c, c) bool, ``tags`` (43,), ``labeled`` (), ``motion`` (..., c, c)."""
+        int64, ``ignore`` (c, c) bool, ``tags`` (43,), ``actions`` (9,), ``labeled`` (), ``motion`` (..., c, c)."""
         config = self.config
         entry = self.data.videos[video]
         frame_number = int(entry.frame_index[position])
@@ -338,6 +342,7 @@ class SampleReader:
             "cam": cam if labeled else np.full_like(cam, -1),
             "ignore": ignore,
             "tags": labels.multi_hot(entry.tags),
+            "actions": labels.action_multi_hot(entry.tags),
             "labeled": np.array(labeled),
         }
         if config.motion != "none":
@@ -408,6 +413,7 @@ class StepLog:
     cam: float
     tag: float
     classifier: float
+    action: float
     learning_rate: float
     seconds: float
     data_seconds: float
@@ -515,14 +521,14 @@ def train(
             group["lr"] = learning_rate * group["lr_scale"]
         with autocast(device, dtype):
             output = trainable(batch["image"], batch.get("motion"))
-        loss, terms, classifier = training_losses(output, batch, memory, config.objective, config)
+        loss, terms, classifier, action = training_losses(output, batch, memory, config.objective, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         memory.update(_gather(terms.cam_prototypes.detach(), world), _gather(terms.cam_labels, world))
         seconds = time.perf_counter() - clock
-        log = StepLog(iteration + 1, *(float(t.detach()) for t in (loss, terms.edge, terms.cam, terms.tag, classifier)), learning_rate, seconds, data_seconds)
-        if not all(math.isfinite(v) for v in (log.total, log.edge, log.cam, log.tag, log.classifier)):
+        log = StepLog(iteration + 1, *(float(t.detach()) for t in (loss, terms.edge, terms.cam, terms.tag, classifier, action)), learning_rate, seconds, data_seconds)
+        if not all(math.isfinite(v) for v in (log.total, log.edge, log.cam, log.tag, log.classifier, log.action)):
             raise VscrError(f"training diverged at iteration {log.iteration} (a loss is not finite); lower --learning-rate")
         logs.append(log)
         if metrics is not None and (log.iteration % config.log_every == 0 or log.iteration == config.iterations):
@@ -542,11 +548,13 @@ def train(
 
 def training_losses(
     output: VSCROutput, batch: Mapping[str, torch.Tensor], memory: PrototypeMemory, objective: ObjectiveConfig, config: TrainConfig
-) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor]:
-    """(total loss, the objective's terms, the head's cross-entropy) of one batch's network output.
+) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor, torch.Tensor]:
+    """(total loss, the objective's terms, the head's cross-entropy, the action head's term) of one
+    batch's network output.
 
     Label maps (B, H, W) are sampled at the embedding cells' centres (:func:`~vscr_cli.core.models.vscr.labels_at_cells`); the
-    head is trained on the CAM pseudo-labels of labeled frames.
+    head is trained on the CAM pseudo-labels of labeled frames, the action head (if any) on the
+    action tags of tagged frames (of labeled frames only without unlabeled samples).
     """
     size = output.embedding.shape[-2:]
     edge = labels_at_cells(batch["edge"], size)
@@ -558,7 +566,13 @@ def training_losses(
         classifier = F.cross_entropy(output.logits.float(), head_target, ignore_index=-1)
     else:
         classifier = output.logits.sum() * 0
-    return terms.total + config.classifier_weight * classifier, terms, classifier
+    total = terms.total + config.classifier_weight * classifier
+    action = output.logits.new_zeros(())
+    if output.actions is not None:
+        frames = (batch["tags"].sum(dim=1) > 0) & (batch["labeled"] | objective.use_unlabeled)
+        action = action_tag_loss(output.actions, batch["actions"], frames)
+        total = total + config.action_weight * action
+    return total, terms, classifier, action
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memory: PrototypeMemory, iteration: int, config: TrainConfig) -> None:
@@ -623,7 +637,7 @@ def run(
                 step_seconds: list[float] = []
 
                 def report(log: StepLog) -> None:
-                    bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f})")
+                    bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f} action {log.action:.2f})")
                     step_seconds.append(log.seconds)
                     if len(step_seconds) == ESTIMATE_AFTER + 1 and log.iteration < config.iterations:
                         left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])

@@ -89,20 +89,19 @@ class I3DEncoder(nn.Module):
 
 
 class MotionFusion(nn.Module):
-    """Two-layer MLP from motion features to the image feature width, expanded and added (paper Fig. 1).
+    """Two-layer MLP from motion features to the image feature width, expanded to the image features'
+    size (paper Fig. 1; the network adds it to them).
 
-    motion (B, C, h, w) -> (B, width, h, w) by two 1x1 convolutions, then bilinearly resized
-    to the image features' (H, W) and added: (B, width, H, W).
+    motion (B, C, h, w) -> (B, width, h, w) by two 1x1 convolutions, then bilinearly resized to
+    ``size`` (H, W): (B, width, H, W).
     """
 
     def __init__(self, motion_channels: int, width: int) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Conv2d(motion_channels, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 1))
 
-    def forward(self, image_features: Tensor, motion: Tensor) -> Tensor:
-        projected = self.mlp(motion)
-        expanded = F.interpolate(projected, size=image_features.shape[-2:], mode="bilinear", align_corners=False)
-        return image_features + expanded
+    def forward(self, motion: Tensor, size: Sequence[int]) -> Tensor:
+        return F.interpolate(self.mlp(motion), size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def clip_frames(center: int, total: int, length: int, stride: int) -> list[int]:

@@ -3,7 +3,9 @@
 Actor branch: an ImageNet backbone + torchvision's ASPP on the frame gives image features
 (B, width, H/s, W/s) at output stride s (8 by default). Action branch: a motion encoder
 (see motion.py) on the clip around the frame, projected by a two-layer MLP to ``width``,
-expanded bilinearly and added to the image features. Embedding head: a 1x1 convolution to
+expanded bilinearly and added to the image features; an action head (a 1x1 convolution) reads
+per-location action logits off that projected motion (trained on the clip's action tags, see
+stages/train.py), the action branch's own recognition. Embedding head: a 1x1 convolution to
 ``embedding_dim`` channels, L2-normalised per pixel: the pixel embedding the contrastive
 objective shapes. Segmentation head: a two-layer MLP (1x1 convolutions) over the embedding
 giving logits over background + the 43 A2D classes. It is trained with cross-entropy on CAM
@@ -28,10 +30,12 @@ from vscr_cli.core.models.motion import MotionFusion
 class VSCROutput:
     embedding: Tensor  # (B, D, h, w) L2-normalised
     logits: Tensor  # (B, num_classes, h, w), computed from the detached embedding
+    actions: Tensor | None = None  # (B, num_actions, h, w) action logits of the projected motion (action head only)
 
 
 class VSCRNet(nn.Module):
-    """frames (B, 3, H, W) normalised RGB [+ motion input] -> VSCROutput at stride ``backbone.strides[-1]``."""
+    """frames (B, 3, H, W) normalised RGB [+ motion input] -> VSCROutput at stride ``backbone.strides[-1]``;
+    ``num_actions`` > 0 (with a motion encoder) adds the action head."""
 
     def __init__(
         self,
@@ -41,12 +45,14 @@ class VSCRNet(nn.Module):
         width: int = 256,
         atrous_rates: tuple[int, int, int] = (6, 12, 18),
         motion_encoder: nn.Module | None = None,
+        num_actions: int = 0,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.aspp = ASPP(backbone.channels[-1], list(atrous_rates), out_channels=width)
         self.motion_encoder = motion_encoder
         self.fusion = MotionFusion(motion_encoder.channels, width) if motion_encoder is not None else None
+        self.action_head = nn.Conv2d(width, num_actions, 1) if motion_encoder is not None and num_actions else None
         self.embed = nn.Conv2d(width, embedding_dim, 1)
         self.classifier = nn.Sequential(nn.Conv2d(embedding_dim, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, num_classes, 1))
 
@@ -56,13 +62,17 @@ class VSCRNet(nn.Module):
 
     def forward(self, frames: Tensor, motion: Tensor | None = None) -> VSCROutput:
         features = self.aspp(self.backbone(frames)[-1])
+        actions = None
         if self.motion_encoder is not None:
             if motion is None:
                 raise ValueError("this network has a motion branch: pass the motion input")
-            features = self.fusion(features, self.motion_encoder(motion))
+            projected = self.fusion(self.motion_encoder(motion), features.shape[-2:])
+            features = features + projected
+            if self.action_head is not None:
+                actions = self.action_head(projected).float()
         embedding = F.normalize(self.embed(features).float(), dim=1)
         logits = self.classifier(embedding.detach())
-        return VSCROutput(embedding, logits)
+        return VSCROutput(embedding, logits, actions)
 
     @torch.no_grad()
     def predict(self, frames: Tensor, motion: Tensor | None = None) -> Tensor:
