@@ -91,13 +91,15 @@ CRF_GROUPS = ("crf", "crf-ablations", *(f"{size}-crf" for size in DEMO_SIZES), "
 ACTOR_VOTES = ("--tag-votes", "actor")
 #: vscr predict's default before --tag-votes actor became it: the rows measured with it say so.
 CLASS_VOTES = ("--tag-votes", "class")
+#: vscr train and vscr demo without the action head: the rows measured before it (its own rows: ACTION_HEAD_ROWS).
+NO_ACTION_HEAD = "--no-action-head"
 #: davis-dev's CAM stores: name -> vscr cam's options. "cam" leaves the '<actor>-none' videos unlabeled (the
 #: paper's rule), "cam-none-labeled" gives them CAMs (vscr cam's default since the measurement of this group).
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
 #: davis-dev training variants -> the CAM store they train on (default "cam").
-DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled"}
+DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled", "action-head": "cam-none-labeled"}
 #: How the rows name them, after "davis-dev, --none-tags labeled" (all of them train on that CAM store).
-DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}"}
+DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}", "action-head": f", {VARIANT_TITLES['crop-share']}, action head"}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
 GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations")
@@ -127,7 +129,7 @@ CROP_SHARE_TAG_VOTE_ROWS = {f"crop-share-{row}": f"{VARIANT_TITLES['crop-share']
 ACTION_HEAD_ROWS = {
     **{f"action-full-{split}": f"action head: VSCR ({title})" for split, title in SPLIT_TITLES.items()},
     "action-full-test-pooled": "action head: VSCR (test), pooled video decision",
-    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
+    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS for split, title in list(SPLIT_TITLES.items())[1:]},
 }
 
 #: Row name -> what it is, in table order.
@@ -232,7 +234,7 @@ def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -
     larger = size != "small"
     prefix, demo = demo_folder(work, size)
     synth, tags = demo / "synth", demo / "synth" / "tags.csv"
-    runner.ensure(f"{prefix}demo", demo / "demo.json", vscr("demo", demo, "--seed", seed, *(("--size", size) if larger else ()), NO_CRF, *CLASS_VOTES, "--overwrite"))
+    runner.ensure(f"{prefix}demo", demo / "demo.json", demo_command(demo, seed, size))
     cam_test = work / f"{prefix}cam-test.zarr"
     runner.ensure(f"{prefix}cam-test-tags", cam_test, vscr("cam", synth, "--split", "test", "--tags", tags, "--classifier", demo / "cam.classifier", "-o", cam_test))
     scored = {  # row -> (store, score options besides --dense)
@@ -246,6 +248,12 @@ def synthetic_rows(runner: Runner, work: Path, seed: int, size: str = "small") -
     row = f"{prefix}full-test-tags"
     rows[row] = predicted_row(runner, row, synth, demo / "model", work / f"{prefix}pred-tags.zarr", work / f"{row}.score.json", ("--split", "test", "--tags", tags), ("--dense",))
     return rows
+
+
+def demo_command(demo: Path, seed: int, size: str = "small") -> list[str]:
+    """The demo run whose stores (and model) the synthetic rows use: the defaults before the CRF, actor
+    tag votes and the action head."""
+    return vscr("demo", demo, "--seed", seed, *(("--size", size) if size != "small" else ()), NO_CRF, *CLASS_VOTES, NO_ACTION_HEAD, "--overwrite")
 
 
 def training_frames(demo: Path) -> tuple:
@@ -277,7 +285,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     variant's options, scored on the test split with and without tags; a variant (not an ablation)
     also on the training frames, and all of it again with the network at 2x (``--scale 2``). With
     ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only; with
-    ``crop_share`` an ablation trains with :data:`CROP_SHARE` too (the defaults of now; NAME-crop-share-...)."""
+    ``crop_share`` an ablation trains with :data:`CROP_SHARE` too (the defaults before the action head; NAME-crop-share-...)."""
     if crop_share:
         name_in_rows, options = f"{name}-crop-share", [*ABLATIONS[name], *CROP_SHARE]
     else:
@@ -285,7 +293,7 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     demo, model = work / "demo", work / name_in_rows
     synth = demo / "synth"
     settings = demo_train_settings(demo, seed, options)
-    runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite"))
+    runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, NO_ACTION_HEAD, "-o", model, "--overwrite"))
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
     for scale in (1, 2) if name in VARIANTS and not crf else (1,):
@@ -305,19 +313,16 @@ def demo_train_settings(demo: Path, seed: int, options: Sequence[str]) -> list[o
 
 def action_head_rows(runner: Runner, work: Path, seed: int, ablations: bool = False) -> dict[str, dict]:
     """The defaults of now (crops redrawn, the action head; predicted with the dense CRF, actor tag votes,
-    the two-stream video decision), every frame scored: the seed's demo model (the demo run as
-    :func:`synthetic_rows` runs it: its model is the defaults' full model) on the three splits and
-    without tags by the pooled decision; with ``ablations`` instead the Table 3 ablations with a motion
-    branch trained on the demo's stores, on the test split with and without tags (w/o motion has no
-    action head: its crop-share-ablations rows are these defaults' runs)."""
+    the two-stream video decision), every frame scored: the full model trained on the seed's demo
+    stores with the demo's settings, on the three splits and without tags by the pooled decision
+    too; with ``ablations`` instead the Table 3 ablations, on the test split with and without tags."""
     demo = work / "demo"
-    runner.ensure("action-full-train", demo / "demo.json", vscr("demo", demo, "--seed", seed, NO_CRF, *CLASS_VOTES, "--overwrite"))
-    models = {name: work / f"action-{name}" for name in ABLATIONS if name != "no-motion"} if ablations else {"full": demo / "model"}
+    runner.ensure("demo", demo / "demo.json", demo_command(demo, seed))
     rows = {}
-    for name, model in models.items():
+    for name, options in ({name: ABLATIONS[name] for name in ABLATIONS} if ablations else {"full": []}).items():
+        model = work / f"action-{name}"
+        runner.ensure(f"action-{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, "-o", model, "--overwrite"))
         splits = vscr_splits(demo)[1:] if ablations else [*vscr_splits(demo), ("test-pooled", ("--split", "test", "--video-decision", "pooled"), ())]
-        if ablations:
-            runner.ensure(f"action-{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, ABLATIONS[name]), *ABLATIONS[name], "-o", model, "--overwrite"))
         for split, predict_options, score_options in splits:
             row, votes = f"action-{name}-{split}", ACTOR_VOTES if "--tags" in predict_options else ()
             rows[row] = predicted_row(runner, row, demo / "synth", model, work / f"pred-action-{name}-{split}.zarr", work / f"{row}.score.json", (*predict_options, *votes, CRF), ("--dense", *score_options))
@@ -385,6 +390,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     options = VARIANTS.get(variant, [])
     if CROP_SHARE[0] not in options:  # the cpu preset's redraws came after these models: off, as they were trained
         options = [*options, CROP_SHARE[0], "1"]
+    options = [] if variant == "action-head" else [*options, NO_ACTION_HEAD]  # "action-head": the defaults of now
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
     predictions = [(f"{name}-tags", (*DAVIS_TAGS, *extra)), (name, extra)]

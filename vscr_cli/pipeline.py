@@ -36,10 +36,12 @@ class Stage:
     run: Callable[[], object]  # the stage's library call
 
 
-def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES) -> list[Stage]:
+def demo_stages(
+    work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES, action_head: bool = True
+) -> list[Stage]:
     """The stages the demo runs, in order, as the commands would with these options: training on
-    the train split, scoring its frames and the test split (``crf``, ``votes``: vscr predict's --crf
-    and, where tags are given, --tag-votes)."""
+    the train split (``action_head``: vscr train --action-head), scoring its frames and the test split
+    (``crf``, ``votes``: vscr predict's --crf and, where tags are given, --tag-votes)."""
     synth, model, classifier, tags = work / "synth", work / "model", work / "cam.classifier", str(work / "synth" / "tags.csv")
     device = resolve_device(Device.auto)
     dtype = resolve_autocast(Precision.auto, device)
@@ -48,7 +50,7 @@ def demo_stages(work: Path, size: DemoSize, seed: int, overwrite: bool, crf: boo
     annotated = FrameSelection(annotated_only=True)
     synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed, dense=True)
     classifier_config = ClassifierConfig(epochs=size.epochs, frames_per_video=size.fit_frames, seed=seed)
-    training = {"iterations": size.iterations, "crop": size.crop, "seed": seed}
+    training = {"iterations": size.iterations, "crop": size.crop, "seed": seed, "action_head": action_head}
     return [
         Stage("synthesise a dataset", lambda: synthesize(synth, synth_config, overwrite=overwrite)),
         Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", device, dtype, selection=training_frames, split="train", options=replace)),
@@ -128,21 +130,28 @@ def _overlay(work: Path, video: str, suffix: str) -> None:
 
 
 def run_demo(
-    work: Path, size: Size = Size.small, overlays: int = 3, seed: int = 0, overwrite: bool = False, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES
+    work: Path,
+    size: Size = Size.small,
+    overlays: int = 3,
+    seed: int = 0,
+    overwrite: bool = False,
+    crf: bool = predict.DEFAULT_CRF,
+    votes: str = predict.DEFAULT_TAG_VOTES,
+    action_head: bool = True,
 ) -> tuple[Table, dict]:
     """``vscr demo``: every stage into the working folder ``work`` (made, or replaced with
     ``overwrite`` when it is a demo folder), ``overlays`` test videos rendered, predictions sharpened
-    by the dense CRF with ``crf``, the tagged ones decoded with ``votes`` (vscr predict --tag-votes);
-    returns the score table and the record written to
+    by the dense CRF with ``crf``, the tagged ones decoded with ``votes`` (vscr predict --tag-votes),
+    the network trained with or without the action head (``action_head``); returns the score table and the record written to
     ``work/demo.json`` (scores, seconds per stage)."""
     predict.check_tag_votes(votes)
     work = check_output(work, DEMO, overwrite, resumable=False)
     work.mkdir(exist_ok=True)
     mark_output(work, DEMO)
     start = time.perf_counter()
-    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf, votes))
+    seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf, votes, action_head))
     seconds.update(run_stages(overlay_stages(work, overlays)))
     table, numbers = results_table(work)
-    record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "scores": numbers, "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
+    record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "action_head": action_head, "scores": numbers, "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
     (work / "demo.json").write_text(json.dumps(record, indent=2) + "\n")
     return table, record

@@ -26,8 +26,11 @@ def command(
     tag_votes: Annotated[
         TagVotes, typer.Option("--tag-votes", help="Rows given tags: a tag holds its own class's probability (class), or also that of its actor's other classes (actor); vscr predict --tag-votes.")
     ] = TagVotes(DEFAULT_TAG_VOTES),
+    action_head: Annotated[
+        bool, typer.Option("--action-head/--no-action-head", help="Train the network with the action head (vscr train --action-head); without it the test rows decide by the pooled class probabilities.")
+    ] = True,
     overwrite: Overwrite = False,
 ) -> None:
-    table, record = run_demo(work, size, overlays, seed, overwrite, crf, tag_votes.value)
+    table, record = run_demo(work, size, overlays, seed, overwrite, crf, tag_votes.value, action_head)
     console.stdout.print(table)
     console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)
