@@ -129,7 +129,7 @@ CROP_SHARE_TAG_VOTE_ROWS = {f"crop-share-{row}": f"{VARIANT_TITLES['crop-share']
 ACTION_HEAD_ROWS = {
     **{f"action-full-{split}": f"action head: VSCR ({title})" for split, title in SPLIT_TITLES.items()},
     "action-full-test-pooled": "action head: VSCR (test), pooled video decision",
-    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS for split, title in list(SPLIT_TITLES.items())[1:]},
+    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
 }
 
 #: Row name -> what it is, in table order.
@@ -315,11 +315,12 @@ def action_head_rows(runner: Runner, work: Path, seed: int, ablations: bool = Fa
     """The defaults of now (crops redrawn, the action head; predicted with the dense CRF, actor tag votes,
     the two-stream video decision), every frame scored: the full model trained on the seed's demo
     stores with the demo's settings, on the three splits and without tags by the pooled decision
-    too; with ``ablations`` instead the Table 3 ablations, on the test split with and without tags."""
+    too; with ``ablations`` instead the Table 3 ablations with a motion branch, on the test split with
+    and without tags (w/o motion has no action head: the crop-share-ablations rows are its model and rows)."""
     demo = work / "demo"
     runner.ensure("demo", demo / "demo.json", demo_command(demo, seed))
     rows = {}
-    for name, options in ({name: ABLATIONS[name] for name in ABLATIONS} if ablations else {"full": []}).items():
+    for name, options in ({name: ABLATIONS[name] for name in ABLATIONS if name != "no-motion"} if ablations else {"full": []}).items():
         model = work / f"action-{name}"
         runner.ensure(f"action-{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, "-o", model, "--overwrite"))
         splits = vscr_splits(demo)[1:] if ablations else [*vscr_splits(demo), ("test-pooled", ("--split", "test", "--video-decision", "pooled"), ())]

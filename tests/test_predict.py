@@ -170,6 +170,27 @@ def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_c
         assert events[0] == first and events.count("decode") == 3, events
 
 
+def test_the_two_stream_decision_decodes_its_classes_as_tags(trained, synth, monkeypatch):
+    """Without tags the classes the two-stream decision keeps are decoded as if they were the video's
+    tags: with actor votes an actor's other classes count for its decided class."""
+    from vscr_cli import sources
+    from vscr_cli.models import model_sha256
+    from vscr_cli.stages import predict
+    from vscr_cli.video import FrameSelection
+
+    video = sources.discover([synth.root / "Release" / "clips320H" / "synth0002.mp4"])[0]
+    predictor = predict.load_predictor(trained.model, model_sha256(trained.model), torch.device("cpu"), None)
+    selection = FrameSelection(height=64, max_frames=4).to_json()
+    decided = (15, 77)  # adult-running, dog-running
+    monkeypatch.setattr(predict, "two_stream_classes", lambda pooled, actor_actions: allowed_classes(decided))
+    for votes in ("actor", "class"):
+        free = predict.video_predictions(video, predict.PredictParams(selection=selection, decode="video", crf=False, tag_votes=votes, prob=True), predictor, 2)
+        params = predict.PredictParams(selection=selection, decode="tags", crf=False, tag_votes=votes, prob=True)
+        tagged = predict.video_predictions(video, params, predictor, 2, tags={video.video_id: decided})
+        np.testing.assert_array_equal(free.arrays["label"], tagged.arrays["label"])
+        np.testing.assert_array_equal(free.arrays["prob"], tagged.arrays["prob"])
+
+
 def test_size_at_height_is_the_size_resize_to_height_gives():
     from vscr_cli.video import resize_to_height, size_at_height
 

@@ -327,7 +327,7 @@ def video_predictions(
     each tag holding the probability of the classes ``params.tag_votes`` gives it (:func:`tag_votes`);
     without, ``params.decode="video"`` first decides the video's classes from all its frames
     (:func:`two_stream_classes` when ``params.video_decision`` is ``two-stream`` and the model has an
-    action head, else :func:`video_classes`), ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
+    action head, its classes then counting like tags, else :func:`video_classes`), ``"frame"`` decodes each frame among all 44 classes. ``prob`` is the
     restricted distribution.
     """
     selection = FrameSelection(**params.selection)
@@ -337,7 +337,7 @@ def video_predictions(
     if allowed is None and params.decode == "frame":
         allowed = torch.ones(labels.NUM_CLASSES, dtype=torch.bool)
     crf = DenseCRFParams() if params.crf else None
-    held: list[tuple[torch.Tensor, np.ndarray]] = []  # (B, 44, h, w) logits and frames per batch while the video's classes are not known
+    held: list[tuple[VSCROutput, torch.Tensor, np.ndarray]] = []  # outputs, (B, 44, h, w) logits and frames per batch while the video's classes are not known
     decoded: list[tuple[np.ndarray, torch.Tensor | None]] = []  # (B, H, W) labels, (B, 44, H, W) float16 probabilities
     pooled = torch.zeros(labels.NUM_CLASSES)
     actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
@@ -348,14 +348,21 @@ def video_predictions(
             pooled += class_pool(logits)
             if params.video_decision == "two-stream" and batch.output.actions is not None:
                 actor_actions = actor_action_pool(logits, batch.output.actions) + (0 if actor_actions is None else actor_actions)
-            held.append((logits, batch.images))
+            held.append((batch.output, logits, batch.images))
         else:
             decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
         if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
-        allowed = video_classes(pooled) if actor_actions is None else two_stream_classes(pooled, actor_actions)
-        for logits, images in held:
+        decided_votes = None  # the two-stream decision's classes count like tags (params.tag_votes)
+        if actor_actions is None:
+            allowed = video_classes(pooled)
+        else:
+            allowed = two_stream_classes(pooled, actor_actions)
+            decided_votes = tag_votes(CLASS_IDS[allowed.numpy()][1:].tolist(), params.tag_votes)
+        for output, logits, images in held:
+            if decided_votes is not None:
+                logits = predictor.logits(output, params.readout, decided_votes)
             decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf))
             if on_frames is not None and crf is not None:
                 on_frames(len(logits))
