@@ -101,7 +101,7 @@ class TrainConfig(ModelConfig):
     labeled_fraction: float = 1.0
     memory_iterations: int = 2
     classifier_weight: float = 1.0
-    action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head")
+    action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head and the two-stream video decision")
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
     # augmentation: each sample's window is crop / s pixels a side, s uniform in [scale_min, scale_max]
     scale_min: float = 1.0
