@@ -29,6 +29,8 @@ def test_tags_roundtrip_and_multi_hot():
     assert labels.parse_tags("") == ()
     vector = labels.multi_hot(tags)
     assert vector.shape == (43,) and vector.sum() == 2 and vector[labels.VALID_IDS.index(78)] == 1
+    actions = labels.action_multi_hot(labels.parse_tags("dog-jumping;adult-jumping;dog-walking"))
+    assert actions.shape == (9,) and actions.tolist() == [0, 0, 0, 0, 1, 0, 0, 1, 0]  # jumping (5th), walking (8th), each once
 
 
 def test_sanitize_and_projections():
