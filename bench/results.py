@@ -26,6 +26,7 @@ over the seeds that have them.
     python bench/results.py --groups crop-share crop-share-crf davis-crop-share   # training crops redrawn while one class holds > 3/4 of their labels
     python bench/results.py --groups crop-share-ablations      # the Table 3 ablations with those crops and the CRF (the defaults of now)
     python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
+    python bench/results.py --groups action-head action-head-ablations action-head-heldout   # the defaults of now, Table 3, and both on a held-out set
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -43,7 +44,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from vscr_cli.demo_sizes import SIZES, Size  # noqa: E402
+from vscr_cli.demo_sizes import DEMO_CLASSES, SIZES, Size  # noqa: E402
 from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
 #: Five more DAVIS sequences the davis-dev models never saw (the inductive rows, --groups davis-more).
@@ -102,7 +103,12 @@ DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-non
 DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}", "action-head": f", {VARIANT_TITLES['crop-share']}, action head"}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations")
+GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations", "action-head-heldout")
+#: A synthetic set of videos that no seed's demo holds (the demo's classes and frame sizes, its own
+#: seed), 6x the demo's 8 test videos: the action-head models and their Table 3 ablations on it
+#: (--groups action-head-heldout), where one video decided wrongly moves a score less.
+HELDOUT_VIDEOS = 48
+HELDOUT_SEED = 1000
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -132,6 +138,10 @@ ACTION_HEAD_ROWS = {
     **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
 }
 
+#: The rows of :func:`heldout_rows`: the full action-head model and each Table 3 ablation on the held-out set.
+HELDOUT_MODELS = {"full": "action head: VSCR", **{name: f"action head: w/o {name[3:]}" for name in ABLATIONS if name != "no-motion"}, "no-motion": f"w/o motion, {VARIANT_TITLES['crop-share']}"}
+HELDOUT_ROWS = {f"heldout-{name}-{split}": f"held-out videos, {title} ({SPLIT_TITLES[split]})" for name, title in HELDOUT_MODELS.items() for split in ("test-tags", "test")}
+
 #: Row name -> what it is, in table order.
 ROWS = {
     **DEMO_ROWS,
@@ -139,6 +149,7 @@ ROWS = {
     **TAG_VOTE_ROWS,
     **CROP_SHARE_TAG_VOTE_ROWS,
     **ACTION_HEAD_ROWS,
+    **HELDOUT_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
@@ -286,14 +297,9 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     also on the training frames, and all of it again with the network at 2x (``--scale 2``). With
     ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only; with
     ``crop_share`` an ablation trains with :data:`CROP_SHARE` too (the defaults before the action head; NAME-crop-share-...)."""
-    if crop_share:
-        name_in_rows, options = f"{name}-crop-share", [*ABLATIONS[name], *CROP_SHARE]
-    else:
-        name_in_rows, options = name, ABLATIONS.get(name) or VARIANTS[name]
-    demo, model = work / "demo", work / name_in_rows
-    synth = demo / "synth"
-    settings = demo_train_settings(demo, seed, options)
-    runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, NO_ACTION_HEAD, "-o", model, "--overwrite"))
+    name_in_rows, model, training = variant_training(work, seed, name, crop_share)
+    synth = work / "demo" / "synth"
+    runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", training)
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
     for scale in (1, 2) if name in VARIANTS and not crf else (1,):
@@ -302,6 +308,24 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
             extra = (CRF,) if crf else ()
             rows[row] = predicted_row(runner, row, synth, model, model / f"pred-{row}.zarr", work / f"{row}.score.json", (*predict_options, "--scale", scale, *extra), ("--dense", *score_options))
     return rows
+
+
+def variant_training(work: Path, seed: int, name: str, crop_share: bool = False) -> tuple[str, Path, list[str]]:
+    """An ablation's or variant's name in the rows, its model (without the action head) and the
+    ``vscr train`` command that makes it on the seed's demo stores (:func:`variant_rows`)."""
+    if crop_share:
+        name_in_rows, options = f"{name}-crop-share", [*ABLATIONS[name], *CROP_SHARE]
+    else:
+        name_in_rows, options = name, ABLATIONS.get(name) or VARIANTS[name]
+    demo, model = work / "demo", work / name_in_rows
+    return name_in_rows, model, vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, NO_ACTION_HEAD, "-o", model, "--overwrite")
+
+
+def action_training(work: Path, seed: int, name: str) -> tuple[Path, list[str]]:
+    """The action-head model ``name`` ("full" or a Table 3 ablation but w/o motion) and the ``vscr train``
+    command that makes it on the seed's demo stores with the demo's settings and the defaults of now."""
+    demo, model, options = work / "demo", work / f"action-{name}", ABLATIONS.get(name, [])
+    return model, vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, "-o", model, "--overwrite")
 
 
 def demo_train_settings(demo: Path, seed: int, options: Sequence[str]) -> list[object]:
@@ -320,13 +344,37 @@ def action_head_rows(runner: Runner, work: Path, seed: int, ablations: bool = Fa
     demo = work / "demo"
     runner.ensure("demo", demo / "demo.json", demo_command(demo, seed))
     rows = {}
-    for name, options in ({name: ABLATIONS[name] for name in ABLATIONS if name != "no-motion"} if ablations else {"full": []}).items():
-        model = work / f"action-{name}"
-        runner.ensure(f"action-{name}-test", model / "config.json", vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, "-o", model, "--overwrite"))
+    for name in [name for name in ABLATIONS if name != "no-motion"] if ablations else ["full"]:
+        model, training = action_training(work, seed, name)
+        runner.ensure(f"action-{name}-test", model / "config.json", training)
         splits = vscr_splits(demo)[1:] if ablations else [*vscr_splits(demo), ("test-pooled", ("--split", "test", "--video-decision", "pooled"), ())]
         for split, predict_options, score_options in splits:
             row, votes = f"action-{name}-{split}", ACTOR_VOTES if "--tags" in predict_options else ()
             rows[row] = predicted_row(runner, row, demo / "synth", model, work / f"pred-action-{name}-{split}.zarr", work / f"{row}.score.json", (*predict_options, *votes, CRF), ("--dense", *score_options))
+    return rows
+
+
+def heldout_set(runner: Runner, work: Path) -> Path:
+    """WORK/heldout: :data:`HELDOUT_VIDEOS` synthetic videos of the demo's classes, frames and sizes,
+    every frame's ground truth written, drawn with :data:`HELDOUT_SEED` (no seed's demo holds them)."""
+    size, heldout = SIZES[Size.small], work / "heldout"
+    runner.ensure("heldout", heldout / "tags.csv", vscr("synth", heldout, "--videos", HELDOUT_VIDEOS, "--frames", size.frames, "--annotated", size.annotated, "--height", size.height, "--width", size.width, "--classes", DEMO_CLASSES, "--seed", HELDOUT_SEED, "--dense"))
+    return heldout
+
+
+def heldout_rows(runner: Runner, work: Path, seed: int, heldout: Path) -> dict[str, dict]:
+    """The seed's action-head model and its Table 3 ablations (:data:`HELDOUT_MODELS`; w/o motion the
+    crop-share-ablations model) on every video of the held-out set, with and without its tags,
+    predicted with the defaults of now (dense CRF, actor votes, two-stream decision), every frame scored."""
+    demo = work / "demo"
+    runner.ensure("demo", demo / "demo.json", demo_command(demo, seed))
+    rows = {}
+    for name in HELDOUT_MODELS:
+        model, training = variant_training(work, seed, name, crop_share=True)[1:] if name == "no-motion" else action_training(work, seed, name)
+        for split, predict_options in (("test-tags", ("--tags", heldout / "tags.csv", *ACTOR_VOTES)), ("test", ())):
+            row = f"heldout-{name}-{split}"
+            runner.ensure(row, model / "config.json", training)
+            rows[row] = predicted_row(runner, row, heldout, model, work / f"pred-{row}.zarr", work / f"{row}.score.json", ("--split", "all", *predict_options, CRF), ("--dense",))
     return rows
 
 
@@ -507,6 +555,8 @@ def main() -> None:
         if group in DAVIS_VARIANT_GROUPS:
             variant_cam = DAVIS_VARIANT_CAMS[group.removeprefix("davis-")]
             variant_cam_row = {f"davis-{variant_cam}": davis_cam_row(runner, args.work / "davis", variant_cam)}
+        if group == "action-head-heldout":
+            heldout = heldout_set(runner, args.work)
         if group == "davis-more" and not (DAVIS_MORE / "tags.csv").is_file():
             print(f"davis-more not found at {DAVIS_MORE}: skipped", file=sys.stderr)
             continue
@@ -556,6 +606,8 @@ def main() -> None:
                 rows.update(davis_more_rows(runner, args.work / "davis", seed))
             elif group in ("action-head", "action-head-ablations"):
                 rows.update(action_head_rows(runner, work, seed, ablations=group.endswith("ablations")))
+            elif group == "action-head-heldout":
+                rows.update(heldout_rows(runner, work, seed, heldout))
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from vscr_cli import console, labels
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.demo_sizes import SIZES, DemoSize, Size
+from vscr_cli.demo_sizes import DEMO_CLASSES, SIZES, DemoSize, Size
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
 from vscr_cli.stages import align, cam, edges, predict, score, show, train
@@ -25,9 +25,6 @@ from vscr_cli.store import check_output, mark_output, open_store
 from vscr_cli.video import FrameSelection
 
 DEMO = "demo"  # the kind of output the demo owns: its working folder
-
-#: Actor-action classes of the demo: adults and dogs, told apart by appearance, jumping or running, by motion.
-DEMO_CLASSES = "15,17,75,77"
 
 
 @dataclass(frozen=True)
