@@ -298,7 +298,8 @@ def variant_rows(runner: Runner, work: Path, seed: int, name: str, crf: bool = F
     ``crf`` the rows (NAME-crf-SPLIT) are predicted with the dense CRF, the network at 1x only; with
     ``crop_share`` an ablation trains with :data:`CROP_SHARE` too (the defaults before the action head; NAME-crop-share-...)."""
     name_in_rows, model, training = variant_training(work, seed, name, crop_share)
-    synth = work / "demo" / "synth"
+    demo = work / "demo"
+    synth = demo / "synth"
     runner.ensure(f"{name_in_rows}-{'crf-' if crf else ''}test", model / "config.json", training)
     predictions = vscr_splits(demo) if name in VARIANTS else vscr_splits(demo)[1:]
     rows = {}
@@ -317,22 +318,24 @@ def variant_training(work: Path, seed: int, name: str, crop_share: bool = False)
         name_in_rows, options = f"{name}-crop-share", [*ABLATIONS[name], *CROP_SHARE]
     else:
         name_in_rows, options = name, ABLATIONS.get(name) or VARIANTS[name]
-    demo, model = work / "demo", work / name_in_rows
-    return name_in_rows, model, vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, NO_ACTION_HEAD, "-o", model, "--overwrite")
+    model = work / name_in_rows
+    return name_in_rows, model, demo_training(work / "demo", seed, [*options, NO_ACTION_HEAD], model)
 
 
 def action_training(work: Path, seed: int, name: str) -> tuple[Path, list[str]]:
     """The action-head model ``name`` ("full" or a Table 3 ablation but w/o motion) and the ``vscr train``
     command that makes it on the seed's demo stores with the demo's settings and the defaults of now."""
-    demo, model, options = work / "demo", work / f"action-{name}", ABLATIONS.get(name, [])
-    return model, vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *demo_train_settings(demo, seed, options), *options, "-o", model, "--overwrite")
+    model = work / f"action-{name}"
+    return model, demo_training(work / "demo", seed, ABLATIONS.get(name, []), model)
 
 
-def demo_train_settings(demo: Path, seed: int, options: Sequence[str]) -> list[object]:
-    """The demo's training options (preset, iterations, crop, crop share, seed) that ``options`` do not set."""
+def demo_training(demo: Path, seed: int, options: Sequence[str], model: Path) -> list[str]:
+    """``vscr train`` on the demo's stores into ``model`` with ``options`` and the demo's training options
+    (preset, iterations, crop, crop share, seed) that ``options`` do not set."""
     demo_config = json.loads((demo / "model" / "config.json").read_text())["train"]
     demo_settings = {"--preset": "cpu", "--iterations": demo_config["iterations"], "--crop": demo_config["crop"], CROP_SHARE[0]: demo_config.get("crop_max_class_share", 1.0), "--seed": seed}
-    return [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
+    settings = [part for option, value in demo_settings.items() if option not in options for part in (option, value)]
+    return vscr("train", "--edges", demo / "edges.zarr", "--cam", demo / "cam.zarr", *settings, *options, "-o", model, "--overwrite")
 
 
 def action_head_rows(runner: Runner, work: Path, seed: int, ablations: bool = False) -> dict[str, dict]:
