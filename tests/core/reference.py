@@ -108,6 +108,8 @@ def reference_objective(
     memory_prototypes: torch.Tensor | None = None,
     memory_labels: torch.Tensor | None = None,
     config: ObjectiveConfig = ObjectiveConfig(),
+    tag_memory_prototypes: torch.Tensor | None = None,
+    tag_memory_tags: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Eq. 4 by loops. Returns ``total``, ``edge``, ``cam``, ``tag`` and ``clusters`` (B, H, W)."""
     batch, _, height, width = embeddings.shape
@@ -170,7 +172,7 @@ def reference_objective(
             losses.append(_segment_nll(vectors[own], prototypes, own, same, ~same, config.cam_concentration))
         cam_term = torch.cat(losses).mean()
 
-    # Tag term: batch-wide, positive = tag vectors overlap, frames with tags only.
+    # Tag term: batch + tag memory, positive = tag vectors overlap, frames with tags only.
     tag = zero
     tagged = [b for b in range(batch) if bool((tags[b] > 0).any())]
     keys = [key for key in segments if key[0] in tagged]
@@ -178,6 +180,9 @@ def reference_objective(
         vectors = [members(key, False) for key in keys]
         prototypes = torch.stack([_unit(v.sum(0)) for v in vectors])
         prototype_tags = torch.stack([tags[key[0]] for key in keys]).double()
+        if tag_memory_prototypes is not None and tag_memory_prototypes.numel():
+            prototypes = torch.cat([prototypes, tag_memory_prototypes.to(prototypes)])
+            prototype_tags = torch.cat([prototype_tags, tag_memory_tags.double()])
         losses = []
         for own, key in enumerate(keys):
             overlap = (prototype_tags @ tags[key[0]].double()) > 0

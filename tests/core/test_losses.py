@@ -53,10 +53,21 @@ def make_memory(dim=6, seed=0, dtype=torch.float64) -> PrototypeMemory:
     return memory
 
 
-def run_both(inputs, memory=None, config=ObjectiveConfig()):
+def make_tag_memory(dim=6, seed=0, tags=5, dtype=torch.float64) -> PrototypeMemory:
+    """Two stored iterations of tagged segments: tag vectors that overlap some batch frames' and not others'."""
+    generator = torch.Generator().manual_seed(seed + 200)
+    memory = PrototypeMemory(capacity=2)
+    for size in (5, 2):
+        vectors = torch.zeros(size, tags, dtype=torch.long)
+        vectors[torch.arange(size), torch.randint(0, tags, (size,), generator=generator)] = 1
+        memory.update(F.normalize(torch.randn(size, dim, generator=generator, dtype=dtype), dim=1), vectors)
+    return memory
+
+
+def run_both(inputs, memory=None, config=ObjectiveConfig(), tag_memory=None):
     """(fast terms, reference terms, fast grad, reference grad) for the same float64 inputs."""
     fast_embeddings = inputs["embeddings"].clone().requires_grad_()
-    fast = vscr_objective(**{**inputs, "embeddings": fast_embeddings}, memory=memory, config=config)
+    fast = vscr_objective(**{**inputs, "embeddings": fast_embeddings}, memory=memory, config=config, tag_memory=tag_memory)
     fast.total.backward()
     slow_embeddings = inputs["embeddings"].clone().requires_grad_()
     slow = reference_objective(
@@ -64,6 +75,8 @@ def run_both(inputs, memory=None, config=ObjectiveConfig()):
         memory_prototypes=None if memory is None else memory.prototypes,
         memory_labels=None if memory is None else memory.labels,
         config=config,
+        tag_memory_prototypes=None if tag_memory is None else tag_memory.prototypes,
+        tag_memory_tags=None if tag_memory is None else tag_memory.labels,
     )
     slow["total"].backward()
     return fast, slow, fast_embeddings.grad, slow_embeddings.grad
@@ -83,7 +96,7 @@ CONFIGS = {
 @pytest.mark.parametrize("seed", [0, 1])
 def test_objective_matches_reference(name, seed):
     inputs = make_batch(seed=seed)
-    fast, slow, fast_grad, slow_grad = run_both(inputs, make_memory(seed=seed), CONFIGS[name])
+    fast, slow, fast_grad, slow_grad = run_both(inputs, make_memory(seed=seed), CONFIGS[name], make_tag_memory(seed=seed))
     assert torch.equal(fast.segments.clusters, slow["clusters"])
     for term in TERMS:
         assert getattr(fast, term).item() == pytest.approx(slow[term].item(), abs=1e-5, rel=1e-5), term
@@ -96,7 +109,7 @@ def test_each_term_alone_matches_reference():
     inputs = make_batch(seed=3, batch=4)
     for term in ("edge", "cam", "tag"):
         config = ObjectiveConfig(grid=(2, 2), **{f"use_{other}": other == term for other in ("edge", "cam", "tag")})
-        fast, slow, fast_grad, slow_grad = run_both(inputs, make_memory(seed=3), config)
+        fast, slow, fast_grad, slow_grad = run_both(inputs, make_memory(seed=3), config, make_tag_memory(seed=3))
         assert fast.total.item() == pytest.approx(slow["total"].item(), abs=1e-10)
         assert torch.allclose(fast_grad, slow_grad, atol=1e-10)
         for other in {"edge", "cam", "tag"} - {term}:
@@ -333,7 +346,7 @@ def test_switches_and_weights():
     assert vscr_objective(**inputs, config=ObjectiveConfig(grid=(2, 2), use_tag=False)).tag.item() == 0.0
 
 
-def test_memory_enters_the_cam_term_only():
+def test_each_memory_enters_its_own_term_only():
     inputs = make_batch(seed=16)
     config = ObjectiveConfig(grid=(2, 2))
     without = vscr_objective(**inputs, config=config)
@@ -343,6 +356,23 @@ def test_memory_enters_the_cam_term_only():
     assert with_memory.tag.item() == pytest.approx(without.tag.item(), abs=1e-12)
     assert not with_memory.cam_prototypes.requires_grad
     assert with_memory.cam_prototypes.shape[0] == with_memory.cam_labels.shape[0] > 0
+    with_tag_memory = vscr_objective(**inputs, config=config, tag_memory=make_tag_memory(seed=16))
+    assert with_tag_memory.tag.item() != pytest.approx(without.tag.item(), abs=1e-6)
+    assert with_tag_memory.cam.item() == pytest.approx(without.cam.item(), abs=1e-12)
+    assert with_tag_memory.edge.item() == pytest.approx(without.edge.item(), abs=1e-12)
+
+
+def test_tag_prototypes_for_the_memory_are_the_tagged_frames_segments():
+    inputs = make_batch(seed=17)
+    inputs["tags"][0] = 0  # frame 0 has no tags: none of its segments is stored
+    terms = vscr_objective(**inputs, config=ObjectiveConfig(grid=(2, 2)))
+    segments = terms.segments
+    tagged_segments = int((segments.segment_image != 0).sum())
+    assert terms.tag_prototypes.shape == (tagged_segments, 6) and not terms.tag_prototypes.requires_grad
+    assert torch.equal(terms.tag_labels, inputs["tags"][segments.segment_image[segments.segment_image != 0]].long())
+    memory = PrototypeMemory(capacity=1)
+    memory.update(terms.tag_prototypes, terms.tag_labels)
+    assert len(memory) == tagged_segments and memory.labels.shape == (tagged_segments, 5)
 
 
 def test_memory_keeps_the_last_iterations_and_round_trips():
@@ -357,6 +387,11 @@ def test_memory_keeps_the_last_iterations_and_round_trips():
     restored = PrototypeMemory(capacity=2)
     restored.load_state_dict(state)
     assert torch.equal(restored.prototypes, memory.prototypes) and torch.equal(restored.labels, memory.labels)
+    multi_hot = PrototypeMemory(capacity=1)
+    multi_hot.update(torch.ones(3, 2), torch.eye(3, 4, dtype=torch.long))
+    copy = PrototypeMemory(capacity=1)
+    copy.load_state_dict(multi_hot.state_dict())
+    assert len(copy) == 3 and torch.equal(copy.labels, torch.eye(3, 4, dtype=torch.long))
     memory.update(*batches[0])
     restored.update(*batches[0])
     assert torch.equal(restored.prototypes, memory.prototypes) and restored.sizes.tolist() == [1, 2]

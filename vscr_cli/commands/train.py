@@ -61,6 +61,7 @@ def command(
     action_head: Annotated[Optional[bool], _option("Action head on the motion branch, trained on the action tags; tag-free prediction takes each actor's actions from it (default: on).", "--action-head/--no-action-head")] = None,
     use_edge: Annotated[Optional[bool], _option("Edge-aware term (--no-edge: Table 3 ablation).", "--edge/--no-edge")] = None,
     use_tag: Annotated[Optional[bool], _option("Tag-aware term (--no-tag: ablation).", "--tag/--no-tag")] = None,
+    tag_memory: Annotated[Optional[bool], _option("The tag term also reads the memory bank's recent iterations, as SPML's co-occurrence term (default: off, measured worse on the synthetic set).", "--tag-memory/--no-tag-memory")] = None,
     use_unlabeled: Annotated[Optional[bool], _option("Train on unlabeled videos too (--no-unlabeled: ablation).", "--unlabeled/--no-unlabeled")] = None,
     labeled_fraction: Annotated[Optional[float], _option("Share of CAM-labeled frames kept labeled, the rest turned unlabeled (Table 5).", "--labeled-fraction")] = None,
     edge_concentration: Annotated[Optional[float], _option("k_e.", "--k-edge")] = None,

@@ -34,8 +34,9 @@ Terms (Eq. 4: ``L = 1[D_c] a_c L_cam + 1[D_c u D_u] (a_e L_edge + a_t L_tag)``):
   (as SPML); mean over each image's pixels, then over images.
 * CAM (k_c = 6, a_c = 0.3): batch-wide plus a detached :class:`PrototypeMemory` of recent
   iterations; label = CAM class; only CAM-labelled pixels and segments of D_c frames.
-* tag (k_t = 8, a_t = 0.1): batch-wide; positive = the frames' tag vectors overlap; every
-  pixel of a tagged frame, D_c and D_u alike.
+* tag (k_t = 8, a_t = 0.1): batch-wide plus its own detached memory of recent iterations'
+  segments and their frames' tags (as SPML's semantic co-occurrence term reads its memory
+  bank); positive = the tag vectors overlap; every pixel of a tagged frame, D_c and D_u alike.
 
 Besides Eq. 4, :func:`action_tag_loss` trains the action branch's head on the frames' action tags.
 
@@ -86,13 +87,15 @@ class ObjectiveConfig:
 
 
 class PrototypeMemory:
-    """Detached CAM prototypes and their labels from the last `capacity` iterations.
+    """Detached prototypes and their labels from the last `capacity` iterations.
 
-    Flat layout: ``prototypes`` (M, D), ``labels`` (M,) int64 and ``sizes`` (n,) int64 (CPU)
-    = prototypes contributed by each stored iteration, oldest first. The training loop owns
-    an instance, calls :meth:`update` with :attr:`ObjectiveTerms.cam_prototypes` /
-    ``cam_labels`` after each step (gathered across processes first when distributed), and
-    saves/restores it with :meth:`state_dict` / :meth:`load_state_dict` for exact resume.
+    Flat layout: ``prototypes`` (M, D), ``labels`` (M,) or (M, T) int64 (a CAM class, or a
+    multi-hot tag vector) and ``sizes`` (n,) int64 (CPU) = prototypes contributed by each
+    stored iteration, oldest first. The training loop owns one instance per term, calls
+    :meth:`update` with :attr:`ObjectiveTerms.cam_prototypes` / ``cam_labels`` (or
+    ``tag_prototypes`` / ``tag_labels``) after each step (gathered across processes first when
+    distributed), and saves/restores it with :meth:`state_dict` / :meth:`load_state_dict` for
+    exact resume.
     """
 
     def __init__(self, capacity: int = 2) -> None:
@@ -104,13 +107,13 @@ class PrototypeMemory:
         self.sizes = torch.empty(0, dtype=torch.long)
 
     def __len__(self) -> int:
-        return self.labels.numel()
+        return self.labels.shape[0]
 
     def update(self, prototypes: torch.Tensor, labels: torch.Tensor) -> None:
-        """Append one iteration's (M, D) prototypes and (M,) labels; forget the oldest beyond capacity."""
+        """Append one iteration's (M, D) prototypes and (M, ...) labels; forget the oldest beyond capacity."""
         prototypes = prototypes.detach()
         labels = labels.detach().to(device=prototypes.device, dtype=torch.long)
-        sizes = torch.cat([self.sizes, torch.tensor([labels.numel()])])
+        sizes = torch.cat([self.sizes, torch.tensor([labels.shape[0]])])
         if len(self):
             prototypes = torch.cat([self.prototypes.to(prototypes), prototypes])
             labels = torch.cat([self.labels.to(labels.device), labels])
@@ -124,7 +127,7 @@ class PrototypeMemory:
         """Restore what :meth:`state_dict` returned (trimmed to this memory's capacity)."""
         prototypes, labels = state["prototypes"].detach(), state["labels"].to(torch.long)
         sizes = state["sizes"].to("cpu", torch.long)
-        if int(sizes.sum()) != labels.numel() or prototypes.shape[0] != labels.numel():
+        if int(sizes.sum()) != labels.shape[0] or prototypes.shape[0] != labels.shape[0]:
             raise ValueError("inconsistent prototype memory state: sizes, labels and prototypes disagree")
         self._keep_recent(prototypes, labels, sizes)
 
@@ -162,7 +165,7 @@ class Segments:
 
 @dataclass
 class ObjectiveTerms:
-    """Weighted total and the unweighted terms (scalars), plus the CAM prototypes for the memory."""
+    """Weighted total and the unweighted terms (scalars), plus the CAM and tag prototypes for the memories."""
 
     total: torch.Tensor
     edge: torch.Tensor
@@ -171,6 +174,9 @@ class ObjectiveTerms:
     #: (M, D) detached CAM prototypes of this batch and their (M,) labels: feed PrototypeMemory.update.
     cam_prototypes: torch.Tensor
     cam_labels: torch.Tensor
+    #: (N, D) detached prototypes of this batch's tagged frames' segments and their (N, T) tags.
+    tag_prototypes: torch.Tensor
+    tag_labels: torch.Tensor
     segments: Segments
 
 
@@ -443,13 +449,17 @@ def _cam_term(rows: torch.Tensor, segments: Segments, memory: PrototypeMemory | 
     return losses.sum() / max(1, losses.numel()), prototypes.detach(), labels
 
 
-def _tag_term(rows: torch.Tensor, tags: torch.Tensor, segments: Segments, k: float) -> torch.Tensor:
+def _tag_term(rows: torch.Tensor, tags: torch.Tensor, segments: Segments, memory: PrototypeMemory | None, k: float):
     image = segments.pixel_image
     anchor = (tags > 0).any(1)[image]
     pixels, own, segment_ids, prototypes = _term_segments(rows, segments, anchor)
     prototype_tags = tags[segments.segment_image[segment_ids]]
-    losses = tag_contrastive_nll(pixels, prototypes, own, image[anchor], tags, prototype_tags, k)
-    return losses.sum() / max(1, losses.numel())
+    all_prototypes, all_tags = prototypes, prototype_tags
+    if memory is not None and len(memory):
+        all_prototypes = torch.cat([prototypes, memory.prototypes.to(prototypes)])
+        all_tags = torch.cat([prototype_tags, memory.labels.to(prototype_tags)])
+    losses = tag_contrastive_nll(pixels, all_prototypes, own, image[anchor], tags, all_tags, k)
+    return losses.sum() / max(1, losses.numel()), prototypes.detach(), (prototype_tags > 0).long()
 
 
 def vscr_objective(
@@ -461,10 +471,12 @@ def vscr_objective(
     ignore: torch.Tensor | None = None,
     memory: PrototypeMemory | None = None,
     config: ObjectiveConfig = ObjectiveConfig(),
+    tag_memory: PrototypeMemory | None = None,
 ) -> ObjectiveTerms:
     """Cluster the batch, form segments and evaluate Eq. 4 (see the module docstring for shapes).
 
-    `memory` supplies the CAM term's prototypes of earlier iterations; it is read, not updated.
+    `memory` supplies the CAM term's prototypes of earlier iterations, `tag_memory` the tag
+    term's (labels: (M, T) multi-hot tags); both are read, not updated.
     """
     batch, dim, height, width = embeddings.shape
     device = embeddings.device
@@ -494,15 +506,18 @@ def vscr_objective(
         zero = embeddings.new_zeros(())
         edge = cam = tag = zero
         cam_prototypes, cam_prototype_labels = embeddings.new_zeros(0, dim), cam_labels.new_zeros(0)
+        tag_prototypes, tag_prototype_labels = embeddings.new_zeros(0, dim), cam_labels.new_zeros(0, tags.shape[1])
         if config.use_edge:
             edge_features = features.reshape(-1, features.shape[-1])[segments.pixel_index]
             edge = _edge_term(edge_features, segments, config.edge_concentration)
         if config.use_cam:
             cam, cam_prototypes, cam_prototype_labels = _cam_term(rows, segments, memory, config.cam_concentration)
         if config.use_tag:
-            tag = _tag_term(rows, tags.to(device), segments, config.tag_concentration)
+            tag, tag_prototypes, tag_prototype_labels = _tag_term(rows, tags.to(device), segments, tag_memory, config.tag_concentration)
         total = config.cam_weight * cam + config.edge_weight * edge + config.tag_weight * tag
-    return ObjectiveTerms(total, edge, cam, tag, cam_prototypes, cam_prototype_labels, segments)
+    return ObjectiveTerms(
+        total, edge, cam, tag, cam_prototypes, cam_prototype_labels, tag_prototypes, tag_prototype_labels, segments
+    )
 
 
 def action_tag_loss(action_logits: torch.Tensor, actions: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:

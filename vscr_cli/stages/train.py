@@ -100,6 +100,7 @@ class TrainConfig(ModelConfig):
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     labeled_fraction: float = 1.0
     memory_iterations: int = 2
+    tag_memory: bool = False  # the tag term also reads the memory bank (SPML); off: measured worse (docs/train.md, "The tag term")
     classifier_weight: float = 1.0
     action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head and the two-stream video decision")
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
@@ -489,15 +490,17 @@ def train(
         weight_decay=config.weight_decay,
     )
     memory = PrototypeMemory(config.memory_iterations)
+    tag_memory = PrototypeMemory(config.memory_iterations if config.tag_memory else 0)
     start = 0
     checkpoint = folder / CHECKPOINT
     if resume and checkpoint.is_file():
-        state = read_checkpoint(checkpoint, device, ("config", "model", "optimizer", "memory", "iteration"))
+        state = read_checkpoint(checkpoint, device, ("config", "model", "optimizer", "memory", "tag_memory", "iteration"))
         if changed := changed_keys(state["config"], config.to_json()):
             raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         memory.load_state_dict(state["memory"])
+        tag_memory.load_state_dict(state["tag_memory"])
         start = int(state["iteration"])
     trainable = nn.parallel.DistributedDataParallel(model) if world.world > 1 else model
     reader = SampleReader(data, cache, config, config.architecture.mean_std)
@@ -521,11 +524,12 @@ def train(
             group["lr"] = learning_rate * group["lr_scale"]
         with autocast(device, dtype):
             output = trainable(batch["image"], batch.get("motion"))
-        loss, terms, classifier, action = training_losses(output, batch, memory, config.objective, config)
+        loss, terms, classifier, action = training_losses(output, batch, memory, tag_memory, config.objective, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         memory.update(_gather(terms.cam_prototypes.detach(), world), _gather(terms.cam_labels, world))
+        tag_memory.update(_gather(terms.tag_prototypes.detach(), world), _gather(terms.tag_labels, world))
         seconds = time.perf_counter() - clock
         log = StepLog(iteration + 1, *(float(t.detach()) for t in (loss, terms.edge, terms.cam, terms.tag, classifier, action)), learning_rate, seconds, data_seconds)
         if not all(math.isfinite(v) for v in (log.total, log.edge, log.cam, log.tag, log.classifier, log.action)):
@@ -535,7 +539,7 @@ def train(
             metrics.write(json.dumps(log.to_json()) + "\n")
             metrics.flush()
         if world.main and (log.iteration % config.checkpoint_every == 0 or log.iteration == config.iterations):
-            _save_checkpoint(checkpoint, model, optimizer, memory, log.iteration, config)
+            _save_checkpoint(checkpoint, model, optimizer, {"memory": memory, "tag_memory": tag_memory}, log.iteration, config)
         if on_step is not None:
             on_step(log)
         clock = time.perf_counter()
@@ -547,7 +551,12 @@ def train(
 
 
 def training_losses(
-    output: VSCROutput, batch: Mapping[str, torch.Tensor], memory: PrototypeMemory, objective: ObjectiveConfig, config: TrainConfig
+    output: VSCROutput,
+    batch: Mapping[str, torch.Tensor],
+    memory: PrototypeMemory,
+    tag_memory: PrototypeMemory,
+    objective: ObjectiveConfig,
+    config: TrainConfig,
 ) -> tuple[torch.Tensor, ObjectiveTerms, torch.Tensor, torch.Tensor]:
     """(total loss, the objective's terms, the head's cross-entropy, the action head's term) of one
     batch's network output.
@@ -560,7 +569,7 @@ def training_losses(
     edge = labels_at_cells(batch["edge"], size)
     cam = labels_at_cells(batch["cam"], size)
     ignore = labels_at_cells(batch["ignore"].long(), size).bool()
-    terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective)
+    terms = vscr_objective(output.embedding, edge, cam, batch["tags"], batch["labeled"], ignore, memory, objective, tag_memory)
     head_target = torch.where(batch["labeled"][:, None, None] & ~ignore, cam, -1)
     if (head_target >= 0).any():
         classifier = F.cross_entropy(output.logits.float(), head_target, ignore_index=-1)
@@ -575,11 +584,14 @@ def training_losses(
     return total, terms, classifier, action
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memory: PrototypeMemory, iteration: int, config: TrainConfig) -> None:
-    """Model, optimizer and memory bank state, written atomically (torch.save of tensors and plain values)."""
+def _save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, memories: Mapping[str, PrototypeMemory], iteration: int, config: TrainConfig
+) -> None:
+    """Model, optimizer and memory banks' state, written atomically (torch.save of tensors and plain values)."""
     temporary = path.with_name(f".{path.name}.tmp")
+    banks = {name: memory.state_dict() for name, memory in memories.items()}
     torch.save(
-        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "memory": memory.state_dict(), "iteration": iteration, "config": config.to_json()},
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **banks, "iteration": iteration, "config": config.to_json()},
         temporary,
     )
     temporary.replace(path)
