@@ -5,7 +5,7 @@ import pytest
 
 from vscr_cli import labels
 from vscr_cli.datasets.a2d import A2DRelease
-from vscr_cli.datasets.synth import SynthConfig, _place, _render, _trajectory, synthesize
+from vscr_cli.datasets.synth import BACKGROUNDS, SynthConfig, _place, _render, _trajectory, scene_texture, synthesize
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import discover
 
@@ -78,3 +78,17 @@ def test_bad_configuration_and_existing_output(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(VscrError, match="output exists"):
         synthesize(tmp_path / "out", TINY)
+
+
+def test_scene_by_class_changes_only_the_backgrounds(tmp_path):
+    """The same seed with the scene tied to the class: the same videos, actors and labels; only the
+    frames of videos with an actor differ (their texture is their class's, not a random one)."""
+    summary = synthesize(tmp_path / "random", TINY)
+    synthesize(tmp_path / "scene", SynthConfig(**{**TINY.__dict__, "scene_by_class": True}))
+    random_scene, class_scene = _fingerprint(tmp_path / "random"), _fingerprint(tmp_path / "scene")
+    assert random_scene.keys() == class_scene.keys()
+    for video in summary.videos:
+        assert (random_scene[video.video_id] == class_scene[video.video_id]) == (video.kind == "empty"), video
+    assert all(random_scene[key] == class_scene[key] for key in random_scene if key not in {v.video_id for v in summary.videos})
+    assert len({scene_texture(label) for label in (15, 17, 75, 77)}) == 4
+    assert {scene_texture(label) for label in labels.VALID_IDS} <= set(BACKGROUNDS)

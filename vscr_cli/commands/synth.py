@@ -28,6 +28,7 @@ def command(
     test_fraction: Annotated[float, typer.Option(min=0, max=0.99, help="Fraction of videos in the test split.")] = SynthConfig.test_fraction,
     dense: Annotated[bool, typer.Option(help="Also write every frame's label map (Annotations/dense).")] = False,
     classes: Annotated[str, typer.Option(help="Actor-action classes to draw from, e.g. 'adult-running;dog-walking' or 17,78 (default: all 43).")] = "",
+    scene_by_class: Annotated[bool, typer.Option("--scene-by-class", help="Each video's background texture is its (first) class's, so the scene predicts the class as in real footage (default: random: the scene says nothing).")] = False,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json_output: JsonFlag = False,
@@ -44,6 +45,7 @@ def command(
         dense=dense,
         seed=seed,
         classes=_classes(classes),
+        scene_by_class=scene_by_class,
     )
     with console.progress() as bar:
         task = bar.add_task("synthesising videos", total=videos)

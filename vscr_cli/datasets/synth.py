@@ -5,7 +5,9 @@ It is built to test what VSCR claims:
 * the **actor** is recognisable from appearance: each of the 7 A2D actors has its own
   silhouette filled with crops of its own real photograph shipped with scikit-image
   (astronaut, coffee, colour wheel, retina, motorcycle, the chelsea cat, immunohistochemistry),
-  pasted over varied real textures (brick, grass, gravel, moon, text, coins, ...);
+  pasted over varied real textures (brick, grass, gravel, moon, text, coins, ...), drawn at
+  random, so the scene says nothing of the class (``scene_by_class``: the first actor-action
+  class picks the texture, as sky goes with birds and roads with cars in real footage);
 * the **action** is recognisable only from motion: every actor is drawn the same way
   whatever it does, at a random place, scale and orientation; what differs is how it moves
   over time (walking, running, jumping, rolling, climbing, flying, crawling, eating or
@@ -67,6 +69,7 @@ class SynthConfig:
     dense: bool = False
     seed: int = 0
     classes: tuple[int, ...] = labels.VALID_IDS  # the actor-action classes videos are drawn from
+    scene_by_class: bool = False  # the background texture is the video's first class's, not random
 
     def __post_init__(self) -> None:
         checks = [
@@ -183,9 +186,10 @@ def _sprite(actor: str, frame_height: int, rng: np.random.Generator) -> tuple[np
     return texture, mask
 
 
-def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8: a random crop of a real texture, tinted and softened."""
-    photo = _photo(BACKGROUNDS[rng.integers(len(BACKGROUNDS))]).astype(np.float32)
+def _background(height: int, width: int, rng: np.random.Generator, texture: str | None = None) -> np.ndarray:
+    """(H, W, 3) uint8: a random crop of a real texture (``texture``, else a random one), tinted and softened."""
+    drawn = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]  # drawn either way: the rest of the video stays as it was
+    photo = _photo(texture or drawn).astype(np.float32)
     scale = rng.uniform(0.4, 0.9)
     crop_h, crop_w = int(photo.shape[0] * scale), int(photo.shape[1] * scale)
     y0 = rng.integers(0, photo.shape[0] - crop_h + 1)
@@ -280,9 +284,15 @@ def _video_labels(kind: str, index: int, order: list[int], rng: np.random.Genera
     return [first, int(rng.choice(others))] if others else [first]
 
 
+def scene_texture(label: int) -> str:
+    """The background texture of a video whose first actor-action class is ``label`` (``scene_by_class``)."""
+    return BACKGROUNDS[labels.VALID_IDS.index(label) % len(BACKGROUNDS)]
+
+
 def _frames(actors: list[_Actor], config: SynthConfig, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield per frame: (H, W, 3) RGB, (H, W) label map, (N, H, W) visible instance masks."""
-    background = _background(config.height, config.width, rng)
+    texture = scene_texture(actors[0].label) if config.scene_by_class and actors else None
+    background = _background(config.height, config.width, rng, texture)
     for t in range(config.frames):
         frame = background.copy()
         label_map = np.zeros((config.height, config.width), np.uint8)
