@@ -27,6 +27,9 @@ over the seeds that have them.
     python bench/results.py --groups crop-share-ablations      # the Table 3 ablations with those crops and the CRF (the defaults of now)
     python bench/results.py --groups davis-more                # the davis-dev models and classifiers on davis-more (unseen videos)
     python bench/results.py --groups action-head action-head-ablations action-head-heldout   # the defaults of now, Table 3, and both on a held-out set
+    python bench/results.py --groups tag-memory-heldout        # the full model with vscr train --tag-memory, on the held-out set
+    python bench/results.py --groups scene-heldout             # the tag term where the scene predicts the class (vscr synth --scene-by-class)
+    python bench/results.py --groups davis-action-no-tag       # davis-dev without the tag term (the defaults of now otherwise)
     python bench/results.py --markdown                         # print the tables of --out
 """
 
@@ -98,17 +101,33 @@ NO_ACTION_HEAD = "--no-action-head"
 #: paper's rule), "cam-none-labeled" gives them CAMs (vscr cam's default since the measurement of this group).
 DAVIS_CAMS = {"cam": ("--none-tags", "unlabeled"), "cam-none-labeled": ("--none-tags", "labeled")}
 #: davis-dev training variants -> the CAM store they train on (default "cam").
-DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled", "action-head": "cam-none-labeled"}
+DAVIS_VARIANT_CAMS = {"none-labeled": "cam-none-labeled", "crop-share": "cam-none-labeled", "action-head": "cam-none-labeled", "action-no-tag": "cam-none-labeled"}
 #: How the rows name them, after "davis-dev, --none-tags labeled" (all of them train on that CAM store).
-DAVIS_VARIANT_TITLES = {"none-labeled": "", "crop-share": f", {VARIANT_TITLES['crop-share']}", "action-head": f", {VARIANT_TITLES['crop-share']}, action head"}
+DAVIS_VARIANT_TITLES = {
+    "none-labeled": "",
+    "crop-share": f", {VARIANT_TITLES['crop-share']}",
+    "action-head": f", {VARIANT_TITLES['crop-share']}, action head",
+    "action-no-tag": f", {VARIANT_TITLES['crop-share']}, action head, w/o tag",
+}
+#: davis-dev variants trained with the defaults of now and these options (the others: as they were trained then).
+DAVIS_CURRENT_VARIANTS = {"action-head": [], "action-no-tag": ABLATIONS["no-tag"]}
 #: Their groups: each trains a model per seed on its CAM store and decodes it as davis_rows says.
 DAVIS_VARIANT_GROUPS = tuple(f"davis-{variant}" for variant in DAVIS_VARIANT_CAMS)
-GROUPS = ("synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS, "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations", "action-head-heldout")
+GROUPS = (
+    "synth", "synth-heights", *DEMO_SIZES, *ABLATIONS, *VARIANTS, "refine", "davis", "davis-heights", "davis-multiscale", "davis-refine", *CRF_GROUPS,
+    "tag-votes", "crop-share-tag-votes", "davis-tag-votes", *DAVIS_VARIANT_GROUPS, "davis-more", "action-head", "action-head-ablations", "action-head-heldout",
+    "tag-memory-heldout", "scene-heldout",
+)  # fmt: skip
 #: A synthetic set of videos that no seed's demo holds (the demo's classes and frame sizes, its own
 #: seed), 6x the demo's 8 test videos: the action-head models and their Table 3 ablations on it
 #: (--groups action-head-heldout), where one video decided wrongly moves a score less.
 HELDOUT_VIDEOS = 48
 HELDOUT_SEED = 1000
+#: vscr synth's option that gives each video its class's scene (--groups scene-heldout: the demo's data and the
+#: held-out set drawn again with it; the scene then predicts the class, as in real footage).
+SCENE_BY_CLASS = "--scene-by-class"
+#: The models of the scene groups: name -> training options besides the demo's settings.
+SCENE_MODELS = {"full": [], "no-tag": ABLATIONS["no-tag"]}
 
 #: The demo's three VSCR rows (:func:`vscr_splits`) -> how a row title names them.
 SPLIT_TITLES = {"train": "train", "test-tags": "test, tags given", "test": "test"}
@@ -141,6 +160,10 @@ ACTION_HEAD_ROWS = {
 #: The rows of :func:`heldout_rows`: the full action-head model and each Table 3 ablation on the held-out set.
 HELDOUT_MODELS = {"full": "action head: VSCR", **{name: f"action head: w/o {name[3:]}" for name in ABLATIONS if name != "no-motion"}, "no-motion": f"w/o motion, {VARIANT_TITLES['crop-share']}"}
 HELDOUT_ROWS = {"heldout-cam-test-tags": "held-out videos, CAM (test, tags given)", **{f"heldout-{name}-{split}": f"held-out videos, {title} ({SPLIT_TITLES[split]})" for name, title in HELDOUT_MODELS.items() for split in ("test-tags", "test")}}
+#: The tag term reading the memory bank (vscr train --tag-memory) and the scene groups' rows, all on held-out videos.
+HELDOUT_SPLITS = {split: SPLIT_TITLES[split] for split in ("test-tags", "test")}
+TAG_MEMORY_ROWS = {f"heldout-tag-memory-{split}": f"held-out videos, action head: VSCR, tag term with memory ({title})" for split, title in HELDOUT_SPLITS.items()}
+SCENE_ROWS = {f"scene-heldout-{name}-{split}": f"scene by class, held-out videos: {'VSCR' if name == 'full' else 'w/o tag'} ({title})" for name in SCENE_MODELS for split, title in HELDOUT_SPLITS.items()}
 
 #: Row name -> what it is, in table order.
 ROWS = {
@@ -150,6 +173,8 @@ ROWS = {
     **CROP_SHARE_TAG_VOTE_ROWS,
     **ACTION_HEAD_ROWS,
     **HELDOUT_ROWS,
+    **TAG_MEMORY_ROWS,
+    **SCENE_ROWS,
     **{f"full-{split}-h{height}": f"VSCR ({title}), predicted at {height} px" for height in SYNTH_HEIGHTS for split, title in SPLIT_TITLES.items()},
     **{f"{name}-test-tags": f"w/o {name[3:]} (test, tags given)" for name in ABLATIONS},
     **{f"{name}-test": f"w/o {name[3:]} (test)" for name in ABLATIONS},
@@ -376,10 +401,56 @@ def heldout_rows(runner: Runner, work: Path, seed: int, heldout: Path) -> dict[s
     rows = {"heldout-cam-test-tags": score(runner, "heldout-cam-test-tags", cam, heldout, work / "heldout-cam-test-tags.score.json", "--dense")}
     for name in HELDOUT_MODELS:
         model, training = variant_training(work, seed, name, crop_share=True)[1:] if name == "no-motion" else action_training(work, seed, name)
-        for split, predict_options in (("test-tags", ("--tags", heldout / "tags.csv", *ACTOR_VOTES)), ("test", ())):
-            row = f"heldout-{name}-{split}"
-            runner.ensure(row, model / "config.json", training)
-            rows[row] = predicted_row(runner, row, heldout, model, work / f"pred-{row}.zarr", work / f"{row}.score.json", ("--split", "all", *predict_options, CRF), ("--dense",))
+        rows.update(heldout_predictions(runner, work, f"heldout-{name}", model, training, heldout))
+    return rows
+
+
+def heldout_predictions(runner: Runner, work: Path, name: str, model: Path, training: list[str], heldout: Path, row_prefix: str = "") -> dict[str, dict]:
+    """Rows [ROW_PREFIX]NAME-test-tags and [ROW_PREFIX]NAME-test (products WORK/pred-NAME-SPLIT.zarr and
+    WORK/NAME-SPLIT.score.json): ``model`` (made by ``training``) on every video of ``heldout`` with and
+    without its tags, predicted with the defaults of now (dense CRF, actor votes, two-stream decision),
+    every frame scored."""
+    rows = {}
+    for split, predict_options in (("test-tags", ("--tags", heldout / "tags.csv", *ACTOR_VOTES)), ("test", ())):
+        product, row = f"{name}-{split}", f"{row_prefix}{name}-{split}"
+        runner.ensure(row, model / "config.json", training)
+        rows[row] = predicted_row(runner, row, heldout, model, work / f"pred-{product}.zarr", work / f"{product}.score.json", ("--split", "all", *predict_options, CRF), ("--dense",))
+    return rows
+
+
+def tag_memory_rows(runner: Runner, work: Path, seed: int, heldout: Path) -> dict[str, dict]:
+    """The seed's action-head model trained with ``vscr train --tag-memory`` (the tag term reads the memory
+    bank as SPML's co-occurrence term does) on the held-out set, as :func:`heldout_rows` scores the full model."""
+    model = work / "action-tag-memory"
+    training = demo_training(work / "demo", seed, ["--tag-memory"], model)
+    return heldout_predictions(runner, work, "heldout-tag-memory", model, training, heldout)
+
+
+def scene_set(runner: Runner, folder: Path, videos: int, seed: int) -> Path:
+    """``vscr synth FOLDER --scene-by-class`` with the demo's classes and sizes (the small demo's when
+    ``videos`` is its count), every frame's ground truth written."""
+    size = SIZES[Size.small]
+    runner.ensure("scene", folder / "tags.csv", vscr("synth", folder, "--videos", videos, "--frames", size.frames, "--annotated", size.annotated, "--height", size.height, "--width", size.width, "--classes", DEMO_CLASSES, "--seed", seed, "--dense", SCENE_BY_CLASS))
+    return folder
+
+
+def scene_rows(runner: Runner, work: Path, seed: int, heldout: Path) -> dict[str, dict]:
+    """The demo's data of ``seed`` drawn again with each video's scene its class's (``vscr synth
+    --scene-by-class``), its edges and CAM stores made as the demo makes them, the full action-head model
+    and the model without the tag term trained on them with the demo's settings, both on the held-out
+    set drawn the same way (:func:`heldout_predictions`)."""
+    size, scene = SIZES[Size.small], work / "scene"
+    synth = scene_set(runner, scene / "synth", size.videos, seed)
+    frames = ("--split", "train", "--every", size.every)
+    runner.ensure("scene", scene / "edges.zarr", vscr("edges", synth, *frames, "-o", scene / "edges.zarr"))
+    classifier = ("--epochs", size.epochs, "--fit-frames", size.fit_frames, "--seed", seed, "--classifier", scene / "cam.classifier")
+    runner.ensure("scene", scene / "cam.zarr", vscr("cam", synth, *frames, "--tags", synth / "tags.csv", *classifier, "-o", scene / "cam.zarr"))
+    rows = {}
+    for name, options in SCENE_MODELS.items():
+        model = scene / name
+        settings = ("--preset", "cpu", "--iterations", size.iterations, "--crop", size.crop, *CROP_SHARE, "--seed", seed)
+        training = vscr("train", "--edges", scene / "edges.zarr", "--cam", scene / "cam.zarr", *settings, *options, "-o", model, "--overwrite")
+        rows.update(heldout_predictions(runner, scene, f"heldout-{name}", model, training, heldout, row_prefix="scene-"))
     return rows
 
 
@@ -444,7 +515,7 @@ def davis_rows(runner: Runner, work: Path, seed: int, variant: str = "", crf: bo
     options = VARIANTS.get(variant, [])
     if CROP_SHARE[0] not in options:  # the cpu preset's redraws came after these models: off, as they were trained
         options = [*options, CROP_SHARE[0], "1"]
-    options = [] if variant == "action-head" else [*options, NO_ACTION_HEAD]  # "action-head": the defaults of now
+    options = DAVIS_CURRENT_VARIANTS[variant] if variant in DAVIS_CURRENT_VARIANTS else [*options, NO_ACTION_HEAD]
     runner.ensure(name, model / "config.json", vscr("train", "--edges", work / "edges.zarr", "--cam", work / f"{cam}.zarr", "--preset", "cpu", "--seed", seed, *options, "-o", model, "--overwrite"))
     extra = (CRF,) if crf else ()
     predictions = [(f"{name}-tags", (*DAVIS_TAGS, *extra)), (name, extra)]
@@ -560,8 +631,10 @@ def main() -> None:
         if group in DAVIS_VARIANT_GROUPS:
             variant_cam = DAVIS_VARIANT_CAMS[group.removeprefix("davis-")]
             variant_cam_row = {f"davis-{variant_cam}": davis_cam_row(runner, args.work / "davis", variant_cam)}
-        if group == "action-head-heldout":
+        if group in ("action-head-heldout", "tag-memory-heldout"):
             heldout = heldout_set(runner, args.work)
+        if group == "scene-heldout":
+            scene_heldout = scene_set(runner, args.work / "heldout-scene", HELDOUT_VIDEOS, HELDOUT_SEED)
         if group == "davis-more" and not (DAVIS_MORE / "tags.csv").is_file():
             print(f"davis-more not found at {DAVIS_MORE}: skipped", file=sys.stderr)
             continue
@@ -613,6 +686,10 @@ def main() -> None:
                 rows.update(action_head_rows(runner, work, seed, ablations=group.endswith("ablations")))
             elif group == "action-head-heldout":
                 rows.update(heldout_rows(runner, work, seed, heldout))
+            elif group == "tag-memory-heldout":
+                rows.update(tag_memory_rows(runner, work, seed, heldout))
+            elif group == "scene-heldout":
+                rows.update(scene_rows(runner, work, seed, scene_heldout))
             else:
                 rows.update(variant_rows(runner, work, seed, group))
             save()
