@@ -36,8 +36,8 @@ def test_training_writes_a_loadable_model_with_finite_terms(trained):
     assert record["frame_height"] is None and record["inputs"]["edges"] == str(trained.edges)
 
 
-def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32):
-    config = make_config("cpu", {"iterations": iterations, "batch_size": 4, "crop": crop, "checkpoint_every": 4, "log_every": 1})
+def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32, **options):
+    config = make_config("cpu", {"iterations": iterations, "batch_size": 4, "crop": crop, "checkpoint_every": 4, "log_every": 1, **options})
     folder.mkdir(exist_ok=True)
 
     def interrupt(log):
@@ -76,12 +76,16 @@ def test_a_model_saved_before_the_action_head_loads_and_predicts_by_the_pooled_d
     assert result.code == 0, result.stderr
 
 
-def test_resume_equals_an_uninterrupted_run(trained, tmp_path):
+@pytest.mark.parametrize("tag_memory", [False, True])
+def test_resume_equals_an_uninterrupted_run(trained, tmp_path, tag_memory):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    _stage_run(trained, whole, 12)
-    _stage_run(trained, parts, 12, stop_at=6)  # interrupted after the checkpoint at 4
+    _stage_run(trained, whole, 12, tag_memory=tag_memory)
+    _stage_run(trained, parts, 12, stop_at=6, tag_memory=tag_memory)  # interrupted after the checkpoint at 4
     assert not (parts / "model.safetensors").exists()
-    _stage_run(trained, parts, 12, resume=True)
+    banks = torch.load(parts / "checkpoint.pt", weights_only=True)
+    assert len(banks["memory"]["labels"]) > 0
+    assert banks["tag_memory"]["labels"].shape[1:] == (len(labels.VALID_IDS),) if tag_memory else len(banks["tag_memory"]["labels"]) == 0
+    _stage_run(trained, parts, 12, resume=True, tag_memory=tag_memory)
     a = safetensors.torch.load_file(whole / "model.safetensors")
     b = safetensors.torch.load_file(parts / "model.safetensors")
     assert a.keys() == b.keys()

@@ -529,7 +529,8 @@ def train(
         loss.backward()
         optimizer.step()
         memory.update(_gather(terms.cam_prototypes.detach(), world), _gather(terms.cam_labels, world))
-        tag_memory.update(_gather(terms.tag_prototypes.detach(), world), _gather(terms.tag_labels, world))
+        if tag_memory.capacity:
+            tag_memory.update(_gather(terms.tag_prototypes.detach(), world), _gather(terms.tag_labels, world))
         seconds = time.perf_counter() - clock
         log = StepLog(iteration + 1, *(float(t.detach()) for t in (loss, terms.edge, terms.cam, terms.tag, classifier, action)), learning_rate, seconds, data_seconds)
         if not all(math.isfinite(v) for v in (log.total, log.edge, log.cam, log.tag, log.classifier, log.action)):
