@@ -436,15 +436,19 @@ def _edge_term(features: torch.Tensor, segments: Segments, k: float) -> torch.Te
     return (losses / (pixels_per_image[image] * images)).sum()
 
 
+def _with_memory(prototypes: torch.Tensor, labels: torch.Tensor, memory: PrototypeMemory | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's (S, D) prototypes and (S, ...) labels followed by the memory's, if it holds any."""
+    if memory is None or not len(memory):
+        return prototypes, labels
+    return torch.cat([prototypes, memory.prototypes.to(prototypes)]), torch.cat([labels, memory.labels.to(labels)])
+
+
 def _cam_term(rows: torch.Tensor, segments: Segments, memory: PrototypeMemory | None, k: float):
     cam = segments.segment_cam[segments.segment]
     anchor = cam >= 0
     pixels, own, segment_ids, prototypes = _term_segments(rows, segments, anchor)
     labels = segments.segment_cam[segment_ids]
-    all_prototypes, all_labels = prototypes, labels
-    if memory is not None and len(memory):
-        all_prototypes = torch.cat([prototypes, memory.prototypes.to(prototypes)])
-        all_labels = torch.cat([labels, memory.labels.to(labels.device)])
+    all_prototypes, all_labels = _with_memory(prototypes, labels, memory)
     losses = label_contrastive_nll(pixels, all_prototypes, own, cam[anchor], all_labels, k)
     return losses.sum() / max(1, losses.numel()), prototypes.detach(), labels
 
@@ -453,13 +457,10 @@ def _tag_term(rows: torch.Tensor, tags: torch.Tensor, segments: Segments, memory
     image = segments.pixel_image
     anchor = (tags > 0).any(1)[image]
     pixels, own, segment_ids, prototypes = _term_segments(rows, segments, anchor)
-    prototype_tags = tags[segments.segment_image[segment_ids]]
-    all_prototypes, all_tags = prototypes, prototype_tags
-    if memory is not None and len(memory):
-        all_prototypes = torch.cat([prototypes, memory.prototypes.to(prototypes)])
-        all_tags = torch.cat([prototype_tags, memory.labels.to(prototype_tags)])
+    prototype_tags = (tags[segments.segment_image[segment_ids]] > 0).long()
+    all_prototypes, all_tags = _with_memory(prototypes, prototype_tags, memory)
     losses = tag_contrastive_nll(pixels, all_prototypes, own, image[anchor], tags, all_tags, k)
-    return losses.sum() / max(1, losses.numel()), prototypes.detach(), (prototype_tags > 0).long()
+    return losses.sum() / max(1, losses.numel()), prototypes.detach(), prototype_tags
 
 
 def vscr_objective(
