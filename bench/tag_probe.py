@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from vscr_cli.datasets import load_tags
+from vscr_cli.datasets.a2d import A2DRelease
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.sources import discover
 from vscr_cli.stages.predict import load_predictor, network_outputs
@@ -38,13 +39,13 @@ from vscr_cli.stages.predict import load_predictor, network_outputs
 EVERY = 5
 
 
-def video_cells(predictor, video, gt_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def video_cells(predictor, video, release: A2DRelease) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D) unit embeddings and (N,) A2D label ids of every cell of every EVERY-th frame of ``video``."""
     indices = list(range(0, video.count_frames(), EVERY))
     embeddings, cell_labels = [], []
     for batch in network_outputs(video, indices, predictor.frame_height, predictor, batch_size=8):
         embedding = batch.output.embedding  # (B, D, h, w)
-        maps = np.stack([cv2.imread(str(gt_root / "Release" / "Annotations" / "dense" / video.video_id / f"{n + 1:05d}.png"), cv2.IMREAD_UNCHANGED) for n in batch.numbers])
+        maps = np.stack([release.dense_label_map(video.video_id, n) for n in batch.numbers])
         maps = torch.from_numpy(cv2.resize(maps.transpose(1, 2, 0), batch.size[::-1], interpolation=cv2.INTER_NEAREST).reshape(*batch.size, -1).transpose(2, 0, 1).copy()).long()
         cell_labels.append(labels_at_cells(maps, embedding.shape[-2:]).reshape(-1))
         embeddings.append(F.normalize(embedding, dim=1).permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]))
@@ -58,7 +59,8 @@ def centroid(vectors: torch.Tensor) -> torch.Tensor:
 def probe(model: Path, gt_root: Path) -> dict[str, float]:
     predictor = load_predictor(model, "", torch.device("cpu"), None)
     tags = load_tags(str(gt_root / "tags.csv"))
-    cells = {video.video_id: video_cells(predictor, video, gt_root) for video in discover([gt_root]) if tags.get(video.video_id)}
+    release = A2DRelease(gt_root, dense=True)
+    cells = {video.video_id: video_cells(predictor, video, release) for video in discover([gt_root]) if tags.get(video.video_id)}
     background = {vid: centroid(e[l == 0]) for vid, (e, l) in cells.items() if (l == 0).any()}
     same, other = [], []
     for a, b in itertools.combinations(sorted(background), 2):
