@@ -203,7 +203,7 @@ def pack_zip(directory: Path, destination: Path | BinaryIO) -> None:
                 archive.write(path, path.relative_to(directory).as_posix())
 
 
-def _atomic_replace(source: Path, target: Path) -> None:
+def replace_output(source: Path, target: Path) -> None:
     """Move ``source`` (a file or directory) to ``target``, replacing what is there (an output
     that :func:`check_output` found vscr made): the old one is moved aside, then removed."""
     if not (target.is_dir() or (source.is_dir() and target.exists())):
@@ -513,10 +513,10 @@ class StoreWriter:
         elif is_zip(self.target):
             packed = self.target.with_name(f".{self.target.name}.packing")
             pack_zip(self.partial, packed)
-            _atomic_replace(packed, self.target)
+            replace_output(packed, self.target)
             shutil.rmtree(self.partial)
         else:
-            _atomic_replace(self.partial, self.target)
+            replace_output(self.partial, self.target)
 
     # -- content -----------------------------------------------------------------------------
     @property
