@@ -40,6 +40,8 @@ Video ids name groups, so they are checked (:func:`check_video_id`) wherever the
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -48,7 +50,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -238,16 +240,77 @@ def _store_record_json(path: Path) -> Any:
     return attributes.get(NAMESPACE) if isinstance(attributes, dict) else None
 
 
+def output_record(kind: str) -> dict[str, str]:
+    """The record that marks an output as vscr's ``kind`` (see :func:`output_kind`)."""
+    return {"schema": OUTPUT_SCHEMA, "kind": kind, "version": __version__}
+
+
+def output_record_text(kind: str) -> str:
+    """:func:`output_record` as the JSON text a PNG's tEXt chunk or an MP4's comment holds."""
+    return json.dumps(output_record(kind), sort_keys=True)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RECORDED_FILE_BYTES = 256 * 2**20  # a JSON output larger than this is not read to look for its record
+
+
+def _owner_kind(record: Any) -> str | None:
+    """The kind an output record names (None unless it is one)."""
+    return str(record.get("kind")) if isinstance(record, dict) and record.get("schema") == OUTPUT_SCHEMA else None
+
+
+def _file_kind(path: Path) -> str | None:
+    """The kind recorded inside a single file vscr wrote: a JSON file's top-level ``"vscr_output"``,
+    a PNG's tEXt chunk ``"vscr-output"``, an MP4's ``"comment"`` metadata (None for any other file)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return None
+    if head.startswith(PNG_SIGNATURE):
+        import PIL.Image
+
+        try:
+            with PIL.Image.open(path) as image:
+                text = image.info.get("vscr-output")
+        except (OSError, ValueError, SyntaxError):
+            return None
+        return _owner_kind(_json_or_none(text))
+    if head[4:8] == b"ftyp":
+        import av
+
+        try:
+            with av.open(str(path)) as container:
+                text = container.metadata.get("comment")
+        except (OSError, ValueError, av.FFmpegError):
+            return None
+        return _owner_kind(_json_or_none(text))
+    if head.lstrip()[:1] == b"{" and size <= RECORDED_FILE_BYTES:
+        document = _read_json(path)
+        return _owner_kind(document.get("vscr_output")) if isinstance(document, dict) else None
+    return None
+
+
+def _json_or_none(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        return None
+
+
 def output_kind(path: Path) -> str | None:
     """What vscr output lives at ``path`` by its record: ``"store"``, the kind in a folder's
-    ``vscr-output.json`` (``"model"``, ``"synth"``), or None when vscr did not make it."""
+    ``vscr-output.json`` (``"model"``, ``"synth"``), the kind recorded inside a single file
+    (``"scores"``, ``"sheet"``, ``"video"``: see :func:`_file_kind`), or None when vscr did not make it."""
     record = _store_record_json(path)
     if isinstance(record, dict) and record.get("schema") in KNOWN_SCHEMAS:
         return STORE
+    if path.is_file():
+        return _file_kind(path)
     if path.is_dir():
-        owner = _read_json(path / OUTPUT_RECORD)
-        if isinstance(owner, dict) and owner.get("schema") == OUTPUT_SCHEMA:
-            return str(owner.get("kind"))
+        if kind := _owner_kind(_read_json(path / OUTPUT_RECORD)):
+            return kind
         model = _read_json(path / "config.json")  # a model folder written before vscr-output.json existed
         if isinstance(model, dict) and str(model.get("format", "")).startswith("vscr-model/"):
             return "model"
@@ -256,11 +319,18 @@ def output_kind(path: Path) -> str | None:
 
 def mark_output(folder: Path, kind: str) -> None:
     """Record in ``folder`` that vscr made it as a ``kind`` output (see :func:`output_kind`)."""
-    (folder / OUTPUT_RECORD).write_text(json.dumps({"schema": OUTPUT_SCHEMA, "kind": kind, "version": __version__}) + "\n")
+    (folder / OUTPUT_RECORD).write_text(json.dumps(output_record(kind)) + "\n")
 
 
 def _described(kind: str) -> str:
-    return {STORE: "a vscr store", "model": "a vscr model folder", "synth": "a vscr synth dataset"}.get(kind, f"a vscr {kind} output")
+    return {
+        STORE: "a vscr store",
+        "model": "a vscr model folder",
+        "synth": "a vscr synth dataset",
+        "scores": "a vscr score report",
+        "sheet": "a vscr contact sheet",
+        "video": "a vscr video",
+    }.get(kind, f"a vscr {kind} output")
 
 
 def check_parent(target: Path) -> None:
@@ -309,7 +379,7 @@ class OutputLock:
 
     def __enter__(self) -> OutputLock:
         while self._fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_beside(self.target, self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -330,6 +400,111 @@ class OutputLock:
             self.path.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
+
+
+def _open_beside(target: Path, path: Path, flags: int) -> int:
+    """``os.open`` of vscr's own file ``path`` beside the output ``target``, never through a symlink
+    (a planted one is refused); a failure is one line naming ``target``."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise StoreError(f"{target}: {path.name} beside it is a symbolic link that vscr did not make: refusing to follow it (remove it)") from None
+        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+
+
+def output_file_mode() -> int:
+    """The mode of a new output file: ``0o666`` less the umask, as ``open()`` would make it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write_beside(target: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """A new file beside ``target`` (``tempfile.mkstemp``: O_EXCL, never through a symlink) filled by
+    ``write``, flushed, fsynced and given :func:`output_file_mode`; removed again on any error."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    except OSError as error:
+        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), output_file_mode())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def file_output(target: Path, kind: str, data: bytes, overwrite: bool = False) -> Path:
+    """Write the single-file output ``target`` of ``kind`` atomically under the output rule:
+    the rule and the lock as above, the bytes written to a new file beside it (tempfile.mkstemp
+    in the same folder: O_EXCL, never through a symlink), flushed and fsynced, chmod to
+    0o666 & ~umask like any other output, then os.replace over the target. An existing target
+    is replaced only with overwrite and only when vscr made it as this kind: output_kind()
+    recognises vscr's single files by a record inside them (a JSON file's top-level
+    "vscr_output": {"schema": "vscr-output/1", "kind": ...}; a PNG's tEXt chunk "vscr-output"
+    holding the same JSON; an MP4's "comment" metadata holding it). Returns the target."""
+    target = check_output(target, kind, overwrite, resumable=False)
+    with OutputLock(target):
+        check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
+        temporary = _write_beside(target, lambda handle: handle.write(data))
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+    return target
+
+
+def _clear_staging(target: Path, staging: Path, kind: str) -> None:
+    """Remove the staging folder an earlier, crashed run left, only if it is a real folder vscr made
+    as ``kind``; anything else there (a symlink, a file, someone's folder) is refused."""
+    if not (staging.exists() or staging.is_symlink()):
+        return
+    if staging.is_symlink() or not staging.is_dir() or output_kind(staging) != kind:
+        raise StoreError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to remove it (remove it yourself)")
+    shutil.rmtree(staging)
+
+
+@contextlib.contextmanager
+def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[Path]:
+    """Build the folder output ``target`` of ``kind`` atomically under the output rule.
+
+    Checks the rule (check_output: parent exists; an existing target only with overwrite and only
+    when vscr made it as this kind), holds the OutputLock for the whole block, yields a fresh
+    staging folder beside the target (created with os.mkdir, never following a planted symlink, a
+    stale one of an earlier crashed run removed only if it is a real folder vscr made), marks it
+    (mark_output(staging, kind)) and moves it into place with replace_output when the block ends
+    without error; on error the staging folder is removed and the target is untouched.
+
+    The staging folder is marked as soon as it is made (it holds only ``vscr-output.json`` when
+    yielded), so that a crashed run's one is known as vscr's; it is marked again at the end.
+    """
+    target = check_output(target, kind, overwrite, resumable=False)
+    with OutputLock(target):
+        check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
+        staging = _partial_path(target)
+        _clear_staging(target, staging, kind)
+        try:
+            os.mkdir(staging)
+        except OSError as error:
+            raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+        try:
+            mark_output(staging, kind)
+            yield staging
+            mark_output(staging, kind)
+            replace_output(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _new_video_group(
