@@ -178,6 +178,11 @@ def schemas_markdown(schemas: Iterable[StoreSchema]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def recorded(value: Any) -> Any:
+    """``value`` as a record holds it once read back: through a JSON round trip (a tuple becomes a list)."""
+    return json.loads(json.dumps(value))
+
+
 def changed_keys(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
     """The sorted keys whose values differ between two parameter records (absent counts as None)."""
     return sorted(key for key in first.keys() | second.keys() if first.get(key) != second.get(key))
@@ -464,14 +469,45 @@ def file_output(target: Path, kind: str, data: bytes, overwrite: bool = False) -
     return target
 
 
-def _clear_staging(target: Path, staging: Path, kind: str) -> None:
-    """Remove the staging folder an earlier, crashed run left, only if it is a real folder vscr made
-    as ``kind``; anything else there (a symlink, a file, someone's folder) is refused."""
+#: The errors of writing an output, whatever file the OS names (often none): a full disk, a quota, read-only.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def output_error(target: Path, error: OSError) -> StoreError | None:
+    """An OS error of writing the output ``target`` (:data:`WRITE_ERRNOS`, or one in a file of vscr's
+    beside it) as one line naming ``target``; None for any other error (it names its own file)."""
+    named = error.filename
+    inside = isinstance(named, (str, os.PathLike)) and os.path.abspath(named).startswith(os.path.abspath(target.with_name(f".{target.name}.")))
+    if error.errno in WRITE_ERRNOS or inside:
+        return StoreError(f"{target}: cannot write this output ({error.strerror or _brief(error)})")
+    return None
+
+
+@contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Run a block that writes the output ``target``: its OS errors become :func:`output_error`'s line."""
+    try:
+        yield
+    except OSError as error:
+        if (named := output_error(target, error)) is None:
+            raise
+        raise named from error
+
+
+def _check_staging(target: Path, staging: Path, kind: str) -> None:
+    """Refuse (one line) a staging folder beside ``target`` that vscr did not make: a symlink, a file,
+    or a folder that is neither empty nor marked as a ``kind`` output (an earlier run's)."""
     if not (staging.exists() or staging.is_symlink()):
         return
-    if staging.is_symlink() or not staging.is_dir() or output_kind(staging) != kind:
-        raise StoreError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to remove it (remove it yourself)")
-    shutil.rmtree(staging)
+    if staging.is_symlink() or not staging.is_dir() or (any(staging.iterdir()) and output_kind(staging) != kind):
+        raise StoreError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to use or remove it (remove it yourself)")
+
+
+def _clear_staging(target: Path, staging: Path, kind: str) -> None:
+    """Remove the staging folder an earlier, crashed run left (refused unless vscr made it: :func:`_check_staging`)."""
+    _check_staging(target, staging, kind)
+    if staging.exists():
+        shutil.rmtree(staging)
 
 
 @contextlib.contextmanager
@@ -498,10 +534,11 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
         except OSError as error:
             raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
         try:
-            mark_output(staging, kind)
-            yield staging
-            mark_output(staging, kind)
-            replace_output(staging, target)
+            with writing(target):
+                mark_output(staging, kind)
+                yield staging
+                mark_output(staging, kind)
+                replace_output(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -573,10 +610,10 @@ class StoreWriter:
     ) -> None:
         self.target = Path(target) if target is not None else None
         self.stream = stream
-        self.record = StoreRecord(
+        self.record = StoreRecord(  # in recorded form, so that --resume compares like with like
             kind=kind,
-            params=dict(params or {}),
-            inputs=dict(inputs or {}),
+            params=recorded(dict(params or {})),
+            inputs=recorded(dict(inputs or {})),
             created_by={"version": __version__, "argv": list(sys.argv if argv is None else argv)},
         )
         self.overwrite = overwrite
@@ -597,7 +634,8 @@ class StoreWriter:
         self.target = check_output(self.target, STORE, self.overwrite, self.resume)
         self._lock = OutputLock(self.target).__enter__()
         try:
-            self._open_partial()
+            with writing(self.target):
+                self._open_partial()
         except BaseException:
             self._release()
             raise
@@ -607,12 +645,14 @@ class StoreWriter:
         assert self.target is not None
         check_output(self.target, STORE, self.overwrite, self.resume)  # again, now that we hold the lock
         self.partial = _partial_path(self.target)
-        if self.resume and self.partial.exists():
+        if self.resume and (self.partial.exists() or self.partial.is_symlink()):
+            _check_staging(self.target, self.partial, STORE)
             self._reopen()
         elif self.resume and output_kind(self.target) == STORE:
             self._unpack_final()
             self._reopen()
         else:
+            _check_staging(self.target, self.partial, STORE)
             if finished := _finished_videos(self.partial):
                 if not self.overwrite:
                     raise StoreError(
@@ -620,21 +660,24 @@ class StoreWriter:
                         "(pass --resume to keep them, or --overwrite to start again)"
                     )
                 log.warning("discarding %d finished videos of an interrupted run in %s (--resume would keep them)", finished, self.partial)
-            shutil.rmtree(self.partial, ignore_errors=True)
+            _clear_staging(self.target, self.partial, STORE)
             self._create()
 
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None, _: object) -> None:
         try:
-            if exc_type is None:
-                self._finish()
-            elif self._tempdir is not None:
-                shutil.rmtree(self._tempdir, ignore_errors=True)
-            elif self._group is not None and self.record.videos:  # --resume continues from the partial
-                log.warning("kept %d finished videos in %s: rerun with --resume to continue", len(self.record.videos), self.partial)
-            elif self._group is not None:  # nothing worth keeping
-                shutil.rmtree(self.partial, ignore_errors=True)
+            with writing(self.target or self.partial):
+                if exc_type is None:
+                    self._finish()
+                elif self._tempdir is not None:
+                    shutil.rmtree(self._tempdir, ignore_errors=True)
+                elif self._group is not None and self.record.videos:  # --resume continues from the partial
+                    log.warning("kept %d finished videos in %s: rerun with --resume to continue", len(self.record.videos), self.partial)
+                elif self._group is not None:  # nothing worth keeping
+                    shutil.rmtree(self.partial, ignore_errors=True)
         finally:
             self._release()
+        if isinstance(error, OSError) and (named := output_error(self.target or self.partial, error)) is not None:
+            raise named from error
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -642,12 +685,16 @@ class StoreWriter:
             self._lock = None
 
     def _create(self) -> None:
+        os.mkdir(self.partial)  # never through a planted symlink
         self._group = zarr.open_group(
             zarr.storage.LocalStore(self.partial), mode="w", attributes={NAMESPACE: self.record.to_json()}
         )
 
     def _reopen(self) -> None:
-        group = zarr.open_group(zarr.storage.LocalStore(self.partial), mode="r+")
+        try:
+            group = zarr.open_group(zarr.storage.LocalStore(self.partial), mode="r+")
+        except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
+            raise StoreError(f"{self.target}: the partial store {self.partial} of an interrupted run is damaged ({_brief(error)}); pass --overwrite to start again") from error
         previous = StoreRecord.from_json(group.attrs.get(NAMESPACE, {}), str(self.target))
         if previous.kind != self.record.kind:
             raise StoreError(f"{self.target}: cannot resume {_article(previous.kind)} {previous.kind} store as {self.record.kind}")
@@ -662,13 +709,25 @@ class StoreWriter:
         self._group = group
 
     def _unpack_final(self) -> None:
+        """Unpack (or copy) the finished store into the partial directory to continue it: built in a
+        new folder beside it and renamed into place whole, so that a failure (a full disk) leaves none."""
         assert self.target is not None
-        shutil.rmtree(self.partial, ignore_errors=True)
-        if is_zip(self.target):
-            with zipfile.ZipFile(self.target) as archive:
-                archive.extractall(self.partial)
-        else:
-            shutil.copytree(self.target, self.partial)
+        _clear_staging(self.target, self.partial, STORE)
+        unpacking = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.unpacking-", dir=self.target.parent))
+        try:
+            if is_zip(self.target):
+                with zipfile.ZipFile(self.target) as archive:
+                    archive.extractall(unpacking / STORE)
+            else:
+                shutil.copytree(self.target, unpacking / STORE, symlinks=True)
+            os.rename(unpacking / STORE, self.partial)
+        except shutil.Error as error:  # copytree's list of (source, destination, reason), one per failed file
+            source, _, reason = error.args[0][0]
+            raise StoreError(f"{self.target}: cannot unpack it to resume ({reason}; {len(error.args[0])} files failed, the first {source})") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as error:
+            raise StoreError(f"{self.target}: cannot unpack it to resume ({_brief(error)})") from error
+        finally:
+            shutil.rmtree(unpacking, ignore_errors=True)
 
     def _save_record(self) -> None:
         assert self._group is not None
@@ -686,12 +745,30 @@ class StoreWriter:
             stream.flush()
             shutil.rmtree(self._tempdir, ignore_errors=True)
         elif is_zip(self.target):
-            packed = self.target.with_name(f".{self.target.name}.packing")
-            pack_zip(self.partial, packed)
-            replace_output(packed, self.target)
+            packed = _write_beside(self.target, lambda handle: pack_zip(self.partial, handle))
+            try:
+                replace_output(packed, self.target)
+            finally:
+                packed.unlink(missing_ok=True)
             shutil.rmtree(self.partial)
         else:
             replace_output(self.partial, self.target)
+
+    def footage(self, video_id: str) -> str | None:
+        """The recorded digest of the footage a completed video was made from (None if not recorded)."""
+        assert self._group is not None, "use StoreWriter as a context manager"
+        digest = self._group[video_id].attrs.get(SOURCE_DIGEST)
+        return digest if isinstance(digest, str) else None
+
+    def check_footage(self, video_id: str, footage: str, digest: Callable[[], str]) -> None:
+        """Refuse to continue a store with other footage: a completed video's recorded digest must be
+        ``digest()``, the digest of ``footage`` (what this run names as the video's source)."""
+        recorded_digest = self.footage(video_id)
+        if recorded_digest is not None and recorded_digest != digest():
+            raise StoreError(
+                f"{self.target}: cannot resume: its video {video_id!r} was made from other footage than {footage} "
+                "(pass the sources it was made from, or --overwrite to start again)"
+            )
 
     # -- content -----------------------------------------------------------------------------
     @property
@@ -717,7 +794,13 @@ class StoreWriter:
         return VideoWriter(_new_video_group(self.partial, video_id, frame_index, arrays, attrs))
 
     def complete(self, video_id: str) -> None:
-        """Mark a video group as fully written (recorded in the attrs, so --resume skips it)."""
+        """Mark a video group as fully written (recorded in the attrs, so --resume skips it); refused
+        unless every array holds every frame, so that no store is written that its reader rejects."""
+        group = zarr.open_group(zarr.storage.LocalStore(self.partial / video_id), mode="r")
+        frames = group[FRAME_INDEX].shape[0]
+        for name, array in group.arrays():
+            if array.shape[0] != frames or array.nchunks_initialized != array.nchunks:
+                raise StoreError(f"{self.target or '<stdout>'}: video {video_id!r}: array {name!r} is not fully written ({array.nchunks_initialized} of {array.nchunks} chunks, {array.shape[0]} of {frames} frames)")
         self.record.videos.append(video_id)
         self._save_record()
 
@@ -747,6 +830,43 @@ class StoreWriter:
         self.record.videos[videos:] = sorted(self.record.videos[videos:], key=position.__getitem__)
         self.record.skipped[skipped:] = sorted(self.record.skipped[skipped:], key=lambda s: position[s["video"]])
         self._save_record()
+
+
+class StoredArray:
+    """A (T, ...) array of a stored video, read lazily by indexing; a chunk that cannot be read or
+    decoded (a truncated file) is one :class:`StoreError` line naming the store, video and array."""
+
+    def __init__(self, array: zarr.Array, where: str) -> None:
+        self._array = array
+        self._where = where
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._array.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._array.ndim
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return self._array.chunks
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self._array[key])
+        except (RuntimeError, ValueError, OSError, zipfile.BadZipFile) as error:  # a codec's or the zip's complaint
+            raise StoreError(f"{self._where} is damaged ({_brief(error)})") from error
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.asarray(self[...], dtype=dtype)
 
 
 class Store:
@@ -788,35 +908,45 @@ class Store:
         except (KeyError, ValueError, TypeError) as error:  # missing or unreadable zarr.json
             raise StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})") from error
 
-    def _checked(self, video_id: str, name: str) -> zarr.Array:
-        """Array ``name`` of a video, refused when a chunk is missing (a damaged store reads as zeros)."""
+    def _checked(self, video_id: str, name: str) -> StoredArray:
+        """Array ``name`` of a video, refused when it is damaged: unreadable metadata, a missing chunk
+        (a damaged store reads as zeros), or a leading length other than its ``frame_index``'s."""
         group = self._video_group(video_id)
+        where = f"{self.location}: array {name!r} of video {video_id!r}"
         try:
             array = group[name]
         except (KeyError, ValueError, TypeError) as error:
-            raise StoreError(f"{self.location}: array {name!r} of video {video_id!r} is damaged ({_brief(error)})") from error
+            raise StoreError(f"{where} is damaged ({_brief(error)})") from error
+        if not isinstance(array, zarr.Array) or array.ndim == 0:
+            raise StoreError(f"{where} is damaged (not an array with a leading frame axis)")
         if self.record.complete_chunks and array.nchunks_initialized != array.nchunks:
-            raise StoreError(
-                f"{self.location}: array {name!r} of video {video_id!r} is damaged "
-                f"({array.nchunks - array.nchunks_initialized} of {array.nchunks} chunks missing)"
-            )
-        return array
+            raise StoreError(f"{where} is damaged ({array.nchunks - array.nchunks_initialized} of {array.nchunks} chunks missing)")
+        frames = array.shape[0] if name == FRAME_INDEX else self._checked(video_id, FRAME_INDEX).shape[0]
+        if array.shape[0] != frames:
+            raise StoreError(f"{where} is damaged (it holds {array.shape[0]} frames, its frame_index {frames})")
+        return StoredArray(array, where)
 
     def frame_index(self, video_id: str) -> np.ndarray:
         """(T,) int64 0-based frame numbers of a video."""
-        return np.asarray(self._checked(video_id, FRAME_INDEX)[:])
+        return self._checked(video_id, FRAME_INDEX)[:]
+
+    def _array_names(self, video_id: str) -> list[str]:
+        try:
+            return list(self._video_group(video_id).array_keys())
+        except (KeyError, ValueError, TypeError) as error:  # an array's zarr.json is unreadable
+            raise StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})") from error
 
     def arrays(self, video_id: str) -> list[str]:
-        return sorted(name for name in self._video_group(video_id).array_keys() if name != FRAME_INDEX)
+        return sorted(name for name in self._array_names(video_id) if name != FRAME_INDEX)
 
-    def array(self, video_id: str, name: str) -> zarr.Array:
+    def array(self, video_id: str, name: str) -> StoredArray:
         """The lazy (T, ...) array ``name`` of a video."""
-        if name not in self._video_group(video_id):
+        if name not in self._array_names(video_id):
             raise StoreError(f"{self.location}: video {video_id!r} has no array {name!r}")
         return self._checked(video_id, name)
 
     def read(self, video_id: str, name: str) -> np.ndarray:
-        return np.asarray(self.array(video_id, name)[:])
+        return self.array(video_id, name)[:]
 
     def video_attrs(self, video_id: str) -> dict[str, Any]:
         return dict(self._video_group(video_id).attrs)
@@ -839,6 +969,9 @@ def _spool_stdin() -> Path:
     path = directory / "stdin.zarr.zip"
     with path.open("wb") as handle:
         shutil.copyfileobj(sys.stdin.buffer, handle)
+    if not path.stat().st_size:
+        shutil.rmtree(directory)
+        raise StoreError("-: no input on stdin (did the command before the pipe fail?)")
     return path
 
 
