@@ -18,7 +18,7 @@ from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.demo_sizes import DEMO_CLASSES, SIZES, DemoSize, Size
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
-from vscr_cli.stages import align, cam, edges, predict, score, show, train
+from vscr_cli.stages import align, cam, edges, predict, report, score, show, train
 from vscr_cli.stages.cam import ClassifierConfig
 from vscr_cli.stages.runner import RunOptions
 from vscr_cli.store import check_output, mark_output, open_store
@@ -62,10 +62,10 @@ def demo_stages(
     ]
 
 
-def _score(store: Path, gt: Path, report: Path, predicted_only: bool) -> None:
+def _score(store: Path, gt: Path, destination: Path, predicted_only: bool) -> None:
     """``vscr score STORE --gt GT --json REPORT``: the train rows score only the frames predicted."""
     _, scored = score.run(str(store), gt, predicted_only=predicted_only)
-    report.write_text(score.report_json(scored) + "\n")
+    destination.write_text(score.report_json(scored) + "\n")
 
 
 #: Rows of the final table: (score file, store scored, what it is). The train rows score the annotated
@@ -126,6 +126,12 @@ def _overlay(work: Path, video: str, suffix: str) -> None:
     show.run(str(work / "aligned.zarr"), work / "overlays" / f"{video}{suffix}", video, gt=work / "synth", side_by_side=True, overwrite=True)
 
 
+def report_stage(work: Path, overwrite: bool) -> Stage:
+    """``vscr report`` of the demo's score reports (in the table's order and names) and its training run."""
+    names = {work / f"score-{name}.json": title for name, _, title in RESULT_ROWS}
+    return Stage("write the report", lambda: report.run([*names, work / "model"], work / "report", "vscr demo", overwrite, names))
+
+
 def run_demo(
     work: Path,
     size: Size = Size.small,
@@ -139,8 +145,9 @@ def run_demo(
     """``vscr demo``: every stage into the working folder ``work`` (made, or replaced with
     ``overwrite`` when it is a demo folder), ``overlays`` test videos rendered, predictions sharpened
     by the dense CRF with ``crf``, the tagged ones decoded with ``votes`` (vscr predict --tag-votes),
-    the network trained with or without the action head (``action_head``); returns the score table and the record written to
-    ``work/demo.json`` (scores, seconds per stage)."""
+    the network trained with or without the action head (``action_head``), and the page of it all
+    (``work/report/index.html``, vscr report); returns the score table and the record written to
+    ``work/demo.json`` (scores, seconds per stage, the report's path)."""
     predict.check_tag_votes(votes)
     work = check_output(work, DEMO, overwrite, resumable=False)
     work.mkdir(exist_ok=True)
@@ -148,7 +155,8 @@ def run_demo(
     start = time.perf_counter()
     seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf, votes, action_head))
     seconds.update(run_stages(overlay_stages(work, overlays)))
+    seconds.update(run_stages([report_stage(work, overwrite)]))
     table, numbers = results_table(work)
-    record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "action_head": action_head, "scores": numbers, "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
+    record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "action_head": action_head, "scores": numbers, "report": str(work / "report" / report.PAGE), "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
     (work / "demo.json").write_text(json.dumps(record, indent=2) + "\n")
     return table, record

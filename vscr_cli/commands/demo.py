@@ -34,3 +34,4 @@ def command(
     table, record = run_demo(work, size, overlays, seed, overwrite, crf, tag_votes.value, action_head)
     console.stdout.print(table)
     console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)
+    console.stdout.print(f"report: {record['report']} (open it in a browser; training curves: tensorboard --logdir {work})", highlight=False)
