@@ -24,7 +24,7 @@ from vscr_cli import __version__, console
 from vscr_cli.errors import VscrError
 
 #: The subcommands in help's order; each is the module ``vscr_cli.commands.<name>``.
-COMMANDS = ("synth", "info", "weights", "edges", "cam", "train", "refine", "predict", "align", "score", "show", "merge", "demo")
+COMMANDS = ("synth", "info", "weights", "edges", "cam", "train", "refine", "predict", "align", "score", "show", "report", "merge", "demo")
 
 
 @functools.cache
@@ -63,6 +63,10 @@ class _CommandModules(Mapping[str, click.Command]):
         return len(COMMANDS)
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command: raised past typer, which would turn it into a silent exit 130."""
+
+
 class LazyGroup(TyperGroup):
     """A typer group whose subcommands are loaded when asked for (click's lazy-loading pattern)."""
 
@@ -86,6 +90,12 @@ class LazyGroup(TyperGroup):
         if self._listing and cmd_name in COMMANDS:
             return command_summary(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:
+            raise Interrupted from interrupt
 
 
 app = typer.Typer(
@@ -121,13 +131,13 @@ def run(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="vscr")  # standalone: usage errors print and exit 2
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("vscr: interrupted", file=sys.stderr)
         return 130
     except VscrError as error:
         if console.Verbosity.level > 0:
             traceback.print_exc()
-        print(f"vscr: error: {error}", file=sys.stderr)
+        print(f"vscr: error: {console.one_line(str(error))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
@@ -135,7 +145,7 @@ def run(argv: list[str] | None = None) -> int:
     except OSError as error:  # the filesystem said no: permission, read-only, a file where a folder was expected...
         if console.Verbosity.level > 0:
             traceback.print_exc()
-        print(f"vscr: error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"vscr: error: {console.one_line(describe_os_error(error))}", file=sys.stderr)
         return 1
     return 0
 

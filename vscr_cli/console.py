@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -23,12 +25,30 @@ class Verbosity:
     level = 0  # -1 quiet, 0 normal, 1+ verbose
 
 
+#: Unicode categories that break or hide a line: control characters, line and paragraph separators,
+#: lone surrogates (undecodable bytes of a file name).
+_UNPRINTABLE = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped as Python writes it (a newline in a folder name
+    becomes ``\\n``), so that a message naming any file stays one printable line."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _UNPRINTABLE else c for c in text)
+
+
+def _log_library_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """A library's warning (Zarr's about a foreign file in a store, say) as one log line: shown
+    like any progress note, hidden by -q."""
+    log.info("%s: %s", category.__name__, one_line(" ".join(str(message).split())))
+
+
 def configure(verbose: int, quiet: bool) -> None:
     Verbosity.level = -1 if quiet else verbose
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     log.handlers[:] = [RichHandler(console=stderr, show_time=False, show_path=False, markup=False)]
     log.setLevel(level)
     log.propagate = False
+    warnings.showwarning = _log_library_warning
 
 
 @contextmanager

@@ -1,23 +1,24 @@
 """Pictures of stores for people: label maps in the A2D palette with a legend, edge maps with
 segment boundaries, CAM heat maps; contact sheets (PNG) and videos (MP4 through PyAV).
 
-Every function takes and returns (H, W, 3) uint8 RGB images.
+Every picture function takes and returns (H, W, 3) uint8 RGB images; the encoders return a file's
+bytes carrying a text record (a PNG's tEXt chunk, an MP4's comment) that says who made it.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+import io
+from collections.abc import Iterable, Sequence
 
 import av
 import cv2
 import numpy as np
+import PIL.Image
+import PIL.PngImagePlugin
 from skimage.segmentation import find_boundaries
 
 from vscr_cli import labels
-from vscr_cli.errors import VscrError
+from vscr_cli.store import MP4_RECORD_KEY, PNG_RECORD_KEY
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -77,28 +78,23 @@ def contact_sheet(rows: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)
 
 
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[Path]:
-    """A hidden sibling of ``path`` (same suffix) to write; moved onto ``path`` only when the block succeeds."""
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+def png_bytes(image: np.ndarray, record: str) -> bytes:
+    """A PNG of ``image`` carrying ``record`` in its tEXt chunk :data:`PNG_RECORD_KEY`."""
+    text = PIL.PngImagePlugin.PngInfo()
+    text.add_text(PNG_RECORD_KEY, record)
+    encoded = io.BytesIO()
+    PIL.Image.fromarray(np.ascontiguousarray(image)).save(encoded, format="PNG", pnginfo=text)
+    return encoded.getvalue()
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    with _atomic_file(path) as temporary:
-        if not cv2.imwrite(str(temporary), image[..., ::-1]):
-            raise VscrError(f"{path}: cannot write PNG")
-
-
-def write_mp4(path: Path, images: Sequence[np.ndarray], fps: int = 8) -> None:
-    """H.264 video of images, each padded to the largest one's size rounded up to even sides."""
+def mp4_bytes(images: Sequence[np.ndarray], record: str, fps: int = 8) -> bytes:
+    """An H.264 MP4 of images, each padded to the largest one's size rounded up to even sides,
+    carrying ``record`` as its :data:`MP4_RECORD_KEY` metadata."""
     height = (max(image.shape[0] for image in images) + 1) // 2 * 2
     width = (max(image.shape[1] for image in images) + 1) // 2 * 2
-    with _atomic_file(path) as temporary, av.open(str(temporary), "w") as container:
+    encoded = io.BytesIO()
+    with av.open(encoded, "w", format="mp4") as container:
+        container.metadata[MP4_RECORD_KEY] = record
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for number, image in enumerate(images):
@@ -107,3 +103,4 @@ def write_mp4(path: Path, images: Sequence[np.ndarray], fps: int = 8) -> None:
             frame.pts = number
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return encoded.getvalue()

@@ -69,6 +69,11 @@ FRAME_INDEX = "frame_index"
 SOURCE_DIGEST = "source_sha256"  # a video group's attribute: sha256 of the footage it was made from
 OUTPUT_RECORD = "vscr-output.json"
 OUTPUT_SCHEMA = "vscr-output/1"
+#: Where a single file vscr wrote carries its output record: a JSON file's top-level key, a PNG's
+#: tEXt key, an MP4's metadata key.
+JSON_RECORD_KEY = "vscr_output"
+PNG_RECORD_KEY = "vscr-output"
+MP4_RECORD_KEY = "comment"
 STORE = "store"
 log = logging.getLogger("vscr")
 # vscr-store/2 stores every chunk, all-zero ones too, so that a missing chunk means damage rather
@@ -278,7 +283,7 @@ def _file_kind(path: Path) -> str | None:
 
         try:
             with PIL.Image.open(path) as image:
-                text = image.info.get("vscr-output")
+                text = image.info.get(PNG_RECORD_KEY)
         except (OSError, ValueError, SyntaxError):
             return None
         return _owner_kind(_json_or_none(text))
@@ -287,13 +292,13 @@ def _file_kind(path: Path) -> str | None:
 
         try:
             with av.open(str(path)) as container:
-                text = container.metadata.get("comment")
+                text = container.metadata.get(MP4_RECORD_KEY)
         except (OSError, ValueError, av.FFmpegError):
             return None
         return _owner_kind(_json_or_none(text))
     if head.lstrip()[:1] == b"{" and size <= RECORDED_FILE_BYTES:
         document = _read_json(path)
-        return _owner_kind(document.get("vscr_output")) if isinstance(document, dict) else None
+        return _owner_kind(document.get(JSON_RECORD_KEY)) if isinstance(document, dict) else None
     return None
 
 
@@ -622,6 +627,7 @@ class StoreWriter:
         self._group: zarr.Group | None = None
         self._lock: OutputLock | None = None
         self._earlier = (0, 0)  # how many videos and skips an earlier (resumed) run recorded
+        self._interrupted = False  # whether this run continues the partial store an interrupted run left
         self.partial: Path
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -647,6 +653,7 @@ class StoreWriter:
         self.partial = _partial_path(self.target)
         if self.resume and (self.partial.exists() or self.partial.is_symlink()):
             _check_staging(self.target, self.partial, STORE)
+            self._interrupted = True
             self._reopen()
         elif self.resume and output_kind(self.target) == STORE:
             self._unpack_final()
@@ -670,9 +677,9 @@ class StoreWriter:
                     self._finish()
                 elif self._tempdir is not None:
                     shutil.rmtree(self._tempdir, ignore_errors=True)
-                elif self._group is not None and self.record.videos:  # --resume continues from the partial
+                elif self._group is not None and len(self.record.videos) > self._earlier[0]:  # --resume continues from the partial
                     log.warning("kept %d finished videos in %s: rerun with --resume to continue", len(self.record.videos), self.partial)
-                elif self._group is not None:  # nothing worth keeping
+                elif self._group is not None and not self._interrupted:  # nothing new, nothing of an interrupted run to keep
                     shutil.rmtree(self.partial, ignore_errors=True)
         finally:
             self._release()
@@ -754,21 +761,19 @@ class StoreWriter:
         else:
             replace_output(self.partial, self.target)
 
-    def footage(self, video_id: str) -> str | None:
-        """The recorded digest of the footage a completed video was made from (None if not recorded)."""
+    def check_resumed(self, sources: Mapping[str, tuple[str, Callable[[], str | None]]]) -> None:
+        """Refuse (one line) to continue a store from other inputs: each video it already holds must be
+        among ``sources`` (video id -> (where this run finds it, a function giving its footage's
+        sha256)) and, where the store records a digest, made from that very footage."""
         assert self._group is not None, "use StoreWriter as a context manager"
-        digest = self._group[video_id].attrs.get(SOURCE_DIGEST)
-        return digest if isinstance(digest, str) else None
-
-    def check_footage(self, video_id: str, footage: str, digest: Callable[[], str]) -> None:
-        """Refuse to continue a store with other footage: a completed video's recorded digest must be
-        ``digest()``, the digest of ``footage`` (what this run names as the video's source)."""
-        recorded_digest = self.footage(video_id)
-        if recorded_digest is not None and recorded_digest != digest():
-            raise StoreError(
-                f"{self.target}: cannot resume: its video {video_id!r} was made from other footage than {footage} "
-                "(pass the sources it was made from, or --overwrite to start again)"
-            )
+        again = "pass the inputs it was made from, or --overwrite to start again"
+        for video_id in self.record.videos:
+            if video_id not in sources:
+                raise StoreError(f"{self.target}: cannot resume: its video {video_id!r} is not among this run's inputs ({again})")
+            where, digest = sources[video_id]
+            recorded_digest = self._group[video_id].attrs.get(SOURCE_DIGEST)
+            if recorded_digest is not None and recorded_digest != digest():
+                raise StoreError(f"{self.target}: cannot resume: its video {video_id!r} was made from other footage than {where} ({again})")
 
     # -- content -----------------------------------------------------------------------------
     @property
@@ -950,6 +955,10 @@ class Store:
 
     def video_attrs(self, video_id: str) -> dict[str, Any]:
         return dict(self._video_group(video_id).attrs)
+
+    def footage(self, video_id: str) -> str | None:
+        """The sha256 of the footage a video was made from, as its group records it (None: not recorded)."""
+        return self.video_attrs(video_id).get(SOURCE_DIGEST)
 
 
 def _article(word: str) -> str:

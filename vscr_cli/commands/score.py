@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import Split
+from vscr_cli.options import Overwrite, Split
 from vscr_cli.reports import print_scores
 from vscr_cli.stages import score as stage
-from vscr_cli.stages.score import METRICS
+from vscr_cli.stages.score import METRICS, SCORES_KIND
+from vscr_cli.store import check_output, file_output
 
 NAME = "score"
 
@@ -44,13 +45,18 @@ def command(
     per_class: Annotated[bool, typer.Option("--per-class", help="Also show the IoU of every class.")] = False,
     per_video: Annotated[bool, typer.Option("--per-video", help="Also show each video's mIoU and foreground scores (the JSON report always holds them).")] = False,
     json_path: Annotated[Optional[str], typer.Option("--json", metavar="FILE", help="Write all scores and confusion matrices as JSON to FILE ('-': stdout, instead of the tables).")] = None,
+    ignore_footage: Annotated[bool, typer.Option("--ignore-footage", help="Score even where the ground truth's footage is not the footage the store was made from (a re-encoded copy).")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     chosen = parse_metrics(metrics)
-    scores, report = stage.run(pred, gt, chosen, split.value if split else None, dense, allow_missing, predicted_only, resize)
+    report_file = Path(json_path) if json_path not in (None, "-") else None
+    if report_file is not None:
+        check_output(report_file, SCORES_KIND, overwrite, resumable=False)
+    scores, report = stage.run(pred, gt, chosen, split.value if split else None, dense, allow_missing, predicted_only, resize, ignore_footage)
     if json_path is not None:
         text = stage.report_json(report)
-        if json_path == "-":
+        if report_file is None:
             print(text)
             return
-        Path(json_path).write_text(text + "\n")
+        file_output(report_file, SCORES_KIND, (text + "\n").encode(), overwrite)
     print_scores(scores, chosen, report, per_class, per_video)

@@ -26,6 +26,7 @@ input and aligning twice gives the same result as aligning once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,7 @@ def run(pred: str, output: Path | None, track: bool = False, min_iou: float = 0.
     with open_store(pred, PREDICTIONS.kind) as store:
         inputs = {"pred": {"location": store.location, "params": store.record.params, "inputs": store.record.inputs}}
         with StoreWriter(output, kind=PREDICTIONS.kind, params={"aligned": options}, inputs=inputs, overwrite=overwrite, resume=resume) as writer:
+            writer.check_resumed({video: (store.location, functools.partial(store.footage, video)) for video in store.videos})
             for skipped in store.record.skipped:
                 if skipped not in writer.record.skipped:
                     writer.skip(skipped["video"], skipped["reason"])

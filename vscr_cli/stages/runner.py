@@ -280,6 +280,7 @@ def write_per_video(
         raise VscrError(f"--scheduler {scheduler}: workers write into the output, so pass -o PATH on a filesystem they share")
     cluster = dask_client(scheduler) if scheduler is not None else contextlib.nullcontext()
     with cluster as client, StoreWriter(target, kind=kind, params=params, inputs=inputs, overwrite=run.overwrite, resume=run.resume) as writer, console.progress() as bar:
+        writer.check_resumed({video.video_id: (str(video.path), video.digest) for video in videos})
         video_task = bar.add_task("videos", total=len(videos))
         frame_task = bar.add_task("frames", total=None)
         if client is None:

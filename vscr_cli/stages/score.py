@@ -17,6 +17,10 @@ a miss: it is in its ground-truth row (lowering that class's accuracy and IoU an
 accuracy) but is a false positive for no class. The reference code masks on the ground truth
 only; dropping such pixels instead would let a predictor raise its score by abstaining.
 
+A store is scored only when it holds A2D's ids (background, the 43 classes, 255 "no prediction")
+and was made from the ground truth's own footage (the sha256 each video group records, see
+:func:`check_footage`): anything else is refused with one line rather than scored quietly.
+
 All scores are fractions in [0, 1]; NaN marks an undefined value (no pixel to score).
 """
 
@@ -35,11 +39,11 @@ import numpy as np
 
 from vscr_cli import console, labels
 from vscr_cli.datasets import GroundTruth, open_ground_truth
-from vscr_cli.errors import StoreError
+from vscr_cli.errors import SourceError, StoreError
 from vscr_cli.labels import ACTION_INDEX, ACTOR_INDEX, CLASS_IDS, CLASS_INDEX, IGNORE, NUM_ACTIONS, NUM_ACTORS
-from vscr_cli.sources import recorded_ground_truth
+from vscr_cli.sources import discover, recorded_ground_truth
 from vscr_cli.schemas import CAMS, LABEL, PREDICTIONS, PSEUDO
-from vscr_cli.store import Store, open_store
+from vscr_cli.store import JSON_RECORD_KEY, Store, open_store, output_record
 
 #: The label spaces scored, in report order.
 SPACES: tuple[str, ...] = ("actor_action", "actor", "action")
@@ -51,6 +55,10 @@ FOREGROUND_METRICS: tuple[str, ...] = ("fg_iou", "fg_j_mean")
 METRICS: tuple[str, ...] = SPACE_METRICS + FOREGROUND_METRICS
 
 _NUM_IDS = 256  # label maps are uint8
+#: (256,) bool: the ids a scored store may hold: background, the 43 classes and 255 ("no prediction", a miss).
+_A2D_IDS = np.isin(np.arange(_NUM_IDS), [*CLASS_IDS, IGNORE])
+#: The kind of output ``vscr score --json FILE`` writes (see vscr_cli.store.file_output).
+SCORES_KIND = "scores"
 #: The stores scored, by kind, and the label map scored in each; a cam store's "no CAM" (255) counts as background.
 SCORED = {schema.kind: schema for schema in (PREDICTIONS, CAMS)}
 LABEL_ARRAYS = {PREDICTIONS.kind: LABEL, CAMS.kind: PSEUDO}
@@ -352,9 +360,32 @@ def score_frames(
                     )
             accumulator.add(truth, prediction, video=video)
             on_frame()
+        foreign = np.flatnonzero(accumulator.id_counts.sum(axis=0) * ~_A2D_IDS)
+        if foreign.size:
+            raise StoreError(
+                f"{store.location}: video {video!r} holds ids that are no A2D actor-action class ({', '.join(map(str, foreign[:10]))}); "
+                "a scored store holds 0, the 43 class ids and 255"
+            )
         total.merge(accumulator)
         per_video[video] = accumulator.scores()
     return total.scores(), per_video
+
+
+def check_footage(store: Store, gt: Path, videos: Iterable[str]) -> None:
+    """Refuse (one line) to score ``videos`` of ``store`` against ground truth of other footage: the
+    footage digest each video group records must be that of the video beside the ground truth in
+    ``gt``. Videos without a recorded digest, or without footage in ``gt``, are not checked."""
+    try:
+        footage = {source.video_id: source for source in discover([gt])}
+    except SourceError:
+        return  # ground truth without footage (masks only): nothing to compare
+    for video in videos:
+        recorded = store.footage(video)
+        if video in footage and recorded is not None and recorded != footage[video].digest():
+            raise StoreError(
+                f"{store.location}: video {video!r} was made from other footage than the ground truth's ({footage[video].path}); "
+                "score against the dataset it came from, or pass --ignore-footage for a re-encoded copy"
+            )
 
 
 def run(
@@ -366,9 +397,11 @@ def run(
     allow_missing: bool = False,
     predicted_only: bool = False,
     resize: bool = False,
+    ignore_footage: bool = False,
 ) -> tuple[Scores, dict[str, Any]]:
     """``vscr score``: the scores of the pred or cam store ``pred`` (``-``: stdin) against ground
-    truth ``gt`` (None: where its recorded sources are), and the report ``--json`` writes."""
+    truth ``gt`` (None: where its recorded sources are), and the report ``--json`` writes.
+    ``ignore_footage``: score even where the ground truth's footage is not what the store was made from."""
     with open_store(pred, tuple(LABEL_ARRAYS)) as store:
         if gt is None:
             gt = recorded_ground_truth(store.location, store.record.inputs)
@@ -387,11 +420,14 @@ def run(
             )
         if missing:
             console.log.warning("%d of %d ground-truth frames are not predicted: counted as background", len(missing), len(plan))
+        if not ignore_footage:
+            check_footage(store, gt, sorted({item.video for item in plan if item.position is not None}))
         with console.progress() as bar:
             task = bar.add_task("scoring frames", total=len(plan))
             scores, per_video = score_frames(store, ground_truth, plan, lambda: bar.advance(task), resize)
         location = store.location
     report = {
+        JSON_RECORD_KEY: output_record(SCORES_KIND),
         "pred": location,
         "gt": str(gt),
         "split": split,

@@ -13,12 +13,14 @@ from vscr_cli.datasets import open_ground_truth
 from vscr_cli.errors import VscrError
 from vscr_cli.sources import recorded_sources
 from vscr_cli.schemas import CAM, CAMS, EDGE, EDGES, LABEL, PREDICTIONS, PSEUDO, SEGMENTS
-from vscr_cli.store import Store, check_parent, open_store
+from vscr_cli.store import Store, check_output, file_output, open_store, output_record_text
 
 #: The kinds of store shown, and their arrays of A2D ids (whose classes the legend names).
 SHOWN = (EDGES.kind, CAMS.kind, PREDICTIONS.kind)
 LABEL_MAPS = (LABEL, PSEUDO)
 SUFFIXES = (".png", ".mp4")
+#: The kind of output each suffix is (see vscr_cli.store.file_output): a contact sheet or a video.
+OUTPUT_KINDS = {".png": "sheet", ".mp4": "video"}
 
 
 def store_panels(store: Store, video_id: str, position: int, frame: np.ndarray) -> list[np.ndarray]:
@@ -36,11 +38,8 @@ def store_panels(store: Store, video_id: str, position: int, frame: np.ndarray) 
 def run(store_path: str, output: Path, video: str | None = None, frames: int = 6, gt: Path | None = None, side_by_side: bool = False, overwrite: bool = False) -> None:
     """``vscr show``: one video of the store at ``store_path`` (default: its first) as a contact
     sheet of ``frames`` frames (``.png``) or a video of all (``.mp4``), beside ground truth ``gt``."""
-    check_parent(output)
-    if output.is_dir() or (output.exists() and not output.is_file()):
-        raise VscrError(f"{output}: is a folder (or not a file): refusing to replace it")
-    if output.exists() and not overwrite:
-        raise VscrError(f"{output}: output exists (pass --overwrite to replace it)")
+    kind = OUTPUT_KINDS[output.suffix.lower()]
+    check_output(output, kind, overwrite, resumable=False)
     with open_store(store_path, SHOWN) as store:
         video_id = video or (store.videos[0] if store.videos else None)
         if video_id is None:
@@ -75,7 +74,8 @@ def run(store_path: str, output: Path, video: str | None = None, frames: int = 6
             rows.append(render.side_by_side(panels))
         if output.suffix.lower() == ".png":
             sheet = render.contact_sheet(rows)
-            render.write_png(output, render.side_by_side([sheet, render.legend(seen, sheet.shape[0])]) if seen - {0, 255} else sheet)
+            data = render.png_bytes(render.side_by_side([sheet, render.legend(seen, sheet.shape[0])]) if seen - {0, 255} else sheet, output_record_text(kind))
         else:
-            render.write_mp4(output, [render.side_by_side([row, render.legend(seen, row.shape[0])]) if seen - {0, 255} else row for row in rows])
+            data = render.mp4_bytes([render.side_by_side([row, render.legend(seen, row.shape[0])]) if seen - {0, 255} else row for row in rows], output_record_text(kind))
+    file_output(output, kind, data, overwrite)
     console.log.info("wrote %s (%s, %d frames)", output, video_id, len(rows))
