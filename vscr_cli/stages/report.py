@@ -232,6 +232,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#22
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
 td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #ddd}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:85%}h2{margin-top:1.6em}
+figure img{min-width:60%;image-rendering:pixelated}
 """
 
 
