@@ -41,10 +41,20 @@ def test_dense_crf_snaps_a_spilled_mask_to_the_colour_edge():
     np.testing.assert_allclose(marginals.sum(0), 1, atol=1e-4)
 
 
-def test_dense_crf_keeps_a_flat_image_close_to_its_unaries():
+def test_dense_crf_on_a_flat_image_smooths_isolated_doubts_into_their_surroundings():
+    """A flat image carries no edge, so the pairwise terms pull each pixel to its neighbourhood's label:
+    pixels whose unaries weakly disagree with all around them flip, a confident region stays. A CRF that
+    did nothing would keep every doubtful pixel."""
     image = np.full((32, 32, 3), 128, np.uint8)
-    prob = np.stack([np.full((32, 32), 0.2), np.full((32, 32), 0.8)]).astype(np.float32)
-    assert (dense_crf(image, prob).argmax(0) == 1).all()
+    actor = np.full((32, 32), 0.8)
+    doubtful = np.zeros((32, 32), bool)
+    doubtful[4::7, 3::6] = True  # isolated pixels, 20 of them
+    actor[doubtful] = 0.4
+    prob = np.stack([1 - actor, actor]).astype(np.float32)
+    assert ((prob.argmax(0) == 1) == ~doubtful).all()  # the unaries alone leave them background
+    marginals = dense_crf(image, prob)
+    assert (marginals.argmax(0) == 1).all()
+    assert (marginals[1][~doubtful] > 0.8).all()  # the confident region is kept and made surer
 
 
 def test_dense_crf_rejects_an_image_of_another_size():
