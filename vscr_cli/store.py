@@ -419,8 +419,13 @@ def _open_beside(target: Path, path: Path, flags: int) -> int:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise StoreError(f"{target}: {path.name} beside it is a symbolic link that vscr did not make: refusing to follow it (remove it)") from None
+            raise _planted_link(target, path) from None
         raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+
+
+def _planted_link(target: Path, path: Path) -> StoreError:
+    """The one line refusing a symbolic link where vscr keeps a file of its own beside ``target``."""
+    return StoreError(f"{target}: {path.name} beside it is a symbolic link that vscr did not make: refusing to follow it (remove it)")
 
 
 def output_file_mode() -> int:
@@ -502,9 +507,11 @@ def writing(target: Path) -> Iterator[None]:
 def _check_staging(target: Path, staging: Path, kind: str) -> None:
     """Refuse (one line) a staging folder beside ``target`` that vscr did not make: a symlink, a file,
     or a folder that is neither empty nor marked as a ``kind`` output (an earlier run's)."""
-    if not (staging.exists() or staging.is_symlink()):
+    if staging.is_symlink():
+        raise _planted_link(target, staging)
+    if not staging.exists():
         return
-    if staging.is_symlink() or not staging.is_dir() or (any(staging.iterdir()) and output_kind(staging) != kind):
+    if not staging.is_dir() or (any(staging.iterdir()) and output_kind(staging) != kind):
         raise StoreError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to use or remove it (remove it yourself)")
 
 
