@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vscr_cli.datasets.a2d import A2DRelease, find_release_root
 from vscr_cli.errors import SourceError, StoreError
+from vscr_cli.tags import read_text
 from vscr_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoSource, visible
 
 #: The videos of an A2D root a run may take (``--split``).
@@ -53,7 +54,7 @@ def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
 
 def _expand_list(path: Path, a2d_split: str) -> list[VideoSource]:
     found: list[VideoSource] = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, SourceError, "the list of sources").splitlines():
         entry = line.strip()
         if entry and not entry.startswith("#"):
             item = Path(entry)

@@ -1,43 +1,76 @@
 """Video-level actor-action tags: the only supervision a weakly-supervised run uses.
 
 Tags come from a CSV with a header ``video,tags`` (names like ``dog-running;adult-walking``
-or A2D ids; an empty field means no A2D actor); :func:`vscr_cli.datasets.load_tags` also reads
-them from an A2D ``Release/`` root (every valid id found in a video's annotation files).
+or A2D ids; an empty field means no A2D actor: ``clip,``); :func:`vscr_cli.datasets.load_tags` also
+reads them from an A2D ``Release/`` root (every valid id found in a video's annotation files).
+
+Users' text files (a tags CSV, an A2D ``videoset.csv``, a ``.txt`` list of sources) are read with
+:func:`read_text` and :func:`csv_rows`: UTF-8, a leading byte-order mark (as spreadsheets write)
+dropped, and anything else one error line naming the file (and the line).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Iterable, Mapping
+import io
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from vscr_cli import labels
-from vscr_cli.errors import TagError
+from vscr_cli.errors import TagError, VscrError
 
 Tags = dict[str, tuple[int, ...]]
 
 
-def read_tags_csv(path: Path) -> Tags:
-    """Parse a ``video,tags`` CSV into {video id: sorted tag ids}."""
+def read_text(path: Path, error: type[VscrError], what: str) -> str:
+    """The text of a user's file ``path`` (``what`` it holds, for the message): UTF-8 with or without
+    a byte-order mark; a file that cannot be read or is not UTF-8 is ``error`` naming it."""
     try:
-        handle = path.open(newline="")
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     except OSError as exc:
-        raise TagError(f"{path}: cannot read tags ({exc.strerror})") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"video", "tags"} <= set(reader.fieldnames):
-            raise TagError(f"{path}: expected a header 'video,tags'")
-        tags: Tags = {}
-        for number, row in enumerate(reader, start=2):
-            video = (row["video"] or "").strip()
-            if not video:
-                raise TagError(f"{path}:{number}: empty video id")
-            if video in tags:
-                raise TagError(f"{path}:{number}: video {video!r} is listed twice")
-            try:
-                tags[video] = labels.parse_tags(row["tags"] or "")
-            except ValueError as exc:
-                raise TagError(f"{path}:{number}: {exc}") from exc
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+
+
+def csv_rows(path: Path, error: type[VscrError], what: str) -> Iterator[tuple[str, list[str]]]:
+    """The non-blank rows of the CSV file ``path`` (read as :func:`read_text` does), each with
+    ``"path:line"`` to name it in an error; malformed CSV is ``error`` naming the file and line."""
+    reader = csv.reader(io.StringIO(read_text(path, error, what), newline=""))
+    try:
+        for fields in reader:
+            if fields:
+                yield f"{path}:{reader.line_num}", fields
+    except csv.Error as exc:
+        raise error(f"{path}:{reader.line_num}: malformed CSV ({exc})") from exc
+
+
+def read_tags_csv(path: Path) -> Tags:
+    """Parse a ``video,tags`` CSV into {video id: sorted tag ids}: every row has the header's
+    fields, every video is listed once (a :class:`TagError` naming the file and line otherwise)."""
+    rows = csv_rows(path, TagError, "tags")
+    header = [name.strip() for name in next(rows, ("", []))[1]]
+    if not {"video", "tags"} <= set(header):
+        raise TagError(f"{path}: expected a header 'video,tags'")
+    video_field, tags_field = header.index("video"), header.index("tags")
+    tags: Tags = {}
+    for where, fields in rows:
+        if len(fields) != len(header):
+            hint = " (a video without tags is written 'VIDEO,')" if len(fields) < len(header) else ""
+            raise TagError(f"{where}: expected {len(header)} fields like the header {','.join(header)!r}, found {len(fields)}{hint}")
+        video = fields[video_field].strip()
+        if not video:
+            raise TagError(f"{where}: empty video id")
+        if video in tags:
+            raise TagError(f"{where}: video {video!r} is listed twice")
+        try:
+            tags[video] = labels.parse_tags(fields[tags_field])
+        except ValueError as exc:
+            raise TagError(f"{where}: {exc}") from exc
     return tags
 
 

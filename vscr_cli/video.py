@@ -1,15 +1,24 @@
 """Video decoding: every stage reads frames through this module (the only one that decodes media).
 
 A video is a file (mp4/avi/mkv/webm/mov via PyAV) or a folder of frame images (one folder =
-one video). Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based. Finding the videos a
+one video). Frames are (H, W, 3) uint8 RGB; frame numbers are 0-based; every frame of a video
+has the size the video declares (its stream's, or its first image's). Finding the videos a
 source argument names is :mod:`vscr_cli.sources`.
+
+Input limit: a frame may declare at most :func:`max_pixels` pixels (width x height), checked from
+the header before anything is decoded, so a decompression bomb (a tiny file declaring a huge
+image) is one error line rather than gigabytes of memory. The limit is
+:data:`DEFAULT_MAX_PIXELS` unless ``$VSCR_MAX_PIXELS`` or :func:`set_max_pixels` raises it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import av
@@ -22,6 +31,50 @@ from vscr_cli.store import check_video_id
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: The most pixels a frame may declare: 40 megapixels, almost five 4K UHD frames (3840x2160 is 8.3).
+DEFAULT_MAX_PIXELS = 40_000_000
+MAX_PIXELS_ENV = "VSCR_MAX_PIXELS"
+_max_pixels: int | None = None  # set by set_max_pixels; wins over the environment
+PIL.Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check only warns below 179 MP: max_pixels() decides
+
+
+def set_max_pixels(limit: int) -> None:
+    """Let frames declare up to ``limit`` pixels (over ``$VSCR_MAX_PIXELS`` and the default)."""
+    global _max_pixels
+    if limit < 1:
+        raise SourceError(f"the pixel limit must be at least 1, got {limit}")
+    _max_pixels = limit
+
+
+def max_pixels() -> int:
+    """The most pixels a frame may declare: :func:`set_max_pixels`'s, else ``$VSCR_MAX_PIXELS``, else the default."""
+    if _max_pixels is not None:
+        return _max_pixels
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdecimal() or int(text) < 1:
+        raise SourceError(f"{MAX_PIXELS_ENV}={text!r}: expected a whole number of pixels of at least 1")
+    return int(text)
+
+
+def check_pixels(where: Path, width: int, height: int) -> None:
+    """A :class:`SourceError` naming ``where`` unless a ``width`` x ``height`` frame is within :func:`max_pixels`."""
+    limit = max_pixels()
+    if width * height > limit:
+        raise SourceError(
+            f"{where}: declares {width}x{height} pixels, more than the limit of {limit} "
+            f"(a decompression bomb? to read it, raise the limit with {MAX_PIXELS_ENV})"
+        )
+
+
+def _size_mismatch(where: str, size: tuple[int, int], expected: tuple[int, int]) -> SourceError:
+    """The error for a frame of ``size`` (H, W) in a video whose frames are ``expected`` (H, W)."""
+    return SourceError(
+        f"{where} is {size[1]}x{size[0]} pixels where the video's frames are {expected[1]}x{expected[0]} "
+        "(every frame of a video must have one size)"
+    )
 
 
 @dataclass(frozen=True)
@@ -80,7 +133,20 @@ class VideoSource:
     def _image_files(self) -> list[Path]:
         return sorted(p for p in visible(self.path) if p.suffix.lower() in IMAGE_SUFFIXES)
 
+    @cached_property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W) of every frame: the first image's, or the video stream's (read from headers, within :func:`max_pixels`)."""
+        if self.is_folder:
+            files = self._image_files()
+            if not files:
+                raise SourceError(f"{self.path}: video has no frames")
+            return image_size(files[0])
+        with self._open() as container:
+            stream = container.streams.video[0]
+            return stream.height, stream.width
+
     def _open(self) -> av.container.InputContainer:
+        """The container, its first video stream's declared size checked against :func:`max_pixels`."""
         try:
             container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -88,6 +154,12 @@ class VideoSource:
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.path}: no video stream")
+        stream = container.streams.video[0]
+        try:
+            check_pixels(self.path, stream.width, stream.height)
+        except SourceError:
+            container.close()
+            raise
         return container
 
     def count_frames(self) -> int:
@@ -120,10 +192,13 @@ class VideoSource:
 
     def _decode(self, wanted: set[int] | None) -> Iterator[tuple[int, np.ndarray]]:
         last = max(wanted) if wanted else None
+        expected = self.frame_size
         with self._open() as container:
             try:
                 for number, frame in enumerate(container.decode(video=0)):
                     if wanted is None or number in wanted:
+                        if (frame.height, frame.width) != expected:
+                            raise _size_mismatch(f"{self.path}: frame {number}", (frame.height, frame.width), expected)
                         yield number, frame.to_ndarray(format="rgb24")
                     if last is not None and number >= last:
                         return
@@ -136,7 +211,7 @@ class VideoSource:
         if self.is_folder:
             files = self._image_files()
             frames: Iterable[tuple[int, np.ndarray]] = (
-                (i, _read_image(files[i])) for i in sorted(wanted) if i < len(files)
+                (i, read_image(files[i], size=self.frame_size)) for i in sorted(wanted) if i < len(files)
             )
         else:
             frames = self._decode(wanted)
@@ -153,14 +228,36 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB through Pillow: a damaged file is an error rather than a half-grey
-    frame, and libjpeg's warnings stay off stderr (OpenCV prints them)."""
+@contextlib.contextmanager
+def _opened_image(path: Path) -> Iterator[PIL.Image.Image]:
+    """An image file opened with Pillow (only its header read), its size checked against
+    :func:`max_pixels`; a file Pillow cannot read is a :class:`SourceError`."""
     try:
         with PIL.Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+            check_pixels(path, *image.size)
+            yield image
+    except (OSError, ValueError) as error:
         raise SourceError(f"{path}: cannot read image ({_reason(error)})") from error
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(H, W) an image file declares, read from its header and checked against :func:`max_pixels`."""
+    with _opened_image(path) as image:
+        return image.height, image.width
+
+
+def read_image(path: Path, mode: str | None = "RGB", size: tuple[int, int] | None = None) -> np.ndarray:
+    """An image file through Pillow, the one image reader: ``mode`` ``"RGB"`` gives (H, W, 3) uint8,
+    ``"L"`` (H, W) uint8 grey, None the values as stored (a label map's ids).
+
+    Before any pixel is decoded the header's size is checked against :func:`max_pixels` and, when
+    given, against ``size`` (H, W: the video's). A damaged file is an error rather than a half-grey
+    frame, and libjpeg's warnings stay off stderr (OpenCV prints them).
+    """
+    with _opened_image(path) as image:
+        if size is not None and (image.height, image.width) != size:
+            raise _size_mismatch(f"{path}: frame", (image.height, image.width), size)
+        return np.asarray(image if mode is None else image.convert(mode))
 
 
 def size_at_height(size: tuple[int, int], height: int | None) -> tuple[int, int]:

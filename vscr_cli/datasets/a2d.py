@@ -7,7 +7,8 @@ Layout::
     Release/Annotations/mat/<vid>/<frame:05d>.mat     MATLAB v7.3 (HDF5): reS_id, reMask, reBBox, id
     Release/Annotations/col/<vid>/<frame:05d>.png     colour label maps
 
-Frame numbers in file names are 1-based; everything this module returns is 0-based.
+Frame numbers in file names are 1-based (``00000.mat`` is an error); everything this module
+returns is 0-based. ``videoset.csv`` is UTF-8 (a byte-order mark is fine) and lists each video once.
 MATLAB stores arrays column-major, so every HDF5 dataset is transposed on reading.
 ``Annotations/dense/<vid>/<frame:05d>.png`` (uint8 ids for every frame) is a vscr
 extension written by ``vscr synth --dense``; the real A2D has no such folder.
@@ -20,14 +21,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import cv2
 import h5py
 import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.errors import SourceError
-from vscr_cli.video import VideoSource
 from vscr_cli.store import check_video_id
+from vscr_cli.tags import csv_rows
+from vscr_cli.video import VideoSource, read_image
 
 SPLITS = {"train": 0, "test": 1}
 MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: vscr synth HDF5 schema 1.00 ."
@@ -113,14 +114,14 @@ class A2DRelease:
 
     @cached_property
     def rows(self) -> dict[str, VideosetRow]:
-        path = self.root / "videoset.csv"
-        with path.open(newline="") as handle:
-            rows = [
-                VideosetRow.parse(fields, f"{path}:{number}")
-                for number, fields in enumerate(csv.reader(handle), start=1)
-                if fields
-            ]
-        return {row.video_id: row for row in rows}
+        """The rows of ``videoset.csv`` by video id; a video listed twice is a :class:`SourceError`."""
+        rows: dict[str, VideosetRow] = {}
+        for where, fields in csv_rows(self.root / "videoset.csv", SourceError, "the A2D video list"):
+            row = VideosetRow.parse(fields, where)
+            if row.video_id in rows:
+                raise SourceError(f"{where}: video {row.video_id!r} is listed twice")
+            rows[row.video_id] = row
+        return rows
 
     def videos(self, split: str = "all") -> list[str]:
         if split == "all":
@@ -135,10 +136,7 @@ class A2DRelease:
 
     def annotated_frames(self, video_id: str) -> tuple[int, ...]:
         """0-based numbers of the frames with a .mat annotation."""
-        folder = self._mat_dir(video_id)
-        if not folder.is_dir():
-            return ()
-        return tuple(sorted(int(p.stem) - 1 for p in folder.glob("*.mat") if p.stem.isdigit()))  # not ._00005.mat etc.
+        return _frame_numbers(self._mat_dir(video_id), ".mat")
 
     def sources(self, split: str = "all") -> list[VideoSource]:
         return [VideoSource(vid, self.clip_path(vid), self.annotated_frames(vid)) for vid in self.videos(split)]
@@ -167,15 +165,10 @@ class A2DRelease:
 
     def dense_frames(self, video_id: str) -> tuple[int, ...]:
         """0-based numbers of the frames with dense ground truth (``vscr synth --dense`` only)."""
-        folder = self.root / "Annotations" / "dense" / video_id
-        return tuple(sorted(int(p.stem) - 1 for p in folder.glob("*.png"))) if folder.is_dir() else ()
+        return _frame_numbers(self.root / "Annotations" / "dense" / video_id, ".png")
 
     def dense_label_map(self, video_id: str, frame: int) -> np.ndarray:
-        path = self.root / "Annotations" / "dense" / video_id / f"{frame + 1:05d}.png"
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise SourceError(f"{path}: cannot read dense label map")
-        return labels.sanitize(image)[0]
+        return labels.sanitize(read_image(self.root / "Annotations" / "dense" / video_id / f"{frame + 1:05d}.png", mode=None))[0]
 
     def labeled_frames(self, video_id: str) -> tuple[int, ...]:
         return self.dense_frames(video_id) if self.dense else self.annotated_frames(video_id)
@@ -193,6 +186,22 @@ class A2DRelease:
             found.update(int(i) for i in np.unique(annotation.label_map))
             found.update(int(i) for i in annotation.ids)
         return tuple(sorted(found & set(labels.VALID_IDS)))
+
+
+def _frame_numbers(folder: Path, suffix: str) -> tuple[int, ...]:
+    """0-based numbers of the 1-based ``NNNNN<suffix>`` files in ``folder`` (() when it is missing).
+
+    Other names (macOS's ``._00005.mat``) are not frames and are skipped; ``00000`` is an error.
+    """
+    if not folder.is_dir():
+        return ()
+    numbers = []
+    for path in folder.glob(f"*{suffix}"):
+        if path.stem.isdecimal():
+            if int(path.stem) < 1:
+                raise SourceError(f"{path}: A2D numbers frames from 1 (00001{suffix} is the first frame), so this file names no frame")
+            numbers.append(int(path.stem) - 1)
+    return tuple(sorted(numbers))
 
 
 def write_videoset(path: Path, rows: list[VideosetRow]) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.errors import SourceError
-from vscr_cli.video import IMAGE_SUFFIXES
 from vscr_cli.tags import Tags, read_tags_csv
+from vscr_cli.video import IMAGE_SUFFIXES, read_image
 
 
 class DavisFolder:
@@ -46,10 +45,7 @@ class DavisFolder:
         return tuple(range(len(self._mask_files(video_id))))
 
     def label_map(self, video_id: str, frame: int) -> np.ndarray:
-        path = self._mask_files(video_id)[frame]
-        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise SourceError(f"{path}: cannot read mask")
+        mask = read_image(self._mask_files(video_id)[frame], mode="L")
         video_tags = self.tags.get(video_id, ())
         if len(video_tags) > 1:
             raise SourceError(f"{self.tags_csv}: video {video_id!r} has several tags; one binary mask cannot say which is where")
