@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ import skimage.data
 from vscr_cli import labels
 from vscr_cli.datasets.a2d import VideosetRow, write_annotation, write_videoset
 from vscr_cli.errors import VscrError
-from vscr_cli.store import check_output, mark_output
+from vscr_cli.store import folder_output
 from vscr_cli.tags import write_tags_csv
 
 FPS = 24
@@ -335,29 +334,19 @@ def synthesize(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SynthSummary:
-    """Write a dataset to ``output`` (``output/Release/...`` plus ``output/tags.csv``) atomically.
+    """Write a dataset to ``output`` (``output/Release/...`` plus ``output/tags.csv``) under the
+    output rule, atomically and holding the output's lock (:func:`vscr_cli.store.folder_output`):
+    a second run into the same folder is refused while this one writes.
 
     ``progress`` is called with 1 after each video. Returns what was written.
     """
-    target = check_output(Path(output), SYNTH, overwrite, resumable=False)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        summary = _write_dataset(partial, str(target), config, progress)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    mark_output(partial, SYNTH)
-    check_output(target, SYNTH, overwrite, resumable=False)  # still ours to replace
-    if target.exists():
-        shutil.rmtree(target)
-    partial.rename(target)
-    return summary
+    with folder_output(Path(output), SYNTH, overwrite) as staging:
+        return _write_dataset(staging, str(output), config, progress)
 
 
-def _write_dataset(partial: Path, root: str, config: SynthConfig, progress: Callable[[int], None] | None) -> SynthSummary:
-    """Write the dataset into the folder ``partial`` (to be moved to ``root``)."""
-    release = partial / "Release"
+def _write_dataset(staging: Path, root: str, config: SynthConfig, progress: Callable[[int], None] | None) -> SynthSummary:
+    """Write the dataset into the folder ``staging`` (to be moved to ``root``)."""
+    release = staging / "Release"
     for sub in ("clips320H", "Annotations/mat", "Annotations/col"):
         (release / sub).mkdir(parents=True)
     rng = np.random.default_rng(config.seed)
@@ -406,7 +395,7 @@ def _write_dataset(partial: Path, root: str, config: SynthConfig, progress: Call
         if progress is not None:
             progress(1)
     write_videoset(release / "videoset.csv", rows)
-    write_tags_csv(partial / "tags.csv", tags)
+    write_tags_csv(staging / "tags.csv", tags)
     return summary
 
 
