@@ -9,6 +9,8 @@ def test_csv_tags_by_name_or_id(tmp_path):
     path = tmp_path / "tags.csv"
     path.write_text("video,tags\nclip1,dog-running;adult-walking\nclip2,77\nclip3,\n")
     assert read_tags_csv(path) == {"clip1": (18, 77), "clip2": (77,), "clip3": ()}
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # a spreadsheet's byte-order mark
+    assert read_tags_csv(path) == {"clip1": (18, 77), "clip2": (77,), "clip3": ()}
 
 
 @pytest.mark.parametrize(
@@ -18,6 +20,9 @@ def test_csv_tags_by_name_or_id(tmp_path):
         ("video,tags\nclip,14\n", r"tags.csv:2: tag '14' is not one of the 43"),
         ("video,tags\nclip,11\nclip,12\n", r"tags.csv:3: video 'clip' is listed twice"),
         ("name,label\nclip,11\n", r"expected a header 'video,tags'"),
+        ("video,tags\nclip,11\n\nbare\n", r"tags.csv:4: expected 2 fields .* found 1 \(a video without tags is written 'VIDEO,'\)"),
+        ("video,tags\nclip,11,12\n", r"tags.csv:2: expected 2 fields .* found 3$"),
+        ("video,tags\nclip,11\nclip2," + "x" * 200_000 + "\n", r"tags.csv:3: malformed CSV \(field larger than field limit"),
     ],
 )
 def test_csv_errors_name_file_and_line(tmp_path, text, message):
