@@ -46,3 +46,15 @@ def test_tags_from_an_a2d_root_match_the_csv(synth):
 def test_davis_dev_tags(davis_dev):
     tags = load_tags(davis_dev / "tags.csv")
     assert tags["cows"] == () and tags["dog"] == (78,) and tags["parkour"] == (15,)
+
+
+def test_text_files_are_read_up_to_a_limit(tmp_path, monkeypatch):
+    from vscr_cli import tags
+
+    monkeypatch.setattr(tags, "TEXT_LIMIT", 32)
+    path = tmp_path / "tags.csv"
+    path.write_text("video,tags\nclip,11\n")
+    assert read_tags_csv(path) == {"clip": (11,)}
+    path.write_text("video,tags\n" + "clip,11\n" * 4)
+    with pytest.raises(TagError, match=r"tags.csv: larger than 0 MiB, too large for tags"):
+        read_tags_csv(path)

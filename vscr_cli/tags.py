@@ -21,15 +21,21 @@ from vscr_cli import labels
 from vscr_cli.errors import TagError, VscrError
 
 Tags = dict[str, tuple[int, ...]]
+#: The largest user's text file read (the real A2D videoset.csv is 0.2 MB): /dev/zero is not a tags CSV.
+TEXT_LIMIT = 64 << 20
 
 
 def read_text(path: Path, error: type[VscrError], what: str) -> str:
     """The text of a user's file ``path`` (``what`` it holds, for the message): UTF-8 with or without
-    a byte-order mark; a file that cannot be read or is not UTF-8 is ``error`` naming it."""
+    a byte-order mark, at most :data:`TEXT_LIMIT` bytes; a file that cannot be read, is larger or is
+    not UTF-8 is ``error`` naming it."""
     try:
-        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+        with path.open("rb") as handle:
+            data = handle.read(TEXT_LIMIT + 1).removeprefix(codecs.BOM_UTF8)
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    if len(data) > TEXT_LIMIT:
+        raise error(f"{path}: larger than {TEXT_LIMIT >> 20} MiB, too large for {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
