@@ -95,19 +95,19 @@ def test_pixel_limit_covers_video_files_and_can_be_raised(cli, tmp_path, data, m
     assert cli("-q", "edges", clip, "-o", tmp_path / "out" / "e.zarr").code == 0
 
 
-def test_set_max_pixels_wins_over_the_environment(tmp_path, monkeypatch):
+def test_set_max_pixels_sets_the_limit_for_this_process_and_its_workers(tmp_path, monkeypatch):
     from vscr_cli import video
     from vscr_cli.errors import SourceError
 
-    monkeypatch.setattr(video, "_max_pixels", None)  # restored after the test
     frame = _frames(tmp_path / "clip", (40, 50), count=1) / "00000.png"
-    monkeypatch.setenv("VSCR_MAX_PIXELS", "1999")
+    monkeypatch.setenv("VSCR_MAX_PIXELS", "1999")  # restored after the test, whatever set_max_pixels does
     with pytest.raises(SourceError, match="declares 50x40 pixels, more than the limit of 1999"):
         video.read_image(frame)
     video.set_max_pixels(2000)
     assert video.read_image(frame).shape == (40, 50, 3)
+    worker = subprocess.run([sys.executable, "-c", "from vscr_cli.video import max_pixels; print(max_pixels())"], capture_output=True, text=True)
+    assert worker.stdout.strip() == "2000"
     monkeypatch.delenv("VSCR_MAX_PIXELS")
-    monkeypatch.setattr(video, "_max_pixels", None)
     assert video.max_pixels() == video.DEFAULT_MAX_PIXELS == 40_000_000
 
 

@@ -8,7 +8,7 @@ source argument names is :mod:`vscr_cli.sources`.
 Input limit: a frame may declare at most :func:`max_pixels` pixels (width x height), checked from
 the header before anything is decoded, so a decompression bomb (a tiny file declaring a huge
 image) is one error line rather than gigabytes of memory. The limit is
-:data:`DEFAULT_MAX_PIXELS` unless ``$VSCR_MAX_PIXELS`` or :func:`set_max_pixels` raises it.
+:data:`DEFAULT_MAX_PIXELS` unless ``$VSCR_MAX_PIXELS`` (or :func:`set_max_pixels`, which sets it) says otherwise.
 """
 
 from __future__ import annotations
@@ -35,22 +35,19 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 #: The most pixels a frame may declare: 40 megapixels, almost five 4K UHD frames (3840x2160 is 8.3).
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_PIXELS_ENV = "VSCR_MAX_PIXELS"
-_max_pixels: int | None = None  # set by set_max_pixels; wins over the environment
 PIL.Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check only warns below 179 MP: max_pixels() decides
 
 
 def set_max_pixels(limit: int) -> None:
-    """Let frames declare up to ``limit`` pixels (over ``$VSCR_MAX_PIXELS`` and the default)."""
-    global _max_pixels
+    """Let frames declare up to ``limit`` pixels, in this process and the workers it starts
+    (it sets ``$VSCR_MAX_PIXELS``, which they inherit)."""
     if limit < 1:
         raise SourceError(f"the pixel limit must be at least 1, got {limit}")
-    _max_pixels = limit
+    os.environ[MAX_PIXELS_ENV] = str(limit)
 
 
 def max_pixels() -> int:
-    """The most pixels a frame may declare: :func:`set_max_pixels`'s, else ``$VSCR_MAX_PIXELS``, else the default."""
-    if _max_pixels is not None:
-        return _max_pixels
+    """The most pixels a frame may declare: ``$VSCR_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`."""
     text = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_PIXELS
