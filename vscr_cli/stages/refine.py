@@ -23,7 +23,6 @@ and a record of what was done.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
 from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
 from vscr_cli.stages.predict import Predictor, check_tag_votes, load_predictor, network_outputs, tag_votes
-from vscr_cli.store import check_output, mark_output
+from vscr_cli.store import check_output, folder_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
 #: Record entries that describe the network itself; the trained model's other entries (its training
@@ -173,8 +172,8 @@ def run(
     overwrite: bool = False,
 ) -> Path:
     """``vscr refine``: the model in ``model`` refined on the stores it was trained on, written as a
-    new model folder ``output`` (built beside it, then moved into place); returns the folder."""
-    output = check_output(output, MODEL_KIND, overwrite, resume=False)
+    new model folder ``output`` (store.folder_output: built beside it, then moved into place); returns the folder."""
+    output = check_output(output, MODEL_KIND, overwrite, resumable=False)
     sha256 = model_sha256(model)
     predictor = load_predictor(model, sha256, device, dtype)
     record = read_json(model / MODEL_CONFIG)
@@ -184,15 +183,9 @@ def run(
             videos = embed_training_frames(data, predictor, batch_size, params.votes, lambda: bar.advance(task))
     bank, summary = refine(videos, predictor, params)
     console.log.info("%d prototypes from %d frames; pseudo-labels changed by the votes: %s", summary["prototypes"], summary["frames"], ", ".join(f"{share:.1%}" for share in summary["pseudo_label_changed_share"]))
-    staging = output.with_name(f".{output.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     carried = {key: value for key, value in record.items() if key not in OWN_RECORD}
-    save_model(staging, predictor.model, predictor.config, {**carried, "refine": {**summary, "model": str(model), "model_sha256": sha256}})
-    save_bank(staging, bank)
-    mark_output(staging, MODEL_KIND)
-    if output.exists():  # a vscr model folder (check_output refused anything else)
-        shutil.rmtree(output)
-    staging.replace(output)
+    with folder_output(output, MODEL_KIND, overwrite) as staging:
+        save_model(staging, predictor.model, predictor.config, {**carried, "refine": {**summary, "model": str(model), "model_sha256": sha256}})
+        save_bank(staging, bank)
     console.log.info("refined model written to %s/", output)
     return output
