@@ -48,7 +48,7 @@ def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32,
         cache = build_frame_cache(data, config, folder)
         backbone = weights.load_state_dict("efficientnet-lite0-imagenet")
         try:
-            train(data, cache, config, folder, torch.device("cpu"), None, backbone, resume=resume, on_step=interrupt)
+            train(data, cache, config, folder, torch.device("cpu"), None, backbone, resume=folder / "checkpoint.pt" if resume else None, on_step=interrupt)
         except KeyboardInterrupt:
             pass
     return config

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -79,13 +78,13 @@ def command(
     resume: Resume = False,
 ) -> None:
     given = {key: value for key, value in locals().items() if value is not None}
-    overrides: dict[str, Any] = tomllib.loads(config_file.read_text()) if config_file else {}
-    for name in TrainConfig.options():  # options named like the training options override the preset
+    overrides: dict[str, Any] = {}
+    for name in TrainConfig.options():  # options named like the training options override the file's and the preset's
         if name in given:
             value = given[name]
             overrides[name] = value.value if isinstance(value, enum.Enum) else value
     torch_device = resolve_device(device)
     stage.run(
         edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, preset.value, overrides,
-        backbone_weights, motion_weights, overwrite, resume,
+        backbone_weights, motion_weights, overwrite, resume, config_file,
     )

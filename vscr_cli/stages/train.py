@@ -31,11 +31,12 @@ import os
 import shutil
 import statistics
 import time
+import tomllib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 import numpy as np
@@ -58,10 +59,23 @@ from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCROutput, labels_at_cells
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.models import DEFAULT_MODEL, MODEL_KIND, ModelConfig, build_model, save_model
+from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, MODEL_WEIGHTS, ModelConfig, build_model, save_model
 from vscr_cli.schemas import FLOW, FLOWS, FRAMES, PSEUDO, RGB, SECOND, SEGMENTS
-from vscr_cli.store import OutputLock, Store, StoreWriter, changed_keys, check_output, mark_output, open_store
+from vscr_cli.store import (
+    OUTPUT_RECORD,
+    OutputLock,
+    Store,
+    StoreWriter,
+    changed_keys,
+    check_output,
+    mark_output,
+    open_store,
+    output_kind,
+    replace_output,
+    writing,
+)
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
+from vscr_cli.weights import first_line
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -122,17 +136,13 @@ class TrainConfig(ModelConfig):
         return (*(f.name for f in fields(cls) if f.name != "objective"), *OBJECTIVE_OPTIONS)
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
-        """A configuration from flat options (unknown names: TypeError)."""
-        return cls(**_nested(options))
-
-    @classmethod
     def from_record(cls, record: Mapping[str, Any], where: Path | str) -> TrainConfig:
-        """A configuration from a saved flat record; unknown or malformed fields are one error line."""
+        """A configuration from flat options (a saved record, a TOML file, the command line's); a
+        value of the wrong type is one error line naming ``where``."""
         return config_from(cls, _nested(record), where)
 
     def to_json(self) -> dict[str, Any]:
-        """The flat record (checkpoints, ``config.json``'s ``train``): :meth:`from_options` reads it back."""
+        """The flat record (checkpoints, ``config.json``'s ``train``): :meth:`from_record` reads it back."""
         record = {name: value for name, value in asdict(self).items() if name != "objective"}
         record.update({name: getattr(self.objective, field_name) for name, field_name in OBJECTIVE_OPTIONS.items()})
         record["kmeans_grid"] = self.objective.grid[0]
@@ -151,11 +161,11 @@ class TrainConfig(ModelConfig):
 
 
 def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat options -> TrainConfig's fields, the objective's gathered into one ObjectiveConfig."""
+    """Flat options -> TrainConfig's fields, the objective's gathered into one ObjectiveConfig's fields."""
     objective = {OBJECTIVE_OPTIONS[name]: value for name, value in options.items() if name in OBJECTIVE_OPTIONS}
     if "grid" in objective:
         objective["grid"] = (objective["grid"], objective["grid"])
-    return {**{name: value for name, value in options.items() if name not in OBJECTIVE_OPTIONS}, "objective": ObjectiveConfig(**objective)}
+    return {**{name: value for name, value in options.items() if name not in OBJECTIVE_OPTIONS}, "objective": objective}
 
 
 #: Presets: ``paper`` is Sec. 4.2 (DeepLab ResNet-101 at output stride 8 + ASPP, Kinetics I3D);
@@ -184,16 +194,26 @@ def preset_for(device: torch.device) -> str:
     return "paper" if device.type == "cuda" else "cpu"
 
 
-def make_config(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
-    """A preset with options (from a TOML file and the command line) laid over it."""
+def make_config(preset: str, overrides: Mapping[str, Any], where: Path | str = "training options") -> TrainConfig:
+    """A preset with options (from a TOML file and the command line) laid over it. ``where`` names
+    the options' origin in the refusal of an unknown name or a value of the wrong type (the TOML
+    file: the command line's options are typed)."""
     if preset not in PRESETS:
         raise VscrError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     unknown = sorted(set(overrides) - set(TrainConfig.options()))
     if unknown:
-        raise VscrError(f"unknown training options: {', '.join(unknown)}")
-    config = TrainConfig.from_options({**PRESETS[preset], **overrides})
+        raise VscrError(f"{where}: unknown training options: {', '.join(unknown)}")
+    config = TrainConfig.from_record({**PRESETS[preset], **overrides}, where)
     config.validate()
     return config
+
+
+def read_options(path: Path) -> dict[str, Any]:
+    """The training options of a TOML file (``vscr train --config``: names as in docs/train.md)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise VscrError(f"{path}: not a valid TOML file ({first_line(error)})") from error
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -473,12 +493,13 @@ def train(
     dtype: torch.dtype | None,
     backbone_state: Mapping[str, torch.Tensor] | None,
     motion_state: Mapping[str, torch.Tensor] | None = None,
-    resume: bool = False,
+    resume: Path | None = None,
     world: Distributed = Distributed(),
     on_step: Callable[[StepLog], None] | None = None,
     record: Mapping[str, Any] | None = None,
 ) -> list[StepLog]:
-    """Train ``config.iterations`` iterations into ``folder``; returns the logged steps of this run."""
+    """Train ``config.iterations`` iterations into ``folder`` (its checkpoints, metrics and the
+    model), continuing from the checkpoint ``resume`` when given; returns the logged steps of this run."""
     torch.manual_seed(config.seed)
     model = build_model(config, backbone_state, motion_state).to(device)
     pretrained = [p for p in model.backbone.parameters() if p.requires_grad]
@@ -492,11 +513,10 @@ def train(
     memory = PrototypeMemory(config.memory_iterations)
     tag_memory = PrototypeMemory(config.memory_iterations if config.tag_memory else 0)
     start = 0
-    checkpoint = folder / CHECKPOINT
-    if resume and checkpoint.is_file():
-        state = read_checkpoint(checkpoint, device, ("config", "model", "optimizer", "memory", "tag_memory", "iteration"))
+    if resume is not None:
+        state = read_checkpoint(resume, device, ("config", "model", "optimizer", "memory", "tag_memory", "iteration"))
         if changed := changed_keys(state["config"], config.to_json()):
-            raise VscrError(f"{checkpoint}: cannot resume with different training options ({', '.join(changed)})")
+            raise VscrError(f"{resume}: cannot resume with different training options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         memory.load_state_dict(state["memory"])
@@ -511,7 +531,7 @@ def train(
         persistent_workers=False,
     )
     logs: list[StepLog] = []
-    metrics = (folder / METRICS).open("a") if world.main else None
+    metrics = _continued_metrics(folder / METRICS, start) if world.main else None
     model.train()
     clock = time.perf_counter()
     for batch in loader:
@@ -540,7 +560,7 @@ def train(
             metrics.write(json.dumps(log.to_json()) + "\n")
             metrics.flush()
         if world.main and (log.iteration % config.checkpoint_every == 0 or log.iteration == config.iterations):
-            _save_checkpoint(checkpoint, model, optimizer, {"memory": memory, "tag_memory": tag_memory}, log.iteration, config)
+            _save_checkpoint(folder / CHECKPOINT, model, optimizer, {"memory": memory, "tag_memory": tag_memory}, log.iteration, config)
         if on_step is not None:
             on_step(log)
         clock = time.perf_counter()
@@ -549,6 +569,24 @@ def train(
         if metrics is not None:
             metrics.close()
     return logs
+
+
+def _continued_metrics(path: Path, start: int) -> TextIO:
+    """``metrics.jsonl`` opened to log the iterations after ``start`` (0, or a resumed checkpoint's):
+    the rows an interrupted run logged after that checkpoint, or left half-written, are dropped, so
+    every iteration is logged once."""
+    kept = []
+    if start and path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("iteration"), int) and row["iteration"] <= start:
+                kept.append(line + "\n")
+    metrics = path.open("w")
+    metrics.writelines(kept)
+    return metrics
 
 
 def training_losses(
@@ -616,12 +654,15 @@ def run(
     motion_weights: Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    config_file: Path | None = None,
 ) -> Path:
-    """``vscr train``: train the options ``overrides`` laid over ``preset`` on an edges and a cam
-    store into the model folder ``output`` (one process, or each process of a torchrun group);
-    returns the folder."""
+    """``vscr train``: train the options ``overrides`` laid over those of ``config_file`` (TOML) and
+    ``preset`` on an edges and a cam store into the model folder ``output`` (one process, or each
+    process of a torchrun group); returns the folder. The run builds the folder beside ``output``
+    (:func:`staged_model`) and moves it into place only when training ends."""
     preset_name = preset_for(device) if preset == AUTO_PRESET else preset
-    config = make_config(preset_name, overrides or {})
+    options = {**(read_options(config_file) if config_file else {}), **(overrides or {})}
+    config = make_config(preset_name, options, config_file or "training options")
     motion_weights_name = MOTION_ENCODERS[config.motion].weights if config.motion in MOTION_ENCODERS else None
     if motion_weights is not None and motion_weights_name is None:
         raise VscrError(f"--motion-weights: --motion {config.motion} takes no pretrained weights")
@@ -630,58 +671,99 @@ def run(
         output = check_output(output, MODEL_KIND, overwrite, resume)
     if config.batch_size % world.world:
         raise VscrError(f"--batch-size {config.batch_size} does not split over {world.world} processes")
-    with _folder_lock(output, world.main), open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
-        with _model_folder(output, overwrite, resume, world.main):
-            backbone_state = weights.load_state_dict(config.architecture.weights, backbone_weights, option="--backbone-weights")
-            motion_state = weights.load_state_dict(motion_weights_name, motion_weights, option="--motion-weights") if motion_weights_name else None
-            with console.progress() as bar:
-                task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
-                cache = build_frame_cache(data, config, output, lambda: bar.advance(task)) if world.main else None
-            if world.world > 1:
-                dist.barrier()
-                cache = cache or open_frame_cache(output, config)
-            labeled = sum(int(v.labeled.sum()) for v in data.videos)
-            total = sum(len(v.frame_index) for v in data.videos)
-            console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, device, dtype or "fp32", world.world)
-            console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s/", preset_name, " (auto)" if preset == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
-            record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
-            with console.progress() as bar:
-                task = bar.add_task("training", total=config.iterations)
-                step_seconds: list[float] = []
+    with staged_model(output, overwrite, resume, world.main) as folder, open_training_inputs(edges, cam, sources, tags, config.labeled_fraction) as data:
+        backbone_state = weights.load_state_dict(config.architecture.weights, backbone_weights, option="--backbone-weights")
+        motion_state = weights.load_state_dict(motion_weights_name, motion_weights, option="--motion-weights") if motion_weights_name else None
+        with console.progress() as bar:
+            task = bar.add_task("caching frames" + (" and optical flow" if config.motion == "flow" else ""), total=len(data.videos))
+            cache = build_frame_cache(data, config, folder, lambda: bar.advance(task)) if world.main else None
+        if world.world > 1:
+            dist.barrier()
+            cache = cache or open_frame_cache(folder, config)
+        labeled = sum(int(v.labeled.sum()) for v in data.videos)
+        total = sum(len(v.frame_index) for v in data.videos)
+        console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, device, dtype or "fp32", world.world)
+        console.log.info("preset %s%s: %d iterations of batch %d, %dx%d crops; writing %s/", preset_name, " (auto)" if preset == AUTO_PRESET else "", config.iterations, config.batch_size, config.crop, config.crop, output)
+        record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
+        with console.progress() as bar:
+            task = bar.add_task("training", total=config.iterations)
+            step_seconds: list[float] = []
 
-                def report(log: StepLog) -> None:
-                    bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f} action {log.action:.2f})")
-                    step_seconds.append(log.seconds)
-                    if len(step_seconds) == ESTIMATE_AFTER + 1 and log.iteration < config.iterations:
-                        left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])
-                        console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
+            def report(log: StepLog) -> None:
+                bar.update(task, completed=log.iteration, description=f"training  loss {log.total:.3f} (edge {log.edge:.2f} cam {log.cam:.2f} tag {log.tag:.2f} head {log.classifier:.2f} action {log.action:.2f})")
+                step_seconds.append(log.seconds)
+                if len(step_seconds) == ESTIMATE_AFTER + 1 and log.iteration < config.iterations:
+                    left, per_step = config.iterations - log.iteration, statistics.median(step_seconds[1:])
+                    console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
 
-                train(data, cache, config, output, device, dtype, backbone_state, motion_state, resume, world, report if world.main else None, record)
+            checkpoint = resume_checkpoint(output) if resume else None
+            train(data, cache, config, folder, device, dtype, backbone_state, motion_state, checkpoint, world, report if world.main else None, record)
     console.log.info("model written to %s/", output)
     return output
 
 
-def _folder_lock(folder: Path, main: bool) -> contextlib.AbstractContextManager:
-    """The main process locks ``.NAME.lock`` beside the model folder: one training run writes it at a time."""
-    return OutputLock(folder) if main else contextlib.nullcontext()
+def staging_folder(target: Path) -> Path:
+    """Where a run builds the model folder ``target``: ``.NAME.partial`` beside it."""
+    return target.with_name(f".{target.name}.partial")
+
+
+def resume_checkpoint(target: Path) -> Path | None:
+    """The checkpoint ``--resume`` continues: an interrupted run's in the staging folder, else the
+    finished model's in ``target`` (None: training starts from the first iteration)."""
+    return next((path for path in (staging_folder(target) / CHECKPOINT, target / CHECKPOINT) if path.is_file()), None)
 
 
 @contextlib.contextmanager
-def _model_folder(folder: Path, overwrite: bool, resume: bool, main: bool) -> Iterator[None]:
-    """Make the model folder (replacing a vscr model folder with --overwrite, reusing it with
-    --resume); a folder this run made is removed again if the run fails before its first checkpoint."""
+def staged_model(target: Path, overwrite: bool, resume: bool, main: bool) -> Iterator[Path]:
+    """The folder a run trains in (frame cache, checkpoints, metrics, the model), moved over the
+    model folder ``target`` (store.replace_output) only when the block ends without error, so that
+    ``target`` stays whole until then, after any failure and after a kill.
+
+    The main process holds ``target``'s lock for the whole block. A new or ``--overwrite`` run
+    starts a fresh staging folder (refusing to discard an interrupted run's checkpoint without
+    ``--overwrite``); ``--resume`` continues the staging folder an interrupted run left, else one
+    holding a copy of the finished ``target``'s metrics and frame cache (its checkpoint is read where
+    it is: :func:`resume_checkpoint`). On failure a continued staging folder is kept, a new one only
+    when this run wrote a checkpoint into it (for ``--resume``; said in a warning), else removed.
+    Other processes only get its path.
+    """
+    staging = staging_folder(target)
     if not main:
-        yield
+        yield staging
         return
-    check_output(folder, MODEL_KIND, overwrite, resume)  # again, under the lock
-    if overwrite and not resume and folder.exists():
-        shutil.rmtree(folder)
-    created = not folder.exists()
-    folder.mkdir(exist_ok=True)
-    mark_output(folder, MODEL_KIND)
-    try:
-        yield
-    except BaseException:
-        if created and not (folder / CHECKPOINT).exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with OutputLock(target):
+        check_output(target, MODEL_KIND, overwrite, resume)  # again, under the lock
+        continued = _open_staging(target, staging, overwrite, resume)
+        try:
+            with writing(target):
+                yield staging
+        except BaseException:
+            if not continued and (staging / CHECKPOINT).is_file():
+                console.log.warning("kept the interrupted run's checkpoint in %s: rerun with --resume to continue it", staging)
+            elif not continued:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        replace_output(staging, target)
+
+
+def _open_staging(target: Path, staging: Path, overwrite: bool, resume: bool) -> bool:
+    """Make (or, resuming, keep) the staging folder of ``target`` (see :func:`staged_model`); one
+    there that vscr did not make (a symlink, a file, a folder neither empty nor marked) is refused.
+    Returns whether an interrupted run's staging folder is continued."""
+    if staging.exists() or staging.is_symlink():
+        if staging.is_symlink() or not staging.is_dir() or (any(staging.iterdir()) and output_kind(staging) != MODEL_KIND):
+            raise VscrError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to use or remove it (remove it yourself)")
+        if resume and any(staging.iterdir()):
+            console.log.info("continuing the interrupted run in %s", staging)
+            return True
+        if (staging / CHECKPOINT).is_file():
+            if not overwrite:
+                raise VscrError(f"{target}: an interrupted run left a checkpoint in {staging} (pass --resume to continue it, or --overwrite to start again)")
+            console.log.warning("discarding the checkpoint of an interrupted run in %s (--resume would continue it)", staging)
+        shutil.rmtree(staging)
+    if resume and output_kind(target) == MODEL_KIND:  # extend a finished model: its metrics and frame cache
+        shutil.copytree(target, staging, ignore=shutil.ignore_patterns(OUTPUT_RECORD, MODEL_CONFIG, MODEL_WEIGHTS, CHECKPOINT))
+    else:
+        os.mkdir(staging)
+    mark_output(staging, MODEL_KIND)  # last: a staging folder is known as vscr's only once it is whole
+    return False
