@@ -23,8 +23,21 @@ directory (``.NAME.partial``) and moves it into place only when every video is d
 so a half-written store is never visible under the final name. The partial
 directory survives a crash, which is what ``--resume`` continues from: video groups
 listed in ``videos`` are kept, any other group (interrupted mid-write) is dropped.
-A zip output is packed from the finished directory; an output of ``None`` streams the
-zip bytes to stdout. An input of ``"-"`` reads zip bytes from stdin.
+``--resume`` compares the parameters as the record holds them (after a JSON round trip) and
+continues only from the same inputs: every finished video must be among the run's, made from
+the footage whose sha256 its group records. A zip output is packed into a new file beside the
+target (``tempfile.mkstemp``) and renamed over it; an output of ``None`` streams the zip bytes to
+stdout. An input of ``"-"`` reads zip bytes from stdin (none at all is refused as such).
+
+No file vscr keeps beside an output (``.NAME.partial``, ``.NAME.lock``, temporaries) is opened
+through a symlink: a planted one is refused with one line. An output file gets the mode any new
+file gets (``0o666`` less the umask), temporaries renamed into place too. An OS error of writing
+(a full disk, a read-only folder) is one line naming the output (:func:`writing`).
+
+Reading checks what it reads (:class:`Store`): every array's leading length must be its
+``frame_index``'s, every chunk must be there, and metadata or a chunk that cannot be decoded is
+one line naming the store, video and array; a writer completes a video only when all its frames
+are written, so no writer makes a store its reader rejects.
 
 One run writes an output at a time: a :class:`StoreWriter` holds an exclusive lock on
 ``.NAME.lock`` beside the target (:class:`OutputLock`) for its whole life. Video groups may
@@ -33,8 +46,10 @@ also be written by other processes (Dask workers) straight into the partial dire
 
 Output ownership (:func:`check_output`, one rule for every command): an output's parent folder
 must exist; an existing output is replaced (``--overwrite``) or continued (``--resume``) only
-when its record says vscr made it: a store's ``attrs["vscr"]``, or the ``vscr-output.json``
-record of a folder output (a model folder, a synth root). Anything else is left untouched.
+when its record says vscr made it: a store's ``attrs["vscr"]``, the ``vscr-output.json``
+record of a folder output (a model folder, a synth root), or the record inside a single file
+(a JSON report's ``"vscr_output"``, a PNG's tEXt chunk, an MP4's comment). Anything else is left
+untouched. :func:`folder_output` and :func:`file_output` write any other output under this rule.
 Video ids name groups, so they are checked (:func:`check_video_id`) wherever they enter.
 """
 
@@ -412,15 +427,41 @@ class OutputLock:
             self._fd = None
 
 
+#: The errors of writing an output, whatever file the OS names (often none): a full disk, a quota, read-only.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def output_error(target: Path, error: OSError) -> StoreError | None:
+    """An OS error of writing the output ``target`` (:data:`WRITE_ERRNOS`, or one in a file of vscr's
+    beside it: ``.NAME.*``) as one line naming ``target``; None for any other error (it names its own file)."""
+    named = error.filename
+    inside = isinstance(named, (str, os.PathLike)) and os.path.abspath(named).startswith(os.path.abspath(target.with_name(f".{target.name}.")))
+    if error.errno in WRITE_ERRNOS or inside:
+        return StoreError(f"{target}: cannot write this output ({error.strerror or _brief(error)})")
+    return None
+
+
+@contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Run a block that writes the output ``target``: its OS errors become :func:`output_error`'s line."""
+    try:
+        yield
+    except OSError as error:
+        if (named := output_error(target, error)) is None:
+            raise
+        raise named from error
+
+
 def _open_beside(target: Path, path: Path, flags: int) -> int:
     """``os.open`` of vscr's own file ``path`` beside the output ``target``, never through a symlink
     (a planted one is refused); a failure is one line naming ``target``."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise _planted_link(target, path) from None
-        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
+    with writing(target):
+        try:
+            return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise _planted_link(target, path) from None
+            raise
 
 
 def _planted_link(target: Path, path: Path) -> StoreError:
@@ -429,7 +470,8 @@ def _planted_link(target: Path, path: Path) -> StoreError:
 
 
 def output_file_mode() -> int:
-    """The mode of a new output file: ``0o666`` less the umask, as ``open()`` would make it."""
+    """The mode of a new output file: ``0o666`` less the umask, as ``open()`` would make it
+    (the umask is read by setting it, and put back at once)."""
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
@@ -438,23 +480,18 @@ def output_file_mode() -> int:
 def _write_beside(target: Path, write: Callable[[BinaryIO], None]) -> Path:
     """A new file beside ``target`` (``tempfile.mkstemp``: O_EXCL, never through a symlink) filled by
     ``write``, flushed, fsynced and given :func:`output_file_mode`; removed again on any error."""
-    try:
+    with writing(target):
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    except OSError as error:
-        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), output_file_mode())
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.fchmod(handle.fileno(), output_file_mode())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     return temporary
 
 
@@ -472,36 +509,12 @@ def file_output(target: Path, kind: str, data: bytes, overwrite: bool = False) -
         check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
         temporary = _write_beside(target, lambda handle: handle.write(data))
         try:
-            os.replace(temporary, target)
-        except OSError as error:
+            with writing(target):
+                os.replace(temporary, target)
+        except BaseException:
             temporary.unlink(missing_ok=True)
-            raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
-    return target
-
-
-#: The errors of writing an output, whatever file the OS names (often none): a full disk, a quota, read-only.
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
-
-
-def output_error(target: Path, error: OSError) -> StoreError | None:
-    """An OS error of writing the output ``target`` (:data:`WRITE_ERRNOS`, or one in a file of vscr's
-    beside it) as one line naming ``target``; None for any other error (it names its own file)."""
-    named = error.filename
-    inside = isinstance(named, (str, os.PathLike)) and os.path.abspath(named).startswith(os.path.abspath(target.with_name(f".{target.name}.")))
-    if error.errno in WRITE_ERRNOS or inside:
-        return StoreError(f"{target}: cannot write this output ({error.strerror or _brief(error)})")
-    return None
-
-
-@contextlib.contextmanager
-def writing(target: Path) -> Iterator[None]:
-    """Run a block that writes the output ``target``: its OS errors become :func:`output_error`'s line."""
-    try:
-        yield
-    except OSError as error:
-        if (named := output_error(target, error)) is None:
             raise
-        raise named from error
+    return target
 
 
 def _check_staging(target: Path, staging: Path, kind: str) -> None:
@@ -541,10 +554,8 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
         check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
         staging = _partial_path(target)
         _clear_staging(target, staging, kind)
-        try:
+        with writing(target):
             os.mkdir(staging)
-        except OSError as error:
-            raise StoreError(f"{target}: cannot write this output ({error.strerror or error})") from None
         try:
             with writing(target):
                 mark_output(staging, kind)
@@ -736,8 +747,9 @@ class StoreWriter:
                 shutil.copytree(self.target, unpacking / STORE, symlinks=True)
             os.rename(unpacking / STORE, self.partial)
         except shutil.Error as error:  # copytree's list of (source, destination, reason), one per failed file
-            source, _, reason = error.args[0][0]
-            raise StoreError(f"{self.target}: cannot unpack it to resume ({reason}; {len(error.args[0])} files failed, the first {source})") from None
+            failures = error.args[0]
+            reason = failures[0][2] if isinstance(failures[0], tuple) else failures[-1]
+            raise StoreError(f"{self.target}: cannot unpack it to resume ({reason}; {len(failures)} files failed)") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile) as error:
             raise StoreError(f"{self.target}: cannot unpack it to resume ({_brief(error)})") from error
         finally:
@@ -762,8 +774,9 @@ class StoreWriter:
             packed = _write_beside(self.target, lambda handle: pack_zip(self.partial, handle))
             try:
                 replace_output(packed, self.target)
-            finally:
+            except BaseException:
                 packed.unlink(missing_ok=True)
+                raise
             shutil.rmtree(self.partial)
         else:
             replace_output(self.partial, self.target)
@@ -918,7 +931,10 @@ class Store:
         try:
             return self.group[video_id]
         except (KeyError, ValueError, TypeError) as error:  # missing or unreadable zarr.json
-            raise StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})") from error
+            raise self._damaged_group(video_id, error) from error
+
+    def _damaged_group(self, video_id: str, error: BaseException) -> StoreError:
+        return StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})")
 
     def _checked(self, video_id: str, name: str) -> StoredArray:
         """Array ``name`` of a video, refused when it is damaged: unreadable metadata, a missing chunk
@@ -946,7 +962,7 @@ class Store:
         try:
             return list(self._video_group(video_id).array_keys())
         except (KeyError, ValueError, TypeError) as error:  # an array's zarr.json is unreadable
-            raise StoreError(f"{self.location}: the group of video {video_id!r} is damaged ({_brief(error)})") from error
+            raise self._damaged_group(video_id, error) from error
 
     def arrays(self, video_id: str) -> list[str]:
         return sorted(name for name in self._array_names(video_id) if name != FRAME_INDEX)
