@@ -9,7 +9,7 @@ import zarr
 
 from vscr_cli.errors import StoreError, VscrError
 from vscr_cli.options import resolve_output
-from vscr_cli.store import NAMESPACE, StoreWriter, check_same_frames, open_store
+from vscr_cli.store import NAMESPACE, StoreWriter, check_same_frames, file_output, folder_output, open_store, output_kind, output_record
 
 from .conftest import REPO
 
@@ -183,3 +183,44 @@ def test_binary_output_to_a_terminal_is_refused(monkeypatch):
         resolve_output(None)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
     assert resolve_output(None) is None and str(resolve_output("x.zarr")) == "x.zarr"
+
+
+# -- the output primitives every other output goes through ------------------------------------------------
+def test_folder_output_moves_a_finished_folder_into_place_or_leaves_the_target(tmp_path):
+    target = tmp_path / "m"
+    with folder_output(target, "model") as staging:
+        (staging / "weights.bin").write_bytes(b"1")
+    assert output_kind(target) == "model" and (target / "weights.bin").read_bytes() == b"1"
+    with pytest.raises(RuntimeError), folder_output(target, "model", overwrite=True) as staging:
+        (staging / "weights.bin").write_bytes(b"2")
+        raise RuntimeError("failed half-way")
+    assert (target / "weights.bin").read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    with pytest.raises(StoreError, match="is a vscr model folder, not a vscr synth dataset"), folder_output(target, "synth", overwrite=True):
+        pass
+    (tmp_path / ".m.partial").mkdir()  # an earlier run's, crashed before it wrote a thing
+    with folder_output(target, "model", overwrite=True) as staging:
+        (staging / "weights.bin").write_bytes(b"3")
+    assert (target / "weights.bin").read_bytes() == b"3" and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_folder_output_refuses_a_staging_folder_it_did_not_make(tmp_path):
+    (tmp_path / ".m.partial").mkdir()
+    (tmp_path / ".m.partial" / "mine.txt").write_text("not vscr's")
+    with pytest.raises(StoreError, match="not a staging folder vscr made"), folder_output(tmp_path / "m", "model"):
+        pass
+    assert (tmp_path / ".m.partial" / "mine.txt").read_text() == "not vscr's"
+
+
+def test_file_output_replaces_only_its_own_kind(tmp_path):
+    report = tmp_path / "r.json"
+    data = json.dumps({"vscr_output": output_record("scores"), "x": 1}).encode()
+    assert file_output(report, "scores", data) == report and output_kind(report) == "scores"
+    with pytest.raises(StoreError, match="output exists"):
+        file_output(report, "scores", data)
+    with pytest.raises(StoreError, match="is a vscr score report, not a vscr contact sheet"):
+        file_output(report, "sheet", b"", overwrite=True)
+    (tmp_path / "notes.json").write_text('{"x": 1}')
+    with pytest.raises(StoreError, match="a file that vscr did not make"):
+        file_output(tmp_path / "notes.json", "scores", data, overwrite=True)
+    assert file_output(report, "scores", data.replace(b'"x": 1', b'"x": 2'), overwrite=True) == report
+    assert json.loads(report.read_text())["x"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["notes.json", "r.json"]
