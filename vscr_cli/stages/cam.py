@@ -213,8 +213,9 @@ def classify_accuracy(model: nn.Module, samples: Sequence[LabeledFrame], config:
 
 
 def save_classifier(folder: Path, model: nn.Module, config: ClassifierConfig) -> None:
-    """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder`` (a classifier folder
-    being built: store.folder_output)."""
+    """Write ``classifier.safetensors`` and ``classifier.json`` into ``folder`` (made when missing;
+    vscr cam builds it through store.folder_output, so it appears whole)."""
+    folder.mkdir(exist_ok=True)
     save_weights(folder / CLASSIFIER_WEIGHTS, model.state_dict())
     (folder / CLASSIFIER_CONFIG).write_text(json.dumps(asdict(config), indent=2))
 
