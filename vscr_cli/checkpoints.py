@@ -1,7 +1,8 @@
-"""Reading the files vscr writes beside its stores: model folders, cam classifiers, training
-checkpoints. Every way such a file can be damaged (missing, empty, truncated, malformed JSON,
-weights of another architecture) becomes one :class:`~vscr_cli.errors.VscrError` line that
-names the file and the problem.
+"""Reading and writing the files vscr keeps beside its stores: model folders, cam classifiers,
+training checkpoints. Every way such a file can be damaged (missing, empty, truncated, malformed
+JSON, a value of the wrong type or an unknown architecture, weights of another architecture, a
+pickle that asks for more than tensors) becomes one :class:`~vscr_cli.errors.VscrError` line that
+names the file and the problem. Weights are written with the mode of every output.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def _adapter(cls: type[T]) -> pydantic.TypeAdapter[T]:
 
 
 class Validating(Protocol):
+    """A configuration that checks itself: ``validate()`` raises a VscrError for what it cannot be."""
+
     def validate(self) -> None: ...
 
 
