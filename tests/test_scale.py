@@ -110,7 +110,7 @@ def test_dask_workers_and_merged_shards_equal_one_process(cli, synth, tmp_path, 
     ):
         failed = cli("merge", *args, "-o", tmp_path / "bad.zarr")
         assert failed.code == 1 and message in failed.stderr
-    assert cli("-q", "edges", synth.root, "--max-frames", "2", "--shard", "1/2", "-o", tmp_path / "other.zarr").code == 0
+    assert cli("-q", "edges", synth.root, "--max-frames", "2", "--precision", "bf16", "--shard", "1/2", "-o", tmp_path / "other.zarr").code == 0  # named: auto is fp32 on some CPUs
     mixed = cli("merge", shards[0], tmp_path / "other.zarr", "-o", tmp_path / "bad.zarr")
     assert mixed.code == 1 and "other parameters" in mixed.stderr and "(precision, selection)" in mixed.stderr
 
@@ -174,8 +174,8 @@ def test_sigkilled_training_resumes_to_the_same_weights(cli, trained, tmp_path):
     args = ["--edges", trained.edges, "--cam", trained.cam, "--config", config, *TINY_TRAIN, "--iterations", "8"]
     assert cli("-q", "train", *args, "-o", tmp_path / "whole").code == 0
     parts = tmp_path / "parts"
-    _kill_when(_vscr("train", *args, "-o", parts), (parts / "checkpoint.pt").is_file)
-    assert not (parts / "model.safetensors").exists()
+    _kill_when(_vscr("train", *args, "-o", parts), (tmp_path / ".parts.partial" / "checkpoint.pt").is_file)  # a new run trains beside its folder
+    assert not parts.exists()
     done = cli("-q", "train", *args, "-o", parts, "--resume")
     assert done.code == 0, done.stderr
     a = safetensors.torch.load_file(tmp_path / "whole" / "model.safetensors")

@@ -34,7 +34,8 @@ def command(
     precision: PrecisionOption = Precision("auto"),
     device: DeviceOption = Device("auto"),
     overwrite: Overwrite = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write the retraining's curves as TensorBoard event files into the model folder's tensorboard/.")] = True,
 ) -> None:
     torch_device = resolve_device(device)
     params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, votes=tag_votes.value)
-    stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite)
+    stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite, tensorboard)

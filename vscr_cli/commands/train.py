@@ -76,6 +76,7 @@ def command(
     device: DeviceOption = Device.auto,
     overwrite: Overwrite = False,
     resume: Resume = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard event files (curves and pictures) into the model folder's tensorboard/.")] = True,
 ) -> None:
     given = {key: value for key, value in locals().items() if value is not None}
     overrides: dict[str, Any] = {}
@@ -86,5 +87,5 @@ def command(
     torch_device = resolve_device(device)
     stage.run(
         edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, preset.value, overrides,
-        backbone_weights, motion_weights, overwrite, resume, config_file,
+        backbone_weights, motion_weights, overwrite, resume, config_file, tensorboard,
     )

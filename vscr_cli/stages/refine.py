@@ -37,6 +37,7 @@ from vscr_cli.checkpoints import read_json, save_bank
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
 from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
+from vscr_cli.stages.board import REFINE_SERIES, TrainingBoard
 from vscr_cli.stages.predict import Predictor, check_tag_votes, load_predictor, network_outputs, tag_votes
 from vscr_cli.store import check_output, folder_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
@@ -154,6 +155,7 @@ def refine(videos: list[FrameEmbeddings], predictor: Predictor, params: RefinePa
         "prototypes": len(bank),
         "pseudo_label_changed_share": changed,
         "head_loss": {"first_epoch": losses[0] if losses else None, "last_epoch": losses[-1] if losses else None},
+        "head_loss_per_epoch": losses,
     }
     return bank, summary
 
@@ -170,9 +172,11 @@ def run(
     params: RefineParams = RefineParams(),
     batch_size: int = 4,
     overwrite: bool = False,
+    tensorboard: bool = True,
 ) -> Path:
     """``vscr refine``: the model in ``model`` refined on the stores it was trained on, written as a
-    new model folder ``output`` (store.folder_output: built beside it, then moved into place); returns the folder."""
+    new model folder ``output`` (store.folder_output: built beside it, then moved into place), with
+    its retraining's curves as TensorBoard events in ``tensorboard/`` (``tensorboard``); returns the folder."""
     output = check_output(output, MODEL_KIND, overwrite, resumable=False)
     sha256 = model_sha256(model)
     predictor = load_predictor(model, sha256, device, dtype)
@@ -187,5 +191,9 @@ def run(
     with folder_output(output, MODEL_KIND, overwrite) as staging:
         save_model(staging, predictor.model, predictor.config, {**carried, "refine": {**summary, "model": str(model), "model_sha256": sha256}})
         save_bank(staging, bank)
+        board = TrainingBoard(staging, 0, enabled=tensorboard)
+        for tag, key in REFINE_SERIES.items():
+            board.series(tag, summary[key])
+        board.close()
     console.log.info("refined model written to %s/", output)
     return output

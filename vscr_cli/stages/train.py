@@ -74,6 +74,7 @@ from vscr_cli.store import (
     replace_output,
     writing,
 )
+from vscr_cli.stages.board import BOARD_FOLDER, PICTURE_FRAMES, TrainingBoard, prediction_panels
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 from vscr_cli.weights import first_line
 
@@ -497,9 +498,11 @@ def train(
     world: Distributed = Distributed(),
     on_step: Callable[[StepLog], None] | None = None,
     record: Mapping[str, Any] | None = None,
+    tensorboard: bool = True,
 ) -> list[StepLog]:
-    """Train ``config.iterations`` iterations into ``folder`` (its checkpoints, metrics and the
-    model), continuing from the checkpoint ``resume`` when given; returns the logged steps of this run."""
+    """Train ``config.iterations`` iterations into ``folder`` (its checkpoints, metrics, TensorBoard
+    events with ``tensorboard`` and the model), continuing from the checkpoint ``resume`` when given;
+    returns the logged steps of this run."""
     torch.manual_seed(config.seed)
     model = build_model(config, backbone_state, motion_state).to(device)
     pretrained = [p for p in model.backbone.parameters() if p.requires_grad]
@@ -532,6 +535,8 @@ def train(
     )
     logs: list[StepLog] = []
     metrics = _continued_metrics(folder / METRICS, start) if world.main else None
+    board = TrainingBoard(folder, start, enabled=world.main and tensorboard)
+    shown = picture_samples(reader, data) if board.writer is not None else []
     model.train()
     clock = time.perf_counter()
     for batch in loader:
@@ -559,8 +564,11 @@ def train(
         if metrics is not None and (log.iteration % config.log_every == 0 or log.iteration == config.iterations):
             metrics.write(json.dumps(log.to_json()) + "\n")
             metrics.flush()
+            board.scalars(log.to_json())
         if world.main and (log.iteration % config.checkpoint_every == 0 or log.iteration == config.iterations):
             _save_checkpoint(folder / CHECKPOINT, model, optimizer, {"memory": memory, "tag_memory": tag_memory}, log.iteration, config)
+            if shown:
+                board.pictures(log.iteration, prediction_panels(model, shown, config.architecture.mean_std, device))
         if on_step is not None:
             on_step(log)
         clock = time.perf_counter()
@@ -568,7 +576,16 @@ def train(
         save_model(folder, model, config, dict(record or {}))
         if metrics is not None:
             metrics.close()
+    board.close()
     return logs
+
+
+def picture_samples(reader: SampleReader, data: TrainingData, count: int = PICTURE_FRAMES) -> list[dict[str, np.ndarray]]:
+    """Fixed training samples the board draws at every checkpoint: the middle frame of each of the
+    first ``count`` videos with pseudo-labels (else of any), its window drawn with a fixed seed."""
+    labeled = [v for v, entry in enumerate(data.videos) if entry.labeled.any()]
+    chosen = (labeled or list(range(len(data.videos))))[:count]
+    return [reader.sample(v, len(data.videos[v].frame_index) // 2, np.random.default_rng(v)) for v in chosen]
 
 
 def _continued_metrics(path: Path, start: int) -> TextIO:
@@ -655,11 +672,13 @@ def run(
     overwrite: bool = False,
     resume: bool = False,
     config_file: Path | None = None,
+    tensorboard: bool = True,
 ) -> Path:
     """``vscr train``: train the options ``overrides`` laid over those of ``config_file`` (TOML) and
     ``preset`` on an edges and a cam store into the model folder ``output`` (one process, or each
-    process of a torchrun group); returns the folder. The run builds the folder beside ``output``
-    (:func:`staged_model`) and moves it into place only when training ends."""
+    process of a torchrun group), with TensorBoard events in its ``tensorboard/`` (``tensorboard``);
+    returns the folder. The run builds the folder beside ``output`` (:func:`staged_model`) and moves
+    it into place only when training ends."""
     preset_name = preset_for(device) if preset == AUTO_PRESET else preset
     options = {**(read_options(config_file) if config_file else {}), **(overrides or {})}
     config = make_config(preset_name, options, config_file or "training options")
@@ -697,7 +716,9 @@ def run(
                     console.log.info("about %s more for the remaining %d iterations (%.2f s per iteration measured)", console.duration(per_step * left), left, per_step)
 
             checkpoint = resume_checkpoint(output) if resume else None
-            train(data, cache, config, folder, device, dtype, backbone_state, motion_state, checkpoint, world, report if world.main else None, record)
+            if tensorboard and world.main:
+                console.log.info("training curves: tensorboard --logdir %s", folder / BOARD_FOLDER)
+            train(data, cache, config, folder, device, dtype, backbone_state, motion_state, checkpoint, world, report if world.main else None, record, tensorboard)
     console.log.info("model written to %s/", output)
     return output
 
