@@ -92,7 +92,9 @@ def test_pixel_limit_covers_video_files_and_can_be_raised(cli, tmp_path, data, m
     monkeypatch.setenv("VSCR_MAX_PIXELS", "lots")
     _refused(cli("-q", "edges", clip, "-o", tmp_path / "out" / "e.zarr"), tmp_path, before, "VSCR_MAX_PIXELS='lots'")
     monkeypatch.setenv("VSCR_MAX_PIXELS", "3072")
-    assert cli("-q", "edges", clip, "-o", tmp_path / "out" / "e.zarr").code == 0
+    _refused(cli("-q", "--max-pixels", "3071", "edges", clip, "-o", tmp_path / "out" / "e.zarr"), tmp_path, before, str(clip), "limit of 3071")  # the option wins
+    monkeypatch.setenv("VSCR_MAX_PIXELS", "3071")
+    assert cli("-q", "--max-pixels", "3072", "edges", clip, "-o", tmp_path / "out" / "e.zarr").code == 0
 
 
 def test_set_max_pixels_sets_the_limit_for_this_process_and_its_workers(tmp_path, monkeypatch):

@@ -120,9 +120,17 @@ def main_options(
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More logging; -v also shows tracebacks.")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only warnings and errors; no progress bars.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")] = None,
+    max_pixels: Annotated[
+        Optional[int],
+        typer.Option("--max-pixels", min=1, show_default=False, help="Refuse frames and images declaring more pixels than this, before decoding (default: $VSCR_MAX_PIXELS, else 40 megapixels; docs/store.md)."),
+    ] = None,
 ) -> None:
     """Weakly-supervised video actor-action segmentation (VSCR) as composable commands over Zarr stores."""
     console.configure(verbose, quiet)
+    if max_pixels is not None:
+        from vscr_cli.video import set_max_pixels  # media libraries only when the limit is set here
+
+        set_max_pixels(max_pixels)
 
 
 def run(argv: list[str] | None = None) -> int:

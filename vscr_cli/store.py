@@ -299,7 +299,7 @@ def _file_kind(path: Path) -> str | None:
         try:
             with PIL.Image.open(path) as image:
                 text = image.info.get(PNG_RECORD_KEY)
-        except (OSError, ValueError, SyntaxError):
+        except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):  # a huge picture is no sheet of ours
             return None
         return _owner_kind(_json_or_none(text))
     if head[4:8] == b"ftyp":

@@ -62,7 +62,7 @@ def check_pixels(where: Path, width: int, height: int) -> None:
     if width * height > limit:
         raise SourceError(
             f"{where}: declares {width}x{height} pixels, more than the limit of {limit} "
-            f"(a decompression bomb? to read it, raise the limit with {MAX_PIXELS_ENV})"
+            f"(a decompression bomb? to read it, raise the limit: vscr --max-pixels N or {MAX_PIXELS_ENV}=N)"
         )
 
 
