@@ -37,7 +37,8 @@ if str(REPOSITORY) not in sys.path:
 
 from tests.core.reference import reference_objective  # noqa: E402
 from vscr_cli.core.kmeans import cluster_embeddings  # noqa: E402
-from vscr_cli.core.losses import ObjectiveConfig, PrototypeMemory, vscr_objective  # noqa: E402
+from vscr_cli.core.losses import PrototypeMemory, vscr_objective  # noqa: E402
+from vscr_cli.core.params import ObjectiveConfig  # noqa: E402
 
 NUM_TAGS = 43
 

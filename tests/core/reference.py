@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from vscr_cli.core.losses import ObjectiveConfig
+from vscr_cli.core.params import ObjectiveConfig
 
 
 def _unit(vector: torch.Tensor) -> torch.Tensor:

@@ -11,13 +11,13 @@ import torch.nn.functional as F
 
 from vscr_cli.core import losses
 from vscr_cli.core.losses import (
-    ObjectiveConfig,
     PrototypeMemory,
     action_tag_loss,
     label_contrastive_nll,
     tag_contrastive_nll,
     vscr_objective,
 )
+from vscr_cli.core.params import ObjectiveConfig
 
 from .reference import reference_objective
 

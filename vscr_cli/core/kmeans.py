@@ -21,10 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: Grid of initial clusters used in training by SPML (12 x 12 at inference).
-TRAIN_GRID: tuple[int, int] = (6, 6)
-#: EM iterations (paper Sec. 4.2: "the spherical Kmeans clustering iteration is 10").
-ITERATIONS = 10
+from vscr_cli.core.params import ITERATIONS, TRAIN_GRID
 
 
 def grid_labels(height: int, width: int, grid: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:

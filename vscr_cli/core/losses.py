@@ -52,38 +52,17 @@ import torch
 import torch.nn.functional as F
 
 from vscr_cli.core.kmeans import (
-    ITERATIONS,
-    TRAIN_GRID,
     clustering_features,
     grid_labels,
     pixel_rows,
     spherical_kmeans,
 )
+from vscr_cli.core.params import ObjectiveConfig
 
 #: Logits evaluated at once by the contrastive kernel (pixels x prototypes per chunk).
 CHUNK_ELEMENTS = 1 << 21
 #: Largest concentration evaluated in float32: e^{-2k} must stay a normal float32.
 MAX_FLOAT32_CONCENTRATION = 40.0
-
-
-@dataclass(frozen=True)
-class ObjectiveConfig:
-    """Hyper-parameters of Eq. 4 and of the clustering (defaults: paper / SPML)."""
-
-    edge_concentration: float = 16.0
-    cam_concentration: float = 6.0
-    tag_concentration: float = 8.0
-    edge_weight: float = 0.3
-    cam_weight: float = 0.3
-    tag_weight: float = 0.1
-    use_edge: bool = True
-    use_cam: bool = True
-    use_tag: bool = True
-    #: False drops D_u frames entirely (the paper's "w/o unlabeled samples" ablation).
-    use_unlabeled: bool = True
-    grid: tuple[int, int] = TRAIN_GRID
-    iterations: int = ITERATIONS
-    use_location: bool = True
 
 
 class PrototypeMemory:

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vscr_cli.core.kmeans import ITERATIONS, cluster_embeddings
+from vscr_cli.core.kmeans import cluster_embeddings
 from vscr_cli.core.losses import segment_prototypes
+from vscr_cli.core.params import ITERATIONS, NEIGHBOURS
 
 #: Embedding cells per k-means cell side at inference: SPML's 12x12 grid on 512-px crops at stride 8 gives about 5.
 CELLS_PER_SEGMENT = 5
-#: Prototypes that vote for each segment (SPML votes with the top-k; k measured in docs/train.md).
-NEIGHBOURS = 20
 
 
 def inference_grid(height: int, width: int, cells: int = CELLS_PER_SEGMENT) -> tuple[int, int]:
