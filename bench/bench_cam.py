@@ -46,12 +46,9 @@ from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.sources import discover
 from vscr_cli.video import FrameSelection
+from vscr_cli.settings.cam import DEFAULT_CAM_HEIGHTS, DEFAULT_THRESHOLD, CamParams, ClassifierConfig
 from vscr_cli.stages.cam import (
-    DEFAULT_CAM_HEIGHTS,
-    DEFAULT_THRESHOLD,
     CamExtractor,
-    CamParams,
-    ClassifierConfig,
     fit_classifier,
     fitting_frames,
     load_classifier,

@@ -47,7 +47,8 @@ from vscr_cli.core.precision import autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.sources import discover
 from vscr_cli.video import FrameSelection
-from vscr_cli.stages.edges import DEFAULT_THRESHOLD, EdgeDetector, edge_segments
+from vscr_cli.settings.edges import DEFAULT_THRESHOLD
+from vscr_cli.stages.edges import EdgeDetector, edge_segments
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (320, 426)

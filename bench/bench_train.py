@@ -42,10 +42,10 @@ from vscr_cli.core.losses import PrototypeMemory
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.models import build_model
+from vscr_cli.settings.train import TrainConfig
 from vscr_cli.stages.train import (
     FrameCache,
     SampleReader,
-    TrainConfig,
     batch_slots,
     build_frame_cache,
     make_config,

@@ -39,11 +39,10 @@ from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.datasets import load_tags, open_ground_truth
 from vscr_cli.sources import discover
 from vscr_cli.video import FrameSelection
+from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.stages.cam import (
     CLASSIFIER_WEIGHTS,
     CamExtractor,
-    CamParams,
-    ClassifierConfig,
     cam_tag,
     evidence,
     fit_classifier,

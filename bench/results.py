@@ -47,7 +47,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from vscr_cli.demo_sizes import DEMO_CLASSES, SIZES, Size  # noqa: E402
+from vscr_cli.settings.demo import DEMO_CLASSES, SIZES, Size  # noqa: E402
 from vscr_cli.store import open_store  # noqa: E402
 DAVIS = REPO.parent / "shared" / "data" / "davis-dev"
 #: Five more DAVIS sequences the davis-dev models never saw (the inductive rows, --groups davis-more).

@@ -152,6 +152,7 @@ def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_c
     comes after, so the frames are counted as their CRF finishes, each once."""
     from vscr_cli import sources
     from vscr_cli.models import model_sha256
+    from vscr_cli.settings.predict import PredictParams
     from vscr_cli.stages import predict
     from vscr_cli.video import FrameSelection
 
@@ -164,7 +165,7 @@ def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_c
     for crf, first in ((True, "decode"), (False, "frames")):
         events.clear()
         counted: list[int] = []
-        params = predict.PredictParams(selection=selection, decode="video", crf=crf)
+        params = PredictParams(selection=selection, decode="video", crf=crf)
         result = predict.video_predictions(video, params, predictor, 2, lambda n: counted.append(n) or events.append("frames"))
         assert sum(counted) == len(result.frame_index) == 5
         assert events[0] == first and events.count("decode") == 3, events
@@ -175,6 +176,7 @@ def test_the_two_stream_decision_decodes_its_classes_as_tags(trained, synth, mon
     tags: with actor votes an actor's other classes count for its decided class."""
     from vscr_cli import sources
     from vscr_cli.models import model_sha256
+    from vscr_cli.settings.predict import PredictParams
     from vscr_cli.stages import predict
     from vscr_cli.video import FrameSelection
 
@@ -184,8 +186,8 @@ def test_the_two_stream_decision_decodes_its_classes_as_tags(trained, synth, mon
     decided = (15, 77)  # adult-running, dog-running
     monkeypatch.setattr(predict, "two_stream_classes", lambda pooled, actor_actions: allowed_classes(decided))
     for votes in ("actor", "class"):
-        free = predict.video_predictions(video, predict.PredictParams(selection=selection, decode="video", crf=False, tag_votes=votes, prob=True), predictor, 2)
-        params = predict.PredictParams(selection=selection, decode="tags", crf=False, tag_votes=votes, prob=True)
+        free = predict.video_predictions(video, PredictParams(selection=selection, decode="video", crf=False, tag_votes=votes, prob=True), predictor, 2)
+        params = PredictParams(selection=selection, decode="tags", crf=False, tag_votes=votes, prob=True)
         tagged = predict.video_predictions(video, params, predictor, 2, tags={video.video_id: decided})
         np.testing.assert_array_equal(free.arrays["label"], tagged.arrays["label"])
         np.testing.assert_array_equal(free.arrays["prob"], tagged.arrays["prob"])

@@ -13,7 +13,7 @@ import safetensors.torch
 import torch
 
 from vscr_cli.errors import StoreError
-from vscr_cli.stages.runner import Shard
+from vscr_cli.settings.run import Shard
 from vscr_cli.store import OutputLock, StoreWriter, open_store
 
 from .conftest import REPO, TINY_TRAIN

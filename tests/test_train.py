@@ -16,7 +16,8 @@ from vscr_cli.core.flow import flow_stack
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.errors import VscrError
 from vscr_cli.models import load_model
-from vscr_cli.stages.train import FrameCache, SampleReader, TrainConfig, build_frame_cache, crop_position, make_config, open_training_inputs, preset_for, train
+from vscr_cli.settings.train import TrainConfig
+from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, crop_position, make_config, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 

@@ -4,6 +4,10 @@ Output rule: ``-o PATH`` writes a store there (``.zarr`` directory or ``.zarr.zi
 refusing an existing one unless ``--overwrite`` (replace) or ``--resume`` (continue);
 without ``-o`` (or with ``-o -``) the store goes to stdout as zip bytes, which is refused
 when stdout is a terminal. Input rule: a store argument ``-`` reads zip bytes from stdin.
+
+Refusals first: a command checks its output by this rule, then that its inputs are there (the same
+one-line errors its stage gives), and only then imports its stage (torch, the models). This module
+and ``vscr_cli.settings`` import none of them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import enum
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, get_type_hints
@@ -22,13 +26,15 @@ import typer
 from vscr_cli.core.precision import PRECISIONS
 from vscr_cli.errors import VscrError
 from vscr_cli.labels import TAG_VOTES
-from vscr_cli.sources import SPLITS
-from vscr_cli.stages.runner import RunOptions, Shard, check_scheduler
-from vscr_cli.store import STORE, check_output
-from vscr_cli.video import FrameSelection
+from vscr_cli.settings.model import check_model_folder
+from vscr_cli.settings.run import SPLITS, RunOptions, Shard, check_scheduler, check_sources
+from vscr_cli.store import STORE, check_output, check_store_path
+from vscr_cli.tags import check_tags
 
 if TYPE_CHECKING:
     import torch
+
+    from vscr_cli.video import FrameSelection
 
 
 class Device(str, enum.Enum):
@@ -75,6 +81,29 @@ def resolve_output(output: str | None, overwrite: bool = False, resume: bool = F
             raise VscrError(f"refusing to write a binary store to a terminal: pass -o FILE (a .zarr folder or .zarr.zip file) or pipe it on ({pipe})")
         return None
     return check_output(Path(output), STORE, overwrite, resume)
+
+
+def check_inputs(
+    sources: Sequence[str] | None = None,
+    stores: Sequence[str] = (),
+    tags: str | None = None,
+    model: Path | None = None,
+    config: Path | None = None,
+) -> None:
+    """Refuse an input that is not there with the one line the command's stage gives when it reads
+    it, before the stage is imported: the ``model`` folder's record, the ``stores``, the video
+    ``sources`` (the paths given; what they hold is read later), a ``tags`` CSV and a ``config``
+    file (the OS's line naming it)."""
+    if model is not None:
+        check_model_folder(model)
+    for store in stores:
+        check_store_path(store)
+    if sources:
+        check_sources(sources)
+    if tags:
+        check_tags(tags)
+    if config is not None:
+        config.open("rb").close()
 
 
 def resolve_device(device: Device) -> torch.device:
@@ -164,6 +193,8 @@ class PerVideo:
 
     def selection(self, height: int | None = None) -> FrameSelection:
         """The frames to read; ``height``: a command's own --height (predict's), else the shared one."""
+        from vscr_cli.video import FrameSelection  # decoding (cv2, PyAV) only once the checks passed
+
         return FrameSelection(self.every, self.max_frames, self.annotated_only, self.height if height is None else height)
 
     def torch_device(self) -> torch.device:

@@ -15,16 +15,15 @@ from rich.table import Table
 
 from vscr_cli import console, labels
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.demo_sizes import DEMO_CLASSES, SIZES, DemoSize, Size
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
+from vscr_cli.settings.cam import ClassifierConfig
+from vscr_cli.settings.demo import DEMO, DEMO_CLASSES, SIZES, DemoSize, Size
+from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES, check_tag_votes
+from vscr_cli.settings.run import RunOptions
 from vscr_cli.stages import align, cam, edges, predict, report, score, show, train
-from vscr_cli.stages.cam import ClassifierConfig
-from vscr_cli.stages.runner import RunOptions
 from vscr_cli.store import check_output, mark_output, open_store
 from vscr_cli.video import FrameSelection
-
-DEMO = "demo"  # the kind of output the demo owns: its working folder
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Stage:
 
 
 def demo_stages(
-    work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = predict.DEFAULT_CRF, votes: str = predict.DEFAULT_TAG_VOTES, action_head: bool = True
+    work: Path, size: DemoSize, seed: int, overwrite: bool, crf: bool = DEFAULT_CRF, votes: str = DEFAULT_TAG_VOTES, action_head: bool = True
 ) -> list[Stage]:
     """The stages the demo runs, in order, as the commands would with these options: training on
     the train split (``action_head``: vscr train --action-head), scoring its frames and the test split
@@ -138,8 +137,8 @@ def run_demo(
     overlays: int = 3,
     seed: int = 0,
     overwrite: bool = False,
-    crf: bool = predict.DEFAULT_CRF,
-    votes: str = predict.DEFAULT_TAG_VOTES,
+    crf: bool = DEFAULT_CRF,
+    votes: str = DEFAULT_TAG_VOTES,
     action_head: bool = True,
 ) -> tuple[Table, dict]:
     """``vscr demo``: every stage into the working folder ``work`` (made, or replaced with
@@ -148,7 +147,7 @@ def run_demo(
     the network trained with or without the action head (``action_head``), and the page of it all
     (``work/report/index.html``, vscr report); returns the score table and the record written to
     ``work/demo.json`` (scores, seconds per stage, the report's path)."""
-    predict.check_tag_votes(votes)
+    check_tag_votes(votes)
     work = check_output(work, DEMO, overwrite, resumable=False)
     work.mkdir(exist_ok=True)
     mark_output(work, DEMO)

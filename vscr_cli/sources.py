@@ -13,11 +13,9 @@ from pathlib import Path
 
 from vscr_cli.datasets.a2d import A2DRelease, find_release_root
 from vscr_cli.errors import SourceError, StoreError
+from vscr_cli.settings.run import SPLITS, check_source, check_sources
 from vscr_cli.tags import read_text
 from vscr_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoSource, visible
-
-#: The videos of an A2D root a run may take (``--split``).
-SPLITS = ("train", "test", "all")
 
 
 def _folder_id(path: Path) -> str:
@@ -25,8 +23,7 @@ def _folder_id(path: Path) -> str:
 
 
 def _expand(path: Path, a2d_split: str) -> list[VideoSource]:
-    if not path.exists():
-        raise SourceError(f"{path}: no such file or folder")
+    check_source(path)
     if path.is_file():
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return [VideoSource(path.stem, path)]
@@ -69,8 +66,7 @@ def discover(sources: Sequence[str | Path], a2d_split: str = "all") -> list[Vide
     """
     if a2d_split not in SPLITS:
         raise SourceError(f"unknown A2D split {a2d_split!r} (expected train, test or all)")
-    if not sources:
-        raise SourceError("no video sources given")
+    check_sources(sources)
     videos = [video for source in sources for video in _expand(Path(source), a2d_split)]
     seen: dict[str, Path] = {}
     for video in videos:

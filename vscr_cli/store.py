@@ -1007,6 +1007,12 @@ def _spool_stdin() -> Path:
     return path
 
 
+def check_store_path(location: str | Path) -> None:
+    """Refuse (one line) a store input that is not there, before reading it (``-``, stdin, is read as it comes)."""
+    if str(location) != "-" and not Path(location).exists():
+        raise StoreError(f"{location}: no such store")
+
+
 def open_store(location: str | Path, kind: str | Iterable[str] | None = None) -> Store:
     """Open a store for reading and check its record.
 
@@ -1020,9 +1026,8 @@ def open_store(location: str | Path, kind: str | Iterable[str] | None = None) ->
         cleanup = path.parent
         where = "<stdin>"
     else:
+        check_store_path(location)
         path = Path(location)
-        if not path.exists():
-            raise StoreError(f"{where}: no such store")
     try:
         if path.is_dir():
             store: zarr.abc.store.Store = zarr.storage.LocalStore(path, read_only=True)

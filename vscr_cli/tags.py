@@ -80,6 +80,14 @@ def read_tags_csv(path: Path) -> Tags:
     return tags
 
 
+def check_tags(spec: str | Path) -> None:
+    """Refuse, with the line reading them gives, a tags CSV that cannot be read or parsed (a folder,
+    an A2D root, is checked when read): a command checks this before it imports its stage."""
+    path = Path(spec)
+    if not path.is_dir():
+        read_tags_csv(path)
+
+
 def write_tags_csv(path: Path, tags: Mapping[str, Iterable[int]]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)

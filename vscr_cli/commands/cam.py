@@ -8,14 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.datasets.a2d import find_release_root
-from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, per_video_options, resolve_autocast
-from vscr_cli.stages import cam as stage
-from vscr_cli.stages.cam import ClassifierConfig, CamParams
+from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.settings import cam as settings
+from vscr_cli.settings.cam import CamParams, ClassifierConfig
 
 NAME = "cam"
-Arch = enum.Enum("Arch", {name: name for name in stage.ARCHITECTURES}, type=str)
-NonePolicy = enum.Enum("NonePolicy", {name: name for name in stage.NONE_POLICIES}, type=str)
+Arch = enum.Enum("Arch", {name: name for name in settings.ARCHITECTURES}, type=str)
+NonePolicy = enum.Enum("NonePolicy", {name: name for name in settings.NONE_POLICIES}, type=str)
 
 
 @per_video_options
@@ -31,21 +30,25 @@ def command(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Fine-tuning epochs.", show_default=str(ClassifierConfig.epochs))] = None,
     fit_frames: Annotated[Optional[int], typer.Option(min=2, help="Frames per single-tag video used to fine-tune.", show_default=str(ClassifierConfig.frames_per_video))] = None,
     input_height: Annotated[Optional[int], typer.Option(min=32, help="Frame height the classifier sees.", show_default=str(ClassifierConfig.input_height))] = None,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean evidence reaches this takes the tag (with --fixed-threshold).")] = stage.DEFAULT_THRESHOLD,
-    video_threshold: Annotated[bool, typer.Option("--video-threshold/--fixed-threshold", help="Per-video Otsu threshold of the evidence, or --threshold for every video.")] = stage.DEFAULT_VIDEO_THRESHOLD,
-    cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, stage.DEFAULT_CAM_HEIGHTS)),
-    cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = stage.DEFAULT_CAM_PAD,
-    cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = stage.DEFAULT_CAM_FLIP,
-    motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = stage.DEFAULT_MOTION_WEIGHT,
-    motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = stage.DEFAULT_MOTION_GAP,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="A superpixel whose mean evidence reaches this takes the tag (with --fixed-threshold).")] = settings.DEFAULT_THRESHOLD,
+    video_threshold: Annotated[bool, typer.Option("--video-threshold/--fixed-threshold", help="Per-video Otsu threshold of the evidence, or --threshold for every video.")] = settings.DEFAULT_VIDEO_THRESHOLD,
+    cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, settings.DEFAULT_CAM_HEIGHTS)),
+    cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = settings.DEFAULT_CAM_PAD,
+    cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = settings.DEFAULT_CAM_FLIP,
+    motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = settings.DEFAULT_MOTION_WEIGHT,
+    motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
-    none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(stage.DEFAULT_NONE_POLICY),
+    none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(settings.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed of the fine-tuning (runs with the same seed give the same classifier).", show_default=str(ClassifierConfig.seed))] = None,
 ) -> None:
     target = video.target()
     heights = _heights(cam_heights)
+    check_inputs(sources, tags=tags)
+    tags = tags or _root_tags(sources)
+    from vscr_cli.stages import cam as stage  # torch and the classifier only once the refusals are made
+
     device = video.torch_device()
     params = CamParams(
         threshold=None if video_threshold else threshold,
@@ -60,13 +63,15 @@ def command(
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}
     stage.run(
-        sources, target, tags or _root_tags(sources), device, resolve_autocast(video.precision, device), params, ClassifierConfig(**requested), classifier,
+        sources, target, tags, device, resolve_autocast(video.precision, device), params, ClassifierConfig(**requested), classifier,
         video.selection(), video.split.value, batch_size, weights_file, video.run_options(), tuple(requested),
     )
 
 
 def _root_tags(sources: list[str]) -> str:
     """The one A2D root among ``sources``, whose annotations give the tags when --tags is not given."""
+    from vscr_cli.datasets.a2d import find_release_root
+
     if len(sources) == 1 and find_release_root(Path(sources[0])) is not None:
         return sources[0]
     raise typer.BadParameter("needed unless the one source is an A2D Release root", param_hint="--tags")

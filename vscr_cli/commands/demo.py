@@ -9,9 +9,9 @@ import typer
 
 from vscr_cli import console
 from vscr_cli.options import Overwrite, Seed, TagVotes
-from vscr_cli.demo_sizes import SIZES, Size
-from vscr_cli.pipeline import run_demo
-from vscr_cli.stages.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES
+from vscr_cli.settings.demo import DEMO, SIZES, Size
+from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES
+from vscr_cli.store import check_output
 
 NAME = "demo"
 MEDIUM = SIZES[Size.medium]
@@ -31,6 +31,9 @@ def command(
     ] = True,
     overwrite: Overwrite = False,
 ) -> None:
+    check_output(work, DEMO, overwrite, resumable=False)
+    from vscr_cli.pipeline import run_demo  # every stage (torch, the models) only once the refusal is made
+
     table, record = run_demo(work, size, overlays, seed, overwrite, crf, tag_votes.value, action_head)
     console.stdout.print(table)
     console.stdout.print(f"{record['total_seconds']:.0f} s in all; scores, timings and overlays in {work}/ (demo.json, overlays/)", highlight=False)

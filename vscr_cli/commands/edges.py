@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from vscr_cli.options import BatchSize, PerVideo, Sources, Weights, per_video_options, resolve_autocast
-from vscr_cli.stages import edges as stage
+from vscr_cli.options import BatchSize, PerVideo, Sources, Weights, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.settings.edges import DEFAULT_THRESHOLD
 
 NAME = "edges"
 
@@ -16,9 +16,13 @@ NAME = "edges"
 def command(
     sources: Sources,
     video: PerVideo,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="UCM cut level in [0, 1]: higher gives fewer, larger regions.")] = stage.DEFAULT_THRESHOLD,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="UCM cut level in [0, 1]: higher gives fewer, larger regions.")] = DEFAULT_THRESHOLD,
     batch_size: BatchSize = 4,
     weights_file: Weights = None,
 ) -> None:
-    target, device = video.target(), video.torch_device()
+    target = video.target()
+    check_inputs(sources)
+    from vscr_cli.stages import edges as stage  # torch and HED only once the refusals are made
+
+    device = video.torch_device()
     stage.run(sources, target, device, resolve_autocast(video.precision, device), threshold, video.selection(), video.split.value, batch_size, weights_file, video.run_options())

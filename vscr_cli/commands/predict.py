@@ -8,15 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.models import DEFAULT_MODEL
-from vscr_cli.options import BatchSize, PerVideo, Sources, TagVotes, per_video_options, resolve_autocast
-from vscr_cli.stages import predict as stage
-from vscr_cli.stages.predict import MODEL_ENV
+from vscr_cli.options import BatchSize, PerVideo, Sources, TagVotes, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.settings import predict as settings
+from vscr_cli.settings.model import DEFAULT_MODEL
+from vscr_cli.settings.predict import MODEL_ENV
 
 NAME = "predict"
-Decode = enum.Enum("Decode", {name: name for name in stage.DECODES}, type=str)
-Readout = enum.Enum("Readout", {name: name for name in stage.READOUTS}, type=str)
-VideoDecision = enum.Enum("VideoDecision", {name: name for name in stage.VIDEO_DECISIONS}, type=str)
+Decode = enum.Enum("Decode", {name: name for name in settings.DECODES}, type=str)
+Readout = enum.Enum("Readout", {name: name for name in settings.READOUTS}, type=str)
+VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDEO_DECISIONS}, type=str)
 
 
 @per_video_options
@@ -29,23 +29,28 @@ def command(
     ] = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
-    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height (2 can help where actors are small in the frame).")] = stage.DEFAULT_SCALE,
+    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     video_decision: Annotated[
         VideoDecision,
         typer.Option("--video-decision", help="With --decode video: two-stream takes the actors from the pooled class probabilities and each actor's actions from the model's action head; pooled takes the classes the pooled probabilities show (models without an action head)."),
-    ] = VideoDecision(stage.DEFAULT_VIDEO_DECISION),
+    ] = VideoDecision(settings.DEFAULT_VIDEO_DECISION),
     readout: Annotated[Readout, typer.Option("--readout", help="softmax: the network's head; knn: votes of the model's prototype bank (a model from vscr refine).")] = Readout("softmax"),
     tag_votes: Annotated[
         TagVotes,
         typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
-    ] = TagVotes(stage.DEFAULT_TAG_VOTES),
-    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = stage.DEFAULT_CRF,
+    ] = TagVotes(settings.DEFAULT_TAG_VOTES),
+    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = settings.DEFAULT_CRF,
     batch_size: BatchSize = 4,
 ) -> None:
-    target, device = video.target(pipe="| vscr align, | vscr score"), video.torch_device()
+    target = video.target(pipe="| vscr align, | vscr score")
+    model = model or settings.default_model()
+    check_inputs(sources, tags=tags, model=model)
+    from vscr_cli.stages import predict as stage  # torch and the network only once the refusals are made
+
+    device = video.torch_device()
     stage.run(
-        sources, target, model or stage.default_model(), device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
+        sources, target, model, device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
         decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf, tag_votes.value, video_decision.value,
     )

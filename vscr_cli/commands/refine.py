@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.models import DEFAULT_MODEL
-from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, resolve_autocast, resolve_device
-from vscr_cli.stages import refine as stage
-from vscr_cli.stages.refine import RefineParams
+from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
+from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_KIND
+from vscr_cli.settings.refine import RefineParams
+from vscr_cli.store import check_output
 
 NAME = "refine"
 
@@ -36,6 +36,10 @@ def command(
     overwrite: Overwrite = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write the retraining's curves as TensorBoard event files into the model folder's tensorboard/.")] = True,
 ) -> None:
+    check_output(output, MODEL_KIND, overwrite, resumable=False)
+    check_inputs(sources, [edges, cam], tags, model)
+    from vscr_cli.stages import refine as stage  # torch and the network only once the refusals are made
+
     torch_device = resolve_device(device)
     params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, votes=tag_votes.value)
     stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite, tensorboard)

@@ -15,12 +15,13 @@ from vscr_cli.options import (
     Precision,
     PrecisionOption,
     Resume,
+    check_inputs,
     resolve_autocast,
     resolve_device,
 )
-from vscr_cli.models import BACKBONES, DEFAULT_MODEL, MOTIONS
-from vscr_cli.stages import train as stage
-from vscr_cli.stages.train import AUTO_PRESET, PRESETS, TrainConfig
+from vscr_cli.settings.model import BACKBONES, DEFAULT_MODEL, MODEL_KIND, MOTIONS
+from vscr_cli.settings.train import AUTO_PRESET, PRESETS, TrainConfig
+from vscr_cli.store import check_output
 
 NAME = "train"
 Preset = enum.Enum("Preset", {name: name for name in (AUTO_PRESET, *PRESETS)}, type=str)
@@ -84,6 +85,10 @@ def command(
         if name in given:
             value = given[name]
             overrides[name] = value.value if isinstance(value, enum.Enum) else value
+    check_output(output, MODEL_KIND, overwrite, resume)
+    check_inputs(sources, [edges, cam], tags, config=config_file)
+    from vscr_cli.stages import train as stage  # torch and the network only once the refusals are made
+
     torch_device = resolve_device(device)
     stage.run(
         edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, preset.value, overrides,

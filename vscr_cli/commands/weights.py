@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from vscr_cli import console, weights
+from vscr_cli import console
 from vscr_cli.errors import VscrError
 from vscr_cli.options import JsonFlag
+
+if TYPE_CHECKING:
+    from vscr_cli.weights import WeightsInfo
 
 NAME = "weights"
 
@@ -27,6 +30,8 @@ def command(
     names: Annotated[Optional[list[str]], typer.Argument(help="Weights to act on (default: list all; fetch the package-index files; verify those and the cached ecosystem files).", show_default=False)] = None,
     json_output: JsonFlag = False,
 ) -> None:
+    from vscr_cli import weights  # torch and torchvision only once the command runs
+
     listed = weights.list_weights()
     known = {info.name for info in listed}
     chosen = names or sorted(_default_names(action, listed))
@@ -52,8 +57,10 @@ def command(
         raise VscrError(f"not cached or failing their sha256 check: {', '.join(failed)} (run `vscr weights fetch NAME`)")
 
 
-def _default_names(action: Action, infos: list[weights.WeightsInfo]) -> set[str]:
+def _default_names(action: Action, infos: list[WeightsInfo]) -> set[str]:
     """list: everything; fetch: the package-index files; verify: those and the ecosystem files in the cache."""
+    from vscr_cli.weights import REGISTRY
+
     if action is Action.list:
         return {info.name for info in infos}
-    return {info.name for info in infos if info.name in weights.REGISTRY or (action is Action.verify and info.present)}
+    return {info.name for info in infos if info.name in REGISTRY or (action is Action.verify and info.present)}

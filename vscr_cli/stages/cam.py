@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,31 +34,29 @@ from torch import nn
 
 from vscr_cli import console, labels, weights
 from vscr_cli.checkpoints import check_record, config_from, fit_state, read_json, save_weights
-from vscr_cli.core.models.registry import Architecture, architecture
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
-from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
+from vscr_cli.settings.run import RunOptions
+from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, frame_batches, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import CAM, PSEUDO
+from vscr_cli.settings.cam import (
+    DEFAULT_CAM_FLIP,
+    DEFAULT_CAM_HEIGHTS,
+    DEFAULT_CAM_PAD,
+    DEFAULT_NONE_POLICY,
+    CamParams,
+    ClassifierConfig,
+)
 from vscr_cli.store import folder_output
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height
 
 log = logging.getLogger("vscr")
 
-ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
-NONE_POLICIES = ("labeled", "unlabeled")
-DEFAULT_NONE_POLICY = "labeled"
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_VIDEO_THRESHOLD = False
-DEFAULT_CAM_HEIGHTS = (224, 448)
-DEFAULT_CAM_PAD = 0.0
-DEFAULT_CAM_FLIP = False
-DEFAULT_MOTION_WEIGHT = 0.4
-DEFAULT_MOTION_GAP = 1
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CONFIG = "classifier.json"
 #: The kind of output a classifier folder is (store.folder_output); a cam store's default one is
@@ -79,38 +77,6 @@ def cam_tag(tags: Sequence[int], none_policy: str = DEFAULT_NONE_POLICY) -> int 
 
 
 # -- the classifier -------------------------------------------------------------------------------
-@dataclass
-class ClassifierConfig:
-    """Everything needed to rebuild and use a fitted classifier (saved as JSON beside its weights)."""
-
-    arch: str = "tf_efficientnet_lite0"
-    input_height: int = 224
-    epochs: int = 4
-    batch_size: int = 16
-    learning_rate: float = 3e-4
-    frames_per_video: int = 16
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    classes: list[str] = field(default_factory=lambda: list(labels.ACTORS))
-    accuracy: float | None = None  # held-out accuracy, filled by fit_classifier
-    holdout_frames: int = 0
-    train_frames: int = 0
-    fitted_actors: list[str] | None = None  # the actors of the frames it was fine-tuned on (None: not recorded)
-
-    def validate(self) -> None:
-        """Refuse (one line) an architecture a classifier cannot have."""
-        try:
-            architecture(self.arch, ARCHITECTURES, "classifier architecture")
-        except ValueError as error:
-            raise VscrError(str(error)) from None
-
-    @property
-    def architecture(self) -> Architecture:
-        """The registered architecture (a VscrError for one a classifier cannot have)."""
-        self.validate()
-        return architecture(self.arch, ARCHITECTURES)
-
-
 def build_classifier(config: ClassifierConfig, imagenet_state_dict: Mapping[str, torch.Tensor] | None) -> nn.Module:
     """An actor classifier: (B, 3, H, W) normalised RGB -> (B, 7) logits."""
     return config.architecture.classifier(len(config.classes), imagenet_state_dict)
@@ -326,30 +292,6 @@ def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: 
 def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
     """The frame each chosen frame's flow goes to: ``gap`` frames later, or earlier at the video's end."""
     return [i + gap if i + gap < total else max(0, i - gap) for i in indices]
-
-
-@dataclass(frozen=True)
-class CamParams:
-    """What determines a cam store's content: recorded in its attrs (--resume checks it) and what
-    :func:`video_cam` computes with.
-
-    ``threshold`` None means a per-video (Otsu) threshold.
-    """
-
-    threshold: float | None = None if DEFAULT_VIDEO_THRESHOLD else DEFAULT_THRESHOLD
-    cam_heights: tuple[int, ...] = DEFAULT_CAM_HEIGHTS
-    cam_pad: float = DEFAULT_CAM_PAD
-    cam_flip: bool = DEFAULT_CAM_FLIP
-    motion_weight: float = DEFAULT_MOTION_WEIGHT
-    motion_gap: int = DEFAULT_MOTION_GAP
-    slic_segments: int = 150
-    none_policy: str = DEFAULT_NONE_POLICY
-    classifier_sha256: str = ""
-    classifier_accuracy: float | None = None
-    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...], pad: float, flip: bool) -> CamExtractor:

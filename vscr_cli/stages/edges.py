@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import higra as hg
@@ -22,28 +21,15 @@ import torch
 from vscr_cli import console, weights
 from vscr_cli.core.models.hed import HED
 from vscr_cli.core.precision import autocast, dtype_name
+from vscr_cli.settings.edges import DEFAULT_THRESHOLD, EdgeParams
 from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.sources import discover
-from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, frame_batches, write_per_video
+from vscr_cli.settings.run import RunOptions
+from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, frame_batches, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import EDGE, SEGMENTS
 
-DEFAULT_THRESHOLD = 0.4
 SCHEMA = schemas.EDGES
-
-
-@dataclass(frozen=True)
-class EdgeParams:
-    """What determines an edges store's content: recorded in its attrs (--resume checks it) and
-    what :func:`video_edges` computes with."""
-
-    threshold: float = DEFAULT_THRESHOLD
-    weights_sha256: str = ""
-    precision: str = "fp32"  # the autocast dtype actually used: fp32, bfloat16 or float16
-    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class EdgeDetector:

@@ -16,7 +16,7 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -33,11 +33,22 @@ from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
-from vscr_cli.models import DEFAULT_MODEL, ModelConfig, load_model, model_sha256
+from vscr_cli.models import load_model, model_sha256
 from vscr_cli.sources import discover
-from vscr_cli.stages.runner import RunOptions, RunReport, VideoResult, VideoTask, per_process, write_per_video
+from vscr_cli.settings.run import RunOptions
+from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, per_process, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import LABEL, PROB
+from vscr_cli.settings.model import ModelConfig
+from vscr_cli.settings.predict import (
+    DEFAULT_CRF,
+    DEFAULT_SCALE,
+    DEFAULT_TAG_VOTES,
+    DEFAULT_VIDEO_DECISION,
+    VIDEO_DECISIONS,
+    PredictParams,
+    check_tag_votes,
+)
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, size_at_height
 
@@ -45,33 +56,8 @@ CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 #: (43,) int64: the actor (0-6) and the action (0-8) of each actor-action class index 1-43.
 CLASS_ACTOR = torch.tensor([labels.actor_of(class_id) - 1 for class_id in labels.VALID_IDS])
 CLASS_ACTION = torch.tensor([labels.action_of(class_id) - 1 for class_id in labels.VALID_IDS])
-DECODES = ("video", "frame")
-#: How ``decode="video"`` decides a video's classes without tags (:func:`video_predictions`).
-VIDEO_DECISIONS = ("two-stream", "pooled")
-#: ``two-stream``: actors from the pooled class probabilities, their actions from the action head (models
-#: without one: ``pooled``): +8.1 actor-action mIoU on the synthetic test videos over three seeds, above on
-#: two (docs/train.md, "The action head and the two-stream video decision").
-DEFAULT_VIDEO_DECISION = "two-stream"
-#: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank (vscr refine).
-READOUTS = ("softmax", "knn")
 #: Floor of a k-NN vote fraction when it stands in for a probability (log-space decoding).
 VOTE_FLOOR = 1e-3
-#: The network reads frames this many times the output height (the labels stay at the output height).
-#: 2 helps where actors are small in the frame (the synthetic set) and fails where they are large
-#: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
-#: height and input scale").
-DEFAULT_SCALE = 1.0
-#: Which classes' probability counts for a video's tag when decoding among its tags (:func:`tag_votes`):
-#: ``actor`` (an actor's other classes count for its tag): with the dense CRF, on the cpu preset's models,
-#: +4.3 on the synthetic test videos and level on davis-dev, every seed; ``class`` is SPML's restriction
-#: (docs/train.md, "Tag votes").
-DEFAULT_TAG_VOTES = "actor"
-#: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF: on, as it lifts the
-#: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
-#: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
-DEFAULT_CRF = True
-#: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
-MODEL_ENV = "VSCR_MODEL"
 SCHEMA = schemas.PREDICTIONS
 
 
@@ -180,12 +166,6 @@ def allowed_classes(tags: Iterable[int]) -> torch.Tensor:
     return allowed
 
 
-def check_tag_votes(votes: str) -> None:
-    """Refuse a ``votes`` that is not one of ``labels.TAG_VOTES`` (vscr predict and vscr refine, before any work)."""
-    if votes not in labels.TAG_VOTES:
-        raise VscrError(f"unknown tag votes {votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
-
-
 def tag_votes(tags: Iterable[int], votes: str) -> torch.Tensor:
     """(44,) int64: the class whose evidence each class's counts as in a video tagged with the A2D ids
     ``tags`` (-1: none). ``class``: background and the tags, each for itself. ``actor``: besides,
@@ -291,29 +271,6 @@ def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams
     return torch.from_numpy(np.stack(refined)).to(prob.device)
 
 
-@dataclass(frozen=True)
-class PredictParams:
-    """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
-    :func:`video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
-    ``video`` or ``frame`` (see :func:`video_predictions`); ``readout``: ``softmax`` or ``knn``
-    (:meth:`Predictor.logits`); ``tag_votes``: with tags, which classes count for a tag (:func:`tag_votes`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
-    on the decided classes' probabilities; ``video_decision``: how ``video`` decides (:data:`VIDEO_DECISIONS`)."""
-
-    model_sha256: str = ""
-    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
-    prob: bool = False
-    decode: str = "video"
-    precision: str = "fp32"
-    readout: str = "softmax"
-    scale: float = DEFAULT_SCALE
-    crf: bool = DEFAULT_CRF
-    tag_votes: str = DEFAULT_TAG_VOTES
-    video_decision: str = DEFAULT_VIDEO_DECISION
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
 def video_predictions(
     video: VideoSource,
     params: PredictParams,
@@ -371,13 +328,6 @@ def video_predictions(
     if params.prob:
         arrays[PROB] = torch.cat([prob for _, prob in decoded]).numpy()
     return VideoResult(indices, arrays)
-
-
-def default_model() -> Path:
-    """The folder ``vscr train`` writes without ``-o``, when there is one here."""
-    if not DEFAULT_MODEL.is_dir():
-        raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
-    return DEFAULT_MODEL
 
 
 def run(

@@ -35,32 +35,18 @@ from torch import nn
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
 from vscr_cli.core.models.vscr import labels_at_cells
-from vscr_cli.core.readout import NEIGHBOURS, PrototypeBank, knn_votes, label_prototypes
-from vscr_cli.models import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, model_sha256, save_model
+from vscr_cli.core.readout import PrototypeBank, knn_votes, label_prototypes
+from vscr_cli.models import model_sha256, save_model
+from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
+from vscr_cli.settings.refine import RefineParams
 from vscr_cli.stages.board import REFINE_SERIES, TrainingBoard
-from vscr_cli.stages.predict import Predictor, check_tag_votes, load_predictor, network_outputs, tag_votes
+from vscr_cli.stages.predict import Predictor, load_predictor, network_outputs, tag_votes
 from vscr_cli.store import check_output, folder_output
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 
 #: Record entries that describe the network itself; the trained model's other entries (its training
 #: options, inputs, frame height) are carried over.
 OWN_RECORD = ("format", "label_space", "preprocessing")
-
-
-@dataclass
-class RefineParams:
-    """What vscr refine records and does."""
-
-    neighbours: int = NEIGHBOURS  # prototypes voting for each segment
-    rounds: int = 1  # bank -> refined labels, repeated
-    epochs: int = 20  # passes of the head over all training pixels
-    learning_rate: float = 1e-3  # Adam, for the head
-    batch_pixels: int = 4096
-    seed: int = 0
-    votes: str = "actor"  # one of labels.TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
-
-    def __post_init__(self) -> None:
-        check_tag_votes(self.votes)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The loop every per-video stage shares: skip what a resumed store has, compute, write, record.
 
 A run maps its videos in this process (:func:`run_videos`) or over the workers of a Dask
-cluster (:func:`run_videos_on`), and may take only one shard of them (:class:`Shard`);
+cluster (:func:`run_videos_on`), and may take only one shard of them (:class:`vscr_cli.settings.run.Shard`);
 :func:`write_per_video` does either into a store, with progress bars.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from vscr_cli import console
 from vscr_cli.errors import SourceError, VscrError
+from vscr_cli.settings.run import LOCAL_CLUSTER, RunOptions
 from vscr_cli.store import SOURCE_DIGEST, StoreWriter, write_video_group
 from vscr_cli.video import FrameSelection, VideoSource
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger("vscr")
-LOCAL_CLUSTER = "local:"
 
 
 @dataclass
@@ -75,31 +75,6 @@ class VideoTask:
     def __call__(self, video: VideoSource, on_frames: Callable[[int], None] | None = None) -> VideoResult:
         built = per_process(self.factory, *self.factory_args)
         return self.function(video, **self.options, on_frames=on_frames, **{self.model: built})
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Part ``index`` of ``count`` of a run: the videos at 0-based positions p of the discovered
-    list with ``p % count == index``."""
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """``"I/N"`` with 0 <= I < N; raises ValueError otherwise."""
-        index, _, count = text.partition("/")
-        shard = cls(int(index), int(count))
-        if not 0 <= shard.index < shard.count:
-            raise ValueError(f"expected I/N with 0 <= I < N, got {text!r}")
-        return shard
-
-    def select(self, videos: Sequence[VideoSource]) -> list[VideoSource]:
-        return list(videos[self.index :: self.count])
-
-    def to_json(self, videos: Sequence[VideoSource]) -> dict[str, Any]:
-        """The shard as recorded in its store's params: which part, and its videos in input order."""
-        return {"index": self.index, "count": self.count, "videos": [v.video_id for v in self.select(videos)]}
 
 
 def _compute(compute: Callable[[VideoSource], VideoResult], video: VideoSource, skip_bad: bool) -> VideoResult | str:
@@ -188,17 +163,6 @@ def run_videos_on(
     return report
 
 
-def check_scheduler(address: str) -> str:
-    """``local:N`` (N >= 1) or a scheduler address such as ``tcp://host:8786``; raises ValueError otherwise."""
-    if address.startswith(LOCAL_CLUSTER):
-        workers = address.removeprefix(LOCAL_CLUSTER)
-        if not workers.isdigit() or int(workers) < 1:
-            raise ValueError(f"expected local:N with N >= 1 worker processes, got {address!r}")
-    elif ":" not in address:
-        raise ValueError(f"expected local:N or a Dask scheduler address such as tcp://host:8786, got {address!r}")
-    return address
-
-
 @contextmanager
 def dask_client(address: str) -> Iterator[Client]:
     """A Dask client of the scheduler at ``address``, or of a LocalCluster of N single-threaded
@@ -242,17 +206,6 @@ def frame_batches(
         yield np.stack(batch)
         if on_frames is not None:
             on_frames(len(batch))
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How a per-video stage runs: the output rule, unreadable videos, where (Dask) and which shard."""
-
-    overwrite: bool = False
-    resume: bool = False
-    skip_bad: bool = False
-    scheduler: str | None = None
-    shard: Shard | None = None
 
 
 def write_per_video(

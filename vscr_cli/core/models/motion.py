@@ -134,4 +134,3 @@ MOTION_ENCODERS: dict[str, MotionEncoder] = {
     "flow": MotionEncoder("flow", lambda length, spatial, state: FlowEncoder(length, pooled=not spatial), flow_stack),
     "i3d": MotionEncoder("i3d", lambda length, spatial, state: I3DEncoder(state, pooled=not spatial), kinetics_clip, "i3d-r50-kinetics400"),
 }
-NO_MOTION = "none"

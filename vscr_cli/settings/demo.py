@@ -1,10 +1,12 @@
-"""The demo's sizes (``vscr demo --size``) and classes: plain data, importable without the pipeline's stages."""
+"""The demo's sizes (``vscr demo --size``), classes and output kind: plain data, importable without the pipeline's stages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
+#: The kind of output the demo owns (store.check_output): its working folder.
+DEMO = "demo"
 #: Actor-action classes of the demo: adults and dogs, told apart by appearance, jumping or running, by motion.
 DEMO_CLASSES = "15,17,75,77"
 

@@ -1,0 +1,84 @@
+"""vscr cam's parameters: the classifier's fitting (:class:`ClassifierConfig`, saved beside it) and
+the maps and pseudo-labels a cam store holds (:class:`CamParams`, recorded in it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from vscr_cli import labels
+from vscr_cli.errors import VscrError
+
+if TYPE_CHECKING:
+    from vscr_cli.core.models.registry import Architecture
+
+ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
+NONE_POLICIES = ("labeled", "unlabeled")
+DEFAULT_NONE_POLICY = "labeled"
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_VIDEO_THRESHOLD = False
+DEFAULT_CAM_HEIGHTS = (224, 448)
+DEFAULT_CAM_PAD = 0.0
+DEFAULT_CAM_FLIP = False
+DEFAULT_MOTION_WEIGHT = 0.4
+DEFAULT_MOTION_GAP = 1
+
+
+@dataclass
+class ClassifierConfig:
+    """Everything needed to rebuild and use a fitted classifier (saved as JSON beside its weights)."""
+
+    arch: str = "tf_efficientnet_lite0"
+    input_height: int = 224
+    epochs: int = 4
+    batch_size: int = 16
+    learning_rate: float = 3e-4
+    frames_per_video: int = 16
+    holdout_fraction: float = 0.2
+    seed: int = 0
+    classes: list[str] = field(default_factory=lambda: list(labels.ACTORS))
+    accuracy: float | None = None  # held-out accuracy, filled by fit_classifier
+    holdout_frames: int = 0
+    train_frames: int = 0
+    fitted_actors: list[str] | None = None  # the actors of the frames it was fine-tuned on (None: not recorded)
+
+    def validate(self) -> None:
+        """Refuse (one line) an architecture a classifier cannot have."""
+        from vscr_cli.core.models.registry import architecture
+
+        try:
+            architecture(self.arch, ARCHITECTURES, "classifier architecture")
+        except ValueError as error:
+            raise VscrError(str(error)) from None
+
+    @property
+    def architecture(self) -> Architecture:
+        """The registered architecture (a VscrError for one a classifier cannot have)."""
+        from vscr_cli.core.models.registry import architecture
+
+        self.validate()
+        return architecture(self.arch, ARCHITECTURES)
+
+
+@dataclass(frozen=True)
+class CamParams:
+    """What determines a cam store's content: recorded in its attrs (--resume checks it) and what
+    :func:`vscr_cli.stages.cam.video_cam` computes with.
+
+    ``threshold`` None means a per-video (Otsu) threshold.
+    """
+
+    threshold: float | None = None if DEFAULT_VIDEO_THRESHOLD else DEFAULT_THRESHOLD
+    cam_heights: tuple[int, ...] = DEFAULT_CAM_HEIGHTS
+    cam_pad: float = DEFAULT_CAM_PAD
+    cam_flip: bool = DEFAULT_CAM_FLIP
+    motion_weight: float = DEFAULT_MOTION_WEIGHT
+    motion_gap: int = DEFAULT_MOTION_GAP
+    slic_segments: int = 150
+    none_policy: str = DEFAULT_NONE_POLICY
+    classifier_sha256: str = ""
+    classifier_accuracy: float | None = None
+    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
+
+    def to_json(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,73 @@
+"""vscr predict's parameters: the ways it decodes and reads out classes, their defaults, where it
+finds the model, and what a pred store records (:class:`PredictParams`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vscr_cli import labels
+from vscr_cli.errors import VscrError
+from vscr_cli.settings.model import DEFAULT_MODEL
+
+DECODES = ("video", "frame")
+#: How ``decode="video"`` decides a video's classes without tags (:func:`vscr_cli.stages.predict.video_predictions`).
+VIDEO_DECISIONS = ("two-stream", "pooled")
+#: ``two-stream``: actors from the pooled class probabilities, their actions from the action head (models
+#: without one: ``pooled``): +8.1 actor-action mIoU on the synthetic test videos over three seeds, above on
+#: two (docs/train.md, "The action head and the two-stream video decision").
+DEFAULT_VIDEO_DECISION = "two-stream"
+#: Ways of reading classes off the network: its softmax head, or k-NN votes of the model's prototype bank (vscr refine).
+READOUTS = ("softmax", "knn")
+#: The network reads frames this many times the output height (the labels stay at the output height).
+#: 2 helps where actors are small in the frame (the synthetic set) and fails where they are large
+#: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
+#: height and input scale").
+DEFAULT_SCALE = 1.0
+#: Which classes' probability counts for a video's tag when decoding among its tags (:func:`vscr_cli.stages.predict.tag_votes`):
+#: ``actor`` (an actor's other classes count for its tag): with the dense CRF, on the cpu preset's models,
+#: +4.3 on the synthetic test videos and level on davis-dev, every seed; ``class`` is SPML's restriction
+#: (docs/train.md, "Tag votes").
+DEFAULT_TAG_VOTES = "actor"
+#: Whether ``vscr predict`` sharpens the upsampled class maps with the dense CRF: on, as it lifts the
+#: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
+#: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
+DEFAULT_CRF = True
+#: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
+MODEL_ENV = "VSCR_MODEL"
+
+
+def check_tag_votes(votes: str) -> None:
+    """Refuse a ``votes`` that is not one of ``labels.TAG_VOTES`` (vscr predict and vscr refine, before any work)."""
+    if votes not in labels.TAG_VOTES:
+        raise VscrError(f"unknown tag votes {votes!r}; choose one of {', '.join(labels.TAG_VOTES)}")
+
+
+def default_model() -> Path:
+    """The folder ``vscr train`` writes without ``-o``, when there is one here."""
+    if not DEFAULT_MODEL.is_dir():
+        raise VscrError(f"{DEFAULT_MODEL}/: no model here (vscr train writes it without -o); pass -m FOLDER or set {MODEL_ENV}")
+    return DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    """What determines a pred store's content: recorded in its attrs (--resume checks it) and what
+    :func:`vscr_cli.stages.predict.video_predictions` computes with. ``decode``: ``tags`` (each video among its tags),
+    ``video`` or ``frame`` (see :func:`vscr_cli.stages.predict.video_predictions`); ``readout``: ``softmax`` or ``knn``
+    (:meth:`vscr_cli.stages.predict.Predictor.logits`); ``tag_votes``: with tags, which classes count for a tag (:func:`vscr_cli.stages.predict.tag_votes`); ``crf``: the dense CRF (:mod:`vscr_cli.core.crf`, DeepLab's settings)
+    on the decided classes' probabilities; ``video_decision``: how ``video`` decides (:data:`VIDEO_DECISIONS`)."""
+
+    model_sha256: str = ""
+    selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
+    prob: bool = False
+    decode: str = "video"
+    precision: str = "fp32"
+    readout: str = "softmax"
+    scale: float = DEFAULT_SCALE
+    crf: bool = DEFAULT_CRF
+    tag_votes: str = DEFAULT_TAG_VOTES
+    video_decision: str = DEFAULT_VIDEO_DECISION
+
+    def to_json(self) -> dict:
+        return asdict(self)
