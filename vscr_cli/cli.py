@@ -1,8 +1,10 @@
 """The ``vscr`` command: global options and the registry of subcommands (one module each).
 
 A subcommand's module (``vscr_cli.commands.NAME``) is imported only when that command runs or shows
-its own help, so ``vscr info`` or ``vscr score`` do not pay for importing torch and the models. The
-group's help lists each command by its module's docstring, read from the source without importing it.
+its own help, so ``vscr info`` or ``vscr score`` do not pay for importing torch and the models; a
+command's module imports its stage (torch, the models) only once its output and inputs passed their
+checks, so a refused run says why at once. The group's help lists each command by its module's
+docstring, read from the source without importing it.
 """
 
 from __future__ import annotations
