@@ -20,14 +20,15 @@ from vscr_cli.store import StoreWriter, check_video_id, open_store
 from .conftest import TINY_TRAIN, vscr_process
 
 
-def _one_line_error(result, *fragments: str) -> None:
-    """Exit 1 and exactly one stderr line `vscr: error: ...` holding ``fragments``, no traceback."""
+def _one_line_error(result, *fragments: str) -> str:
+    """Exit 1 and exactly one stderr line `vscr: error: ...` holding ``fragments``, no traceback; returns the line."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.code == 1, result.stderr
     assert len(lines) == 1 and lines[0].startswith("vscr: error: "), result.stderr
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+    return lines[0]
 
 
 def _frames(folder: Path, size: tuple[int, int], count: int = 3, seed: int = 0) -> Path:

@@ -23,27 +23,12 @@ from vscr_cli.cli import run
 from vscr_cli.stages import train as train_stage
 
 from .conftest import TINY_TRAIN
+from .test_reliability import _one_line_error, _tree
 
 #: The issue's reproductions: `vscr synth s --videos 4 --frames 6 --height 48 --width 64` (three
 #: train videos, two of them single-tag) and a cam classifier fitted as fast as the options allow.
 SMALL_SYNTH = ["--videos", "4", "--frames", "6", "--height", "48", "--width", "64"]
 FAST_CAM = ["--split", "train", "--max-frames", "2", "--fit-frames", "2", "--input-height", "32", "--cam-heights", "32", "--motion-weight", "0"]
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (hidden ones too): relative path -> bytes."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _one_line_error(result, *fragments: str) -> str:
-    """Exit 1 and exactly one stderr line `vscr: error: ...` holding ``fragments``, no traceback."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.code == 1, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("vscr: error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

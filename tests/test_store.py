@@ -9,7 +9,7 @@ import zarr
 
 from vscr_cli.errors import StoreError, VscrError
 from vscr_cli.options import resolve_output
-from vscr_cli.store import NAMESPACE, StoreWriter, check_same_frames, file_output, folder_output, open_store, output_kind, output_record
+from vscr_cli.store import NAMESPACE, StoreWriter, check_same_frames, file_output, folder_output, mark_output, open_store, output_kind, output_record
 
 from .conftest import REPO
 
@@ -201,6 +201,21 @@ def test_folder_output_moves_a_finished_folder_into_place_or_leaves_the_target(t
     with folder_output(target, "model", overwrite=True) as staging:
         (staging / "weights.bin").write_bytes(b"3")
     assert (target / "weights.bin").read_bytes() == b"3" and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_folder_output_keeps_an_interrupted_runs_work_without_overwrite(tmp_path):
+    """An interrupted ``vscr train -o m`` leaves its checkpoint in .m.partial; ``vscr refine -o m``
+    (another model writer) must not discard it unasked."""
+    staging = tmp_path / ".m.partial"
+    staging.mkdir()
+    mark_output(staging, "model")
+    (staging / "checkpoint.pt").write_bytes(b"weeks of training")
+    with pytest.raises(StoreError, match=r"an interrupted run left its work in .*\.m\.partial .*--overwrite"), folder_output(tmp_path / "m", "model"):
+        pass
+    assert (staging / "checkpoint.pt").read_bytes() == b"weeks of training" and not (tmp_path / "m").exists()
+    with folder_output(tmp_path / "m", "model", overwrite=True) as fresh:
+        (fresh / "weights.bin").write_bytes(b"1")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["vscr-output.json", "weights.bin"]
 
 
 def test_folder_output_refuses_a_staging_folder_it_did_not_make(tmp_path):

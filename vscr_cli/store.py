@@ -542,7 +542,8 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
     Checks the rule (check_output: parent exists; an existing target only with overwrite and only
     when vscr made it as this kind), holds the OutputLock for the whole block, yields a fresh
     staging folder beside the target (created with os.mkdir, never following a planted symlink, a
-    stale one of an earlier crashed run removed only if it is a real folder vscr made), marks it
+    stale one of an earlier crashed run removed only if it is a real folder vscr made, and one
+    holding that run's work, e.g. an interrupted ``vscr train``'s checkpoint, only with overwrite), marks it
     (mark_output(staging, kind)) and moves it into place with replace_output when the block ends
     without error; on error the staging folder is removed and the target is untouched.
 
@@ -553,6 +554,9 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
     with OutputLock(target):
         check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
         staging = _partial_path(target)
+        _check_staging(target, staging, kind)
+        if not overwrite and staging.is_dir() and any(entry.name != OUTPUT_RECORD for entry in staging.iterdir()):
+            raise StoreError(f"{target}: an interrupted run left its work in {staging} (e.g. a training checkpoint): pass --overwrite to discard it")
         _clear_staging(target, staging, kind)
         with writing(target):
             os.mkdir(staging)
