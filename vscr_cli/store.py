@@ -212,7 +212,7 @@ def is_zip(location: str | Path) -> bool:
     return str(location).endswith(".zip")
 
 
-def _partial_path(target: Path) -> Path:
+def staging_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.partial")
 
 
@@ -517,7 +517,7 @@ def file_output(target: Path, kind: str, data: bytes, overwrite: bool = False) -
     return target
 
 
-def _check_staging(target: Path, staging: Path, kind: str) -> None:
+def check_staging(target: Path, staging: Path, kind: str) -> None:
     """Refuse (one line) a staging folder beside ``target`` that vscr did not make: a symlink, a file,
     or a folder that is neither empty nor marked as a ``kind`` output (an earlier run's)."""
     if staging.is_symlink():
@@ -529,8 +529,8 @@ def _check_staging(target: Path, staging: Path, kind: str) -> None:
 
 
 def _clear_staging(target: Path, staging: Path, kind: str) -> None:
-    """Remove the staging folder an earlier, crashed run left (refused unless vscr made it: :func:`_check_staging`)."""
-    _check_staging(target, staging, kind)
+    """Remove the staging folder an earlier, crashed run left (refused unless vscr made it: :func:`check_staging`)."""
+    check_staging(target, staging, kind)
     if staging.exists():
         shutil.rmtree(staging)
 
@@ -553,8 +553,8 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
     target = check_output(target, kind, overwrite, resumable=False)
     with OutputLock(target):
         check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
-        staging = _partial_path(target)
-        _check_staging(target, staging, kind)
+        staging = staging_path(target)
+        check_staging(target, staging, kind)
         if not overwrite and staging.is_dir() and any(entry.name != OUTPUT_RECORD for entry in staging.iterdir()):
             raise StoreError(f"{target}: an interrupted run left its work in {staging} (e.g. a training checkpoint): pass --overwrite to discard it")
         _clear_staging(target, staging, kind)
@@ -672,16 +672,16 @@ class StoreWriter:
     def _open_partial(self) -> None:
         assert self.target is not None
         check_output(self.target, STORE, self.overwrite, self.resume)  # again, now that we hold the lock
-        self.partial = _partial_path(self.target)
+        self.partial = staging_path(self.target)
         if self.resume and (self.partial.exists() or self.partial.is_symlink()):
-            _check_staging(self.target, self.partial, STORE)
+            check_staging(self.target, self.partial, STORE)
             self._interrupted = True
             self._reopen()
         elif self.resume and output_kind(self.target) == STORE:
             self._unpack_final()
             self._reopen()
         else:
-            _check_staging(self.target, self.partial, STORE)
+            check_staging(self.target, self.partial, STORE)
             if finished := _finished_videos(self.partial):
                 if not self.overwrite:
                     raise StoreError(

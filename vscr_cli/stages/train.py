@@ -65,10 +65,12 @@ from vscr_cli.store import (
     StoreWriter,
     changed_keys,
     check_output,
+    check_staging,
     mark_output,
     open_store,
     output_kind,
     replace_output,
+    staging_path,
     writing,
 )
 from vscr_cli.stages.board import BOARD_FOLDER, PICTURE_FRAMES, TrainingBoard, prediction_panels
@@ -615,15 +617,10 @@ def run(
     return output
 
 
-def staging_folder(target: Path) -> Path:
-    """Where a run builds the model folder ``target``: ``.NAME.partial`` beside it."""
-    return target.with_name(f".{target.name}.partial")
-
-
 def resume_checkpoint(target: Path) -> Path | None:
     """The checkpoint ``--resume`` continues: an interrupted run's in the staging folder, else the
     finished model's in ``target`` (None: training starts from the first iteration)."""
-    return next((path for path in (staging_folder(target) / CHECKPOINT, target / CHECKPOINT) if path.is_file()), None)
+    return next((path for path in (staging_path(target) / CHECKPOINT, target / CHECKPOINT) if path.is_file()), None)
 
 
 @contextlib.contextmanager
@@ -640,7 +637,7 @@ def staged_model(target: Path, overwrite: bool, resume: bool, main: bool) -> Ite
     when this run wrote a checkpoint into it (for ``--resume``; said in a warning), else removed.
     Other processes only get its path.
     """
-    staging = staging_folder(target)
+    staging = staging_path(target)
     if not main:
         yield staging
         return
@@ -663,9 +660,8 @@ def _open_staging(target: Path, staging: Path, overwrite: bool, resume: bool) ->
     """Make (or, resuming, keep) the staging folder of ``target`` (see :func:`staged_model`); one
     there that vscr did not make (a symlink, a file, a folder neither empty nor marked) is refused.
     Returns whether an interrupted run's staging folder is continued."""
-    if staging.exists() or staging.is_symlink():
-        if staging.is_symlink() or not staging.is_dir() or (any(staging.iterdir()) and output_kind(staging) != MODEL_KIND):
-            raise VscrError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to use or remove it (remove it yourself)")
+    check_staging(target, staging, MODEL_KIND)
+    if staging.exists():
         if resume and any(staging.iterdir()):
             console.log.info("continuing the interrupted run in %s", staging)
             return True
