@@ -358,6 +358,24 @@ def test_empty_stdin_says_there_was_no_input():
     assert done.returncode == 1 and done.stderr.decode().splitlines() == ["vscr: error: -: no input on stdin (did the command before the pipe fail?)"]
 
 
+@pytest.mark.parametrize("becomes", [ValueError, StoreError, OSError])
+def test_ctrl_c_that_a_library_turns_into_another_error_is_still_an_interruption(monkeypatch, capfd, becomes):
+    """safetensors, interrupted mid-load, raises ``ValueError: could not determine the shape of object
+    type 'torch.storage.UntypedStorage'``: the run must still end as interrupted, in one line."""
+
+    def loading(**_: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt:
+            raise becomes("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
+
+    monkeypatch.setattr("vscr_cli.cli.app", loading)
+    assert run(["info", "x.zarr"]) == 130
+    assert capfd.readouterr().err.splitlines() == ["vscr: interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, s, hed_weights_path):
     target = tmp_path / "x.zarr"
     process = subprocess.Popen([sys.executable, "-m", "vscr_cli", "-q", "edges", str(s / "Release"), "-o", str(target)], stderr=subprocess.PIPE)

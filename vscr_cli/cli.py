@@ -13,10 +13,12 @@ import ast
 import functools
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import click
 import typer
@@ -135,27 +137,63 @@ def main_options(
         set_max_pixels(max_pixels)
 
 
+class InterruptWatch:
+    """Remembers a Ctrl-C while a command runs (the main thread's SIGINT handler still raises
+    KeyboardInterrupt), so that whatever a library turns the interrupt into on its way up
+    (safetensors mid-load raises a ValueError) is still reported as an interruption."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptWatch:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *_: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit status: 0 success, 1 data/runtime error, 2 usage error."""
+    """Run the CLI and return its exit status: 0 success, 1 data/runtime error, 2 usage error,
+    130 interrupted."""
+    with InterruptWatch() as interrupt:
+        try:
+            return _run(argv, interrupt)
+        except Exception:
+            if not interrupt.seen:
+                raise
+            return _interrupted()
+
+
+def _interrupted() -> int:
+    print("vscr: interrupted", file=sys.stderr)
+    return 130
+
+
+def _run(argv: list[str] | None, interrupt: InterruptWatch) -> int:
     try:
         app(args=argv, prog_name="vscr")  # standalone: usage errors print and exit 2
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except (KeyboardInterrupt, Interrupted):
-        print("vscr: interrupted", file=sys.stderr)
-        return 130
-    except VscrError as error:
-        if console.Verbosity.level > 0:
-            traceback.print_exc()
-        print(f"vscr: error: {console.one_line(str(error))}", file=sys.stderr)
-        return 1
+        return _interrupted()
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
         return 1
-    except OSError as error:  # the filesystem said no: permission, read-only, a file where a folder was expected...
+    except (VscrError, OSError) as error:  # OSError: the filesystem said no (permission, read-only, ...)
+        if interrupt.seen:
+            return _interrupted()  # an error the interrupt caused on its way up
         if console.Verbosity.level > 0:
             traceback.print_exc()
-        print(f"vscr: error: {console.one_line(describe_os_error(error))}", file=sys.stderr)
+        message = str(error) if isinstance(error, VscrError) else describe_os_error(error)
+        print(f"vscr: error: {console.one_line(message)}", file=sys.stderr)
         return 1
     return 0
 
