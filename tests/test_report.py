@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from vscr_cli.stages.report import read_metrics
+from vscr_cli.stages.report import file_stem, read_metrics
 
 
 class PageParser(HTMLParser):
@@ -53,7 +54,7 @@ def check_page(page: Path, reports: dict[str, Path]) -> PageParser:
     parser.feed(page.read_text(encoding="utf-8"))
     assert parser.links, "the page links no picture"
     for link in parser.links:
-        assert "://" not in link and not link.startswith("/"), link  # opens from disk, no network
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+", link), link  # a plain file beside the page: opens from disk, no network
         assert (page.parent / link).is_file(), link
     header, *rows = parser.tables["scores"]
     assert header[:5] == ["scored", "actor-action mIoU", "actor mIoU", "action mIoU", "fg IoU"]
@@ -77,3 +78,8 @@ def test_a_file_that_is_not_a_score_report_is_one_line(cli, tmp_path):
     result = cli("report", notes, "-o", tmp_path / "page")
     assert result.code == 1 and result.stderr.strip().splitlines() == [f"vscr: error: {notes}: not a score report (write one with vscr score --json FILE)"]
     assert not (tmp_path / "page").exists()
+
+
+def test_picture_names_are_plain_file_names():
+    assert file_stem("VSCR + align (test)") == "VSCR-align-test"
+    assert file_stem("../../etc/x") == "etc-x" and file_stem("...") == "run"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,19 +50,30 @@ class ScoreReport:
 
     @property
     def store(self) -> str:
+        """The scored store as recorded (relative to where ``vscr score`` ran)."""
         return str(self.content.get("pred", ""))
+
+    def locate(self, key: str) -> Path | None:
+        """The path recorded under ``key`` ("pred", "gt"): as recorded when it is there, else the
+        same name beside the report (a run folder moved, or a report made from another folder)."""
+        recorded = Path(str(self.content.get(key, "")))
+        return next((path for path in (recorded, self.path.parent / recorded.name) if recorded.name and path.exists()), None)
 
     def miou(self, space: str) -> float | None:
         return self.content["scores"][space]["miou"]
 
     def video_miou(self) -> dict[str, float]:
-        """Each scored video's actor-action mIoU (videos without one left out)."""
-        found = {}
+        """Each scored video's actor-action mIoU (videos without one left out); only the videos with
+        an actor in the ground truth or the prediction (a foreground IoU) when there are any, so an
+        empty scene predicted empty (mIoU 100) is not shown as the best."""
+        found, with_actor = {}, {}
         for video, scores in self.content.get("per_video", {}).items():
             value = scores.get("actor_action.miou")
             if value is not None:
                 found[video] = float(value)
-        return found
+                if scores.get("fg_iou") is not None:
+                    with_actor[video] = float(value)
+        return with_actor or found
 
 
 @dataclass
@@ -168,6 +180,12 @@ def plot_class_iou(reports: Sequence[ScoreReport], path: Path) -> None:
     plt.close(figure)
 
 
+def file_stem(name: str) -> str:
+    """``name`` as a plain file name for a picture of the page: letters, digits, ``.``, ``_`` and ``-``
+    (``VSCR + align (test)`` -> ``VSCR-align-test``), so every link is a plain relative URL."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -208,20 +226,22 @@ def _recorded(location: str) -> tuple[str, dict[str, Any]] | None:
     return shlex.join(str(a) for a in record.created_by.get("argv", [])), record.params
 
 
-def _overlays(report: ScoreReport, folder: Path) -> list[tuple[str, str]]:
+def _overlays(report: ScoreReport, number: int, folder: Path) -> list[tuple[str, str]]:
     """Sheets of the worst and best scored video of a report's store (``vscr show --side-by-side``
     beside the ground truth); (caption, file name) each, none when the store cannot be read."""
     videos = report.video_miou()
-    if not videos or not Path(report.store).exists():
+    store, truth = report.locate("pred"), report.locate("gt")
+    if not videos or store is None:
+        console.log.warning("no overlays of %s: its store %s is not there", report.name, report.store)
         return []
     worst, best = min(videos, key=videos.__getitem__), max(videos, key=videos.__getitem__)
     made = []
     for which, video in (("worst", worst), ("best", best)) if worst != best else (("only", worst),):
-        name = f"overlay-{report.name}-{which}.png"
+        name = f"overlay-{number}-{file_stem(report.name)}-{which}.png"  # numbered: names may share a stem
         try:
-            show.run(report.store, folder / name, video, gt=Path(report.content["gt"]), side_by_side=True)
+            show.run(str(store), folder / name, video, gt=truth, side_by_side=True)
         except VscrError as error:
-            console.log.warning("no overlay of %s in %s: %s", video, report.store, error)
+            console.log.warning("no overlay of %s in %s: %s", video, store, error)
             continue
         made.append((f"{which}: {video} (actor-action mIoU {_percent(videos[video])})", name))
     return made
@@ -247,18 +267,18 @@ def render_page(inputs: Inputs, folder: Path, title: str) -> str:
         rows = read_metrics(model)
         parts.append(f"<h2>Training: {html.escape(model.name)}</h2>")
         if rows:
-            name = f"curves-{model.name}.png"
+            name = f"curves-{file_stem(model.name)}.png"
             plot_curves(rows, f"{model.name}: {len(rows)} logged iterations", folder / name)
             parts.append(f"<img src='{html.escape(name)}' alt='training curves'>")
         config = _read_json(model / "config.json")
         if config is not None:
             parts.append(f"<details><summary>config.json</summary><pre>{html.escape(json.dumps(config, indent=2))}</pre></details>")
-    for report in inputs.scores:
+    for number, report in enumerate(inputs.scores, 1):
         parts.append(f"<h2>{html.escape(report.name)}</h2><p>{html.escape(report.store)} against {html.escape(str(report.content.get('gt')))}</p>")
-        for caption, name in _overlays(report, folder):
+        for caption, name in _overlays(report, number, folder):
             parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>")
         parts += ["<details><summary>per class</summary>", class_table(report), "</details>", "<details><summary>per video</summary>", video_table(report), "</details>"]
-        if (recorded := _recorded(report.store)) is not None:
+        if (store := report.locate("pred")) is not None and (recorded := _recorded(str(store))) is not None:
             command, params = recorded
             parts.append(f"<details><summary>command and parameters</summary><pre>{html.escape(command)}</pre><pre>{html.escape(json.dumps(params, indent=2))}</pre></details>")
     parts.append("</body></html>")
