@@ -434,13 +434,21 @@ def test_cuda_matches_cpu_and_runs_under_autocast():
 
 
 def test_action_term_is_the_cross_entropy_of_each_taking_part_frames_mean_logits():
-    logits = torch.randn(3, 9, 4, 5, requires_grad=True)
+    """Expectations worked out by hand, not the implementation's formula: zero logits cost log 2 per
+    action; logits whose *mean* over the clip's locations is confidently right cost about nothing, even
+    where single locations are confidently wrong (the clip shows its action somewhere); a frame
+    whose video has no tags does not count, whatever its logits."""
     actions = torch.zeros(3, 9)
     actions[0, 6], actions[1, [4, 6]] = 1, 1
     frames = torch.tensor([True, True, False])  # the third frame's video has no tags
+    assert action_tag_loss(torch.zeros(3, 9, 4, 5), actions, frames).item() == pytest.approx(math.log(2))
+    logits = torch.where(actions[:, :, None, None] > 0, 10.0, -10.0).expand(3, 9, 4, 5).clone()
+    logits[:, :, :2] = 3 * logits[:, :, :2]  # half the locations at +-30, half at -+10: each location's mean is +-10
+    logits[:, :, 2:] = -logits[:, :, 2:]
+    logits[2] = torch.where(actions[2, :, None, None] > 0, -50.0, 50.0)  # all wrong on the untagged frame
+    logits.requires_grad_()
     loss = action_tag_loss(logits, actions, frames)
-    expected = F.binary_cross_entropy_with_logits(logits.detach()[:2].mean(dim=(2, 3)), actions[:2])
-    torch.testing.assert_close(loss.detach(), expected)
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-10)), abs=1e-6)  # per-location BCE would be about 5
     loss.backward()
     assert logits.grad[:2].abs().sum() > 0 and (logits.grad[2] == 0).all()
     none = action_tag_loss(logits, actions, torch.zeros(3, dtype=torch.bool))
