@@ -86,6 +86,15 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
             tag = cam_tag(video.tags)
             if tag is not None:
                 assert set(np.unique(store.read(video.video_id, "pseudo")).tolist()) <= {0, tag}
+    # motion alone switched: the same activation maps, other pseudo-labels (a stage ignoring motion fails here)
+    assert defaults["motion_weight"] > 0
+    still = cli("-q", "cam", synth.root, "--max-frames", "4", "-o", tmp_path / "cam4.zarr", "--classifier", folder, *FAST, "--motion-weight", "0")
+    assert still.code == 0, still.stderr
+    with open_store(tmp_path / "cam2.zarr") as moving, open_store(tmp_path / "cam4.zarr") as static:
+        labeled = [v.video_id for v in synth.summary.videos if cam_tag(v.tags) is not None]
+        for video in labeled:
+            np.testing.assert_array_equal(moving.read(video, "cam"), static.read(video, "cam"))
+        assert any((moving.read(video, "pseudo") != static.read(video, "pseudo")).any() for video in labeled)
 
 
 def test_cam_errors(cli, synth, tmp_path):
