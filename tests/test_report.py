@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 from vscr_cli.stages.report import file_stem, read_metrics
+
+from .conftest import REPO
 
 
 class PageParser(HTMLParser):
@@ -83,3 +88,17 @@ def test_a_file_that_is_not_a_score_report_is_one_line(cli, tmp_path):
 def test_picture_names_are_plain_file_names():
     assert file_stem("VSCR + align (test)") == "VSCR-align-test"
     assert file_stem("../../etc/x") == "etc-x" and file_stem("...") == "run"
+
+
+def test_a_refused_report_answers_before_loading_matplotlib(tmp_path):
+    """An existing output or a missing input is refused before the plotting and rendering load."""
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "mine.txt").write_text("a user's")
+    probe = "import sys; from vscr_cli.cli import run; code = run(sys.argv[1:]); print('matplotlib' in sys.modules, code)"
+    for args, line in (
+        (["report", ".", "-o", "page"], "vscr: error: page: output exists (pass --overwrite to replace it)"),
+        (["report", "missing.json", "-o", "new"], "vscr: error: missing.json: no such file or folder"),
+    ):
+        done = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.stdout.split() == ["False", "1"] and done.stderr.splitlines() == [line], done.stderr
+    assert (tmp_path / "page" / "mine.txt").read_text() == "a user's" and not (tmp_path / "new").exists()

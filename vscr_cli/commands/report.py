@@ -9,6 +9,8 @@ import typer
 
 from vscr_cli import console
 from vscr_cli.options import Overwrite
+from vscr_cli.settings.report import REPORT, check_report_inputs
+from vscr_cli.store import check_output
 
 NAME = "report"
 
@@ -22,7 +24,9 @@ def command(
     title: Annotated[str, typer.Option(help="The page's title.")] = "vscr report",
     overwrite: Overwrite = False,
 ) -> None:
-    from vscr_cli.stages import report as stage  # matplotlib and the stores only once the command runs
+    check_output(output, REPORT, overwrite, resumable=False)  # refusals first: before matplotlib and the renderers load
+    check_report_inputs(inputs)
+    from vscr_cli.stages import report as stage
 
     page = stage.run(inputs, output, title, overwrite)
     console.stdout.print(f"report: {page} (open it in a browser; no server needed)", highlight=False)

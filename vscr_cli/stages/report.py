@@ -24,11 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from vscr_cli import console, labels  # noqa: E402
 from vscr_cli.errors import VscrError  # noqa: E402
+from vscr_cli.settings.report import PAGE, REPORT, check_report_inputs  # noqa: E402
 from vscr_cli.stages import show  # noqa: E402
 from vscr_cli.store import folder_output, open_store, output_kind  # noqa: E402
 
-REPORT = "report"  # the kind of output (vscr-output.json) a report folder is
-PAGE = "index.html"
 METRICS_FILE = "metrics.jsonl"
 #: The columns of the score tables: (key in a report's "scores", title); mIoUs are per label space.
 SPACES = (("actor_action", "actor-action mIoU"), ("actor", "actor mIoU"), ("action", "action mIoU"))
@@ -105,9 +104,8 @@ def find_inputs(paths: Sequence[Path], names: Mapping[Path, str] | None = None) 
     folder holding them (one level down, e.g. a ``vscr demo`` folder). A report is named on the
     page by ``names`` (by its path) or its file name. A path that is none of these is a :class:`VscrError`."""
     found = Inputs()
+    check_report_inputs(paths)
     for path in paths:
-        if not path.exists():
-            raise VscrError(f"{path}: no such file or folder")
         if path.is_file():
             content = _read_json(path)
             if not is_score_report(content):
