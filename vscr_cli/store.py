@@ -528,13 +528,6 @@ def check_staging(target: Path, staging: Path, kind: str) -> None:
         raise StoreError(f"{target}: {staging.name} beside it is not a staging folder vscr made: refusing to use or remove it (remove it yourself)")
 
 
-def _clear_staging(target: Path, staging: Path, kind: str) -> None:
-    """Remove the staging folder an earlier, crashed run left (refused unless vscr made it: :func:`check_staging`)."""
-    check_staging(target, staging, kind)
-    if staging.exists():
-        shutil.rmtree(staging)
-
-
 @contextlib.contextmanager
 def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[Path]:
     """Build the folder output ``target`` of ``kind`` atomically under the output rule.
@@ -555,9 +548,10 @@ def folder_output(target: Path, kind: str, overwrite: bool = False) -> Iterator[
         check_output(target, kind, overwrite, resumable=False)  # again, now that we hold the lock
         staging = staging_path(target)
         check_staging(target, staging, kind)
-        if not overwrite and staging.is_dir() and any(entry.name != OUTPUT_RECORD for entry in staging.iterdir()):
-            raise StoreError(f"{target}: an interrupted run left its work in {staging} (e.g. a training checkpoint): pass --overwrite to discard it")
-        _clear_staging(target, staging, kind)
+        if staging.exists():  # an earlier, crashed run's
+            if not overwrite and any(entry.name != OUTPUT_RECORD for entry in staging.iterdir()):
+                raise StoreError(f"{target}: an interrupted run left its work in {staging} (e.g. a training checkpoint): pass --overwrite to discard it")
+            shutil.rmtree(staging)
         with writing(target):
             os.mkdir(staging)
         try:
@@ -689,7 +683,8 @@ class StoreWriter:
                         "(pass --resume to keep them, or --overwrite to start again)"
                     )
                 log.warning("discarding %d finished videos of an interrupted run in %s (--resume would keep them)", finished, self.partial)
-            _clear_staging(self.target, self.partial, STORE)
+            if self.partial.exists():
+                shutil.rmtree(self.partial)
             self._create()
 
     def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None, _: object) -> None:
@@ -741,7 +736,6 @@ class StoreWriter:
         """Unpack (or copy) the finished store into the partial directory to continue it: built in a
         new folder beside it and renamed into place whole, so that a failure (a full disk) leaves none."""
         assert self.target is not None
-        _clear_staging(self.target, self.partial, STORE)
         unpacking = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.unpacking-", dir=self.target.parent))
         try:
             if is_zip(self.target):

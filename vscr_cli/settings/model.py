@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,6 +22,8 @@ BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
 NO_MOTION = "none"
 MOTIONS = ("flow", "i3d", NO_MOTION)
 MODEL_CONFIG = "config.json"
+#: A model folder's training log: one JSON object per logged iteration (vscr train's StepLog).
+MODEL_METRICS = "metrics.jsonl"
 #: The model folder ``vscr train`` writes and ``vscr predict`` reads when ``-o`` / ``-m`` are not given.
 DEFAULT_MODEL = Path("model")
 #: The kind of output a model folder is to store.check_output (vscr train and vscr refine write one).
@@ -34,6 +37,22 @@ def check_model_folder(folder: Path) -> None:
     """Refuse (one line) a folder that holds no trained model's record (its weights are checked when loaded)."""
     if not (folder / MODEL_CONFIG).is_file():
         raise VscrError(f"{folder}: not a trained vscr model (no {MODEL_CONFIG})")
+
+
+def logged_steps(path: Path) -> list[dict[str, Any]]:
+    """The rows of a training log (:data:`MODEL_METRICS`) that carry an integer ``iteration``, in file
+    order; a line a kill cut short, or anything else, is skipped (none when the file is missing)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("iteration"), int):
+            rows.append(row)
+    return rows
 
 
 @dataclass

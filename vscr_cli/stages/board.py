@@ -97,6 +97,7 @@ def prediction_panels(
     model.eval()
     mean = np.array(mean_std[0], np.float32)[:, None, None] * 255
     std = np.array(mean_std[1], np.float32)[:, None, None] * 255
+    class_ids = np.asarray(labels.CLASS_IDS, np.uint8)
     panels = []
     try:
         for sample in samples:
@@ -104,7 +105,6 @@ def prediction_panels(
             motion = torch.from_numpy(sample["motion"])[None].to(device) if "motion" in sample else None
             index = model.predict(image, motion)[0].argmax(dim=0).cpu().numpy()
             frame = np.clip(sample["image"] * std + mean, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-            class_ids = np.asarray(labels.CLASS_IDS, np.uint8)
             pseudo = np.where(sample["cam"] >= 0, class_ids[np.clip(sample["cam"], 0, None)], labels.BACKGROUND).astype(np.uint8)
             panels.append(np.concatenate([frame, render.label_overlay(frame, pseudo), render.label_overlay(frame, class_ids[index])], axis=1))
     finally:

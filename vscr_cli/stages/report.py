@@ -24,11 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from vscr_cli import console, labels  # noqa: E402
 from vscr_cli.errors import VscrError  # noqa: E402
+from vscr_cli.settings.model import MODEL_CONFIG, MODEL_KIND, MODEL_METRICS, logged_steps  # noqa: E402
 from vscr_cli.settings.report import PAGE, REPORT, check_report_inputs  # noqa: E402
 from vscr_cli.stages import show  # noqa: E402
 from vscr_cli.store import folder_output, open_store, output_kind  # noqa: E402
 
-METRICS_FILE = "metrics.jsonl"
 #: The columns of the score tables: (key in a report's "scores", title); mIoUs are per label space.
 SPACES = (("actor_action", "actor-action mIoU"), ("actor", "actor mIoU"), ("action", "action mIoU"))
 #: The training curves drawn from metrics.jsonl, one panel each: (columns, title).
@@ -111,14 +111,14 @@ def find_inputs(paths: Sequence[Path], names: Mapping[Path, str] | None = None) 
             if not is_score_report(content):
                 raise VscrError(f"{path}: not a score report (write one with vscr score --json FILE)")
             found.scores.append(ScoreReport((names or {}).get(path, _report_name(path)), path, content))
-        elif output_kind(path) == "model":
+        elif output_kind(path) == MODEL_KIND:
             found.models.append(path)
         else:
             before = (len(found.scores), len(found.models))
             for child in sorted(path.iterdir()):
                 if child.is_file() and child.suffix == ".json" and is_score_report(content := _read_json(child)):
                     found.scores.append(ScoreReport(_report_name(child), child, content))
-                elif child.is_dir() and output_kind(child) == "model":
+                elif child.is_dir() and output_kind(child) == MODEL_KIND:
                     found.models.append(child)
             if (len(found.scores), len(found.models)) == before:
                 raise VscrError(f"{path}: holds no score report (vscr score --json) and no model folder")
@@ -128,17 +128,7 @@ def find_inputs(paths: Sequence[Path], names: Mapping[Path, str] | None = None) 
 def read_metrics(model: Path) -> list[dict[str, float]]:
     """The rows of a model folder's metrics.jsonl, one per logged iteration (the last row of an
     iteration logged twice wins), in iteration order."""
-    rows: dict[int, dict[str, float]] = {}
-    path = model / METRICS_FILE
-    if not path.is_file():
-        return []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill
-        if isinstance(row, dict) and "iteration" in row:
-            rows[int(row["iteration"])] = row
+    rows = {row["iteration"]: row for row in logged_steps(model / MODEL_METRICS)}
     return [rows[key] for key in sorted(rows)]
 
 
@@ -224,16 +214,15 @@ def _recorded(location: str) -> tuple[str, dict[str, Any]] | None:
     return shlex.join(str(a) for a in record.created_by.get("argv", [])), record.params
 
 
-def _overlays(report: ScoreReport, number: int, folder: Path) -> list[tuple[str, str]]:
-    """Sheets of the worst and best scored video of a report's store (``vscr show --side-by-side``
+def _overlays(report: ScoreReport, store: Path | None, number: int, folder: Path) -> list[tuple[str, str]]:
+    """Sheets of the worst and best scored video of a report's ``store`` (``vscr show --side-by-side``
     beside the ground truth); (caption, file name) each, none when the store cannot be read."""
     videos = report.video_miou()
-    store, truth = report.locate("pred"), report.locate("gt")
     if not videos or store is None:
         console.log.warning("no overlays of %s: its store %s is not there", report.name, report.store)
         return []
     worst, best = min(videos, key=videos.__getitem__), max(videos, key=videos.__getitem__)
-    made = []
+    truth, made = report.locate("gt"), []
     for which, video in (("worst", worst), ("best", best)) if worst != best else (("only", worst),):
         name = f"overlay-{number}-{file_stem(report.name)}-{which}.png"  # numbered: names may share a stem
         try:
@@ -268,15 +257,16 @@ def render_page(inputs: Inputs, folder: Path, title: str) -> str:
             name = f"curves-{file_stem(model.name)}.png"
             plot_curves(rows, f"{model.name}: {len(rows)} logged iterations", folder / name)
             parts.append(f"<img src='{html.escape(name)}' alt='training curves'>")
-        config = _read_json(model / "config.json")
+        config = _read_json(model / MODEL_CONFIG)
         if config is not None:
             parts.append(f"<details><summary>config.json</summary><pre>{html.escape(json.dumps(config, indent=2))}</pre></details>")
     for number, report in enumerate(inputs.scores, 1):
         parts.append(f"<h2>{html.escape(report.name)}</h2><p>{html.escape(report.store)} against {html.escape(str(report.content.get('gt')))}</p>")
-        for caption, name in _overlays(report, number, folder):
+        store = report.locate("pred")
+        for caption, name in _overlays(report, store, number, folder):
             parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>")
         parts += ["<details><summary>per class</summary>", class_table(report), "</details>", "<details><summary>per video</summary>", video_table(report), "</details>"]
-        if (store := report.locate("pred")) is not None and (recorded := _recorded(str(store))) is not None:
+        if store is not None and (recorded := _recorded(str(store))) is not None:
             command, params = recorded
             parts.append(f"<details><summary>command and parameters</summary><pre>{html.escape(command)}</pre><pre>{html.escape(json.dumps(params, indent=2))}</pre></details>")
     parts.append("</body></html>")

@@ -56,7 +56,7 @@ from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.models import MODEL_WEIGHTS, build_model, save_model
 from vscr_cli.schemas import FLOW, FLOWS, FRAMES, PSEUDO, RGB, SECOND, SEGMENTS
-from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
+from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, MODEL_METRICS, logged_steps
 from vscr_cli.settings.train import AUTO_PRESET, PRESETS, TrainConfig
 from vscr_cli.store import (
     OUTPUT_RECORD,
@@ -78,7 +78,6 @@ from vscr_cli.stages.training_data import TrainingData, open_training_inputs
 from vscr_cli.weights import first_line
 
 CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
 FRAME_CACHE = "frames.zarr"
 FLOW_CACHE = "flows.zarr"
 READ_CACHE_BYTES = 1 << 30  # decoded arrays a sample reader keeps in memory (per process)
@@ -428,7 +427,7 @@ def train(
         persistent_workers=False,
     )
     logs: list[StepLog] = []
-    metrics = _continued_metrics(folder / METRICS, start) if world.main else None
+    metrics = _continued_metrics(folder / MODEL_METRICS, start) if world.main else None
     board = TrainingBoard(folder, start, enabled=world.main and tensorboard)
     shown = picture_samples(reader, data) if board.writer is not None else []
     model.train()
@@ -486,17 +485,9 @@ def _continued_metrics(path: Path, start: int) -> TextIO:
     """``metrics.jsonl`` opened to log the iterations after ``start`` (0, or a resumed checkpoint's):
     the rows an interrupted run logged after that checkpoint, or left half-written, are dropped, so
     every iteration is logged once."""
-    kept = []
-    if start and path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("iteration"), int) and row["iteration"] <= start:
-                kept.append(line + "\n")
+    kept = [row for row in logged_steps(path) if row["iteration"] <= start] if start else []
     metrics = path.open("w")
-    metrics.writelines(kept)
+    metrics.writelines(json.dumps(row) + "\n" for row in kept)
     return metrics
 
 
