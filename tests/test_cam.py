@@ -4,6 +4,7 @@ import av
 import numpy as np
 
 from vscr_cli import labels
+from vscr_cli.core.crf import crf_labels
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import cam_tag, evidence, motion_partners, pseudo_label, pseudo_labels
 from vscr_cli.store import open_store
@@ -23,6 +24,9 @@ def test_pseudo_label_takes_superpixels_by_mean_activation():
     activation = np.array([[0.9] * 4, [0.6] * 4, [0.2, 0.9, 0.9, 0.9], [0.0] * 4])
     assert pseudo_label(activation, regions, 77, 0.5)[:, 0].tolist() == [77, 77, 77, 0]
     assert pseudo_label(activation, regions, 77, 0.75)[:, 0].tolist() == [77, 0, 0, 0]  # row 2: mean 0.725
+    # a doubt band of 0.3 below 0.75: rows of mean 0.6 and 0.725 are left unlabelled, the row of 0 stays background
+    assert pseudo_label(activation, regions, 77, 0.75, doubt_band=0.3)[:, 0].tolist() == [77, labels.IGNORE, labels.IGNORE, 0]
+    assert pseudo_label(activation, regions, 77, 0.75, doubt_band=0.1)[:, 0].tolist() == [77, 0, labels.IGNORE, 0]
 
 
 def test_per_video_threshold_splits_the_video_evidence_by_otsu():
@@ -95,6 +99,23 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
         for video in labeled:
             np.testing.assert_array_equal(moving.read(video, "cam"), static.read(video, "cam"))
         assert any((moving.read(video, "pseudo") != static.read(video, "pseudo")).any() for video in labeled)
+    # --crf: the same maps, and each frame's pseudo-label is the plain one through the dense CRF on that frame
+    sharp = cli("-q", "cam", synth.root, "--max-frames", "4", "-o", tmp_path / "cam5.zarr", "--classifier", folder, *FAST, "--crf")
+    assert sharp.code == 0, sharp.stderr
+    with open_store(tmp_path / "cam2.zarr") as plain, open_store(tmp_path / "cam5.zarr") as crf:
+        assert crf.record.params["crf"] is True and plain.record.params["crf"] is False
+        sources = {v.video_id: v for v in discover([str(synth.root)])}
+        changed = 0
+        for video in synth.summary.videos:
+            if (tag := cam_tag(video.tags)) is None:
+                np.testing.assert_array_equal(crf.read(video.video_id, "pseudo"), plain.read(video.video_id, "pseudo"))
+                continue
+            np.testing.assert_array_equal(crf.read(video.video_id, "cam"), plain.read(video.video_id, "cam"))
+            frames = [frame for _, frame in sources[video.video_id].read(crf.frame_index(video.video_id).tolist())]
+            expected = np.stack([np.where(crf_labels(frame, label == tag, 2), tag, 0) for frame, label in zip(frames, plain.read(video.video_id, "pseudo"))])
+            np.testing.assert_array_equal(crf.read(video.video_id, "pseudo"), expected)
+            changed += int((expected != plain.read(video.video_id, "pseudo")).sum())
+        assert changed
 
 
 def test_cam_errors(cli, synth, tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vscr_cli import labels
-from vscr_cli.core.crf import DenseCRFParams, dense_crf
+from vscr_cli.core.crf import DenseCRFParams, crf_labels, dense_crf
 from vscr_cli.stages.predict import allowed_classes, decode_labels
 
 
@@ -57,9 +57,37 @@ def test_dense_crf_on_a_flat_image_smooths_isolated_doubts_into_their_surroundin
     assert (marginals[1][~doubtful] > 0.8).all()  # the confident region is kept and made surer
 
 
+def test_crf_labels_moves_a_rough_pseudo_label_onto_the_colour_edge():
+    """A blocky mask half a cell off (as SLIC votes on a coarse activation leave it) snaps to the
+    square; the classes stay the two given."""
+    image, mask = _square_scene()
+    rough = np.roll(mask, (3, 3), (0, 1))
+    rough[24:28, 8:14] = True  # a patch of background taken as actor
+    refined = crf_labels(image, rough.astype(np.int64), 2)
+    assert set(np.unique(refined)) <= {0, 1}
+    assert _iou(rough, mask) < 0.75
+    assert _iou(refined == 1, mask) > 0.95
+
+
+def test_crf_labels_decides_unsure_pixels_by_colour():
+    """Pixels marked unsure (-1) have no say of their own: a band of them around the square's edge
+    goes to the side whose colour it has, in both directions."""
+    image, mask = _square_scene()
+    label = mask.astype(np.int64)
+    ring = np.zeros_like(mask)
+    ring[16:48, 16:48] = True
+    ring[24:40, 24:40] = False  # a 4-px band across the square's edge (the square spans 20-44)
+    label[ring] = -1
+    refined = crf_labels(image, label, 2)
+    assert (refined[ring] == mask[ring]).mean() > 0.95
+    assert (refined[~ring] == mask[~ring]).all()
+
+
 def test_dense_crf_rejects_an_image_of_another_size():
     with pytest.raises(ValueError, match="differ in size"):
         dense_crf(np.zeros((8, 8, 3), np.uint8), np.full((2, 9, 8), 0.5, np.float32), DenseCRFParams())
+    with pytest.raises(ValueError, match="differ in size"):
+        crf_labels(np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8), np.int64), 2)
 
 
 def test_decoding_with_the_crf_follows_the_frame_at_the_network_scale():

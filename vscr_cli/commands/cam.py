@@ -38,6 +38,8 @@ def command(
     motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = settings.DEFAULT_MOTION_WEIGHT,
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
+    doubt_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Leave superpixels whose mean evidence is this close below the threshold unlabelled (ignored in training) instead of background (0: off).")] = settings.DEFAULT_DOUBT_BAND,
+    crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the pseudo-labels with the dense CRF of vscr predict (its unary from the pseudo-label).")] = settings.DEFAULT_CAM_CRF,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(settings.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
@@ -59,6 +61,8 @@ def command(
         motion_gap=motion_gap,
         slic_segments=slic_segments,
         none_policy=none_tags.value,
+        doubt_band=doubt_band,
+        crf=crf,
     )
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}

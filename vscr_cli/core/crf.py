@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from pydensecrf.densecrf import DenseCRF2D
-from pydensecrf.utils import unary_from_softmax
+from pydensecrf.utils import unary_from_labels, unary_from_softmax
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,32 @@ class DenseCRFParams:
         return asdict(self)
 
 
+#: How sure the unary of :func:`crf_labels` is of the given label (pydensecrf's ``gt_prob``; the
+#: other classes share the rest): weak, so colour edges move a rough mask's boundary.
+LABEL_CONFIDENCE = 0.6
+
+
 def dense_crf(image: np.ndarray, prob: np.ndarray, params: DenseCRFParams = DenseCRFParams()) -> np.ndarray:
     """image (H, W, 3) uint8 RGB, prob (C, H, W) class probabilities -> (C, H, W) float32 marginals
     after ``params.iterations`` mean-field steps (each pixel's sum over C is 1)."""
-    classes, height, width = prob.shape
-    if image.shape[:2] != (height, width):
-        raise ValueError(f"image {image.shape[:2]} and probabilities {(height, width)} differ in size")
+    return _mean_field(image, unary_from_softmax(prob.astype(np.float32)), prob.shape[0], params)
+
+
+def crf_labels(image: np.ndarray, label: np.ndarray, classes: int, params: DenseCRFParams = DenseCRFParams(), confidence: float = LABEL_CONFIDENCE) -> np.ndarray:
+    """image (H, W, 3) uint8 RGB, label (H, W) class indices in [0, classes) or -1 (unsure) -> (H, W)
+    int64 class indices after the dense CRF, its unary ``confidence`` on the given label and uniform
+    where unsure (pseudo-labels through the same CRF as the network's probabilities)."""
+    unary = unary_from_labels(label.astype(np.int64) + 1, classes, confidence, zero_unsure=True)
+    return _mean_field(image, unary, classes, params).argmax(0)
+
+
+def _mean_field(image: np.ndarray, unary: np.ndarray, classes: int, params: DenseCRFParams) -> np.ndarray:
+    """(C, H, W) marginals of the CRF with ``unary`` (C, H*W) energies on ``image`` (H, W, 3) uint8."""
+    height, width = image.shape[:2]
+    if unary.shape[-1] != height * width:
+        raise ValueError(f"image {image.shape[:2]} and unary energies of {unary.shape[-1]} pixels differ in size")
     crf = DenseCRF2D(width, height, classes)
-    crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(prob.astype(np.float32))))
+    crf.setUnaryEnergy(np.ascontiguousarray(unary.reshape(classes, -1).astype(np.float32)))
     crf.addPairwiseGaussian(sxy=params.pos_xy_std, compat=params.pos_weight)
     crf.addPairwiseBilateral(sxy=params.bi_xy_std, srgb=params.bi_rgb_std, rgbim=np.ascontiguousarray(image), compat=params.bi_weight)
     marginals = np.asarray(crf.inference(params.iterations), dtype=np.float32)

@@ -22,6 +22,11 @@ DEFAULT_CAM_PAD = 0.0
 DEFAULT_CAM_FLIP = False
 DEFAULT_MOTION_WEIGHT = 0.4
 DEFAULT_MOTION_GAP = 1
+#: Superpixels whose mean evidence is within this of the threshold, below it, are left unlabelled
+#: (ignored by training) instead of background (docs/cam.md, "Doubtful superpixels").
+DEFAULT_DOUBT_BAND = 0.0
+#: Whether the pseudo-labels go through the dense CRF of vscr predict (docs/cam.md, "Dense CRF").
+DEFAULT_CAM_CRF = False
 
 
 @dataclass
@@ -76,6 +81,8 @@ class CamParams:
     motion_gap: int = DEFAULT_MOTION_GAP
     slic_segments: int = 150
     none_policy: str = DEFAULT_NONE_POLICY
+    doubt_band: float = DEFAULT_DOUBT_BAND  # superpixels this far below the threshold are left unlabelled
+    crf: bool = DEFAULT_CAM_CRF  # the pseudo-labels sharpened by the dense CRF (core.crf.crf_labels)
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()

@@ -34,6 +34,7 @@ from torch import nn
 
 from vscr_cli import console, labels, weights
 from vscr_cli.checkpoints import check_record, config_from, fit_state, read_json, save_weights
+from vscr_cli.core.crf import crf_labels
 from vscr_cli.core.motion import normalise_motion, residual_flow
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
@@ -264,11 +265,15 @@ def superpixels(frame: np.ndarray, segments: int) -> np.ndarray:
     return slic(frame, n_segments=segments, compactness=10, start_label=0)
 
 
-def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshold: float) -> np.ndarray:
-    """(H, W) uint8: ``tag`` on superpixels whose mean activation is >= ``threshold``, else 0."""
+def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshold: float, doubt_band: float = 0.0) -> np.ndarray:
+    """(H, W) uint8: ``tag`` on superpixels whose mean activation is >= ``threshold``, IGNORE on those
+    within ``doubt_band`` below it (neither side's evidence), else 0."""
     count = regions.max() + 1
-    mean = np.bincount(regions.ravel(), weights=activation.ravel(), minlength=count) / np.maximum(np.bincount(regions.ravel(), minlength=count), 1)
-    return np.where(mean[regions] >= threshold, tag, labels.BACKGROUND).astype(np.uint8)
+    mean = (np.bincount(regions.ravel(), weights=activation.ravel(), minlength=count) / np.maximum(np.bincount(regions.ravel(), minlength=count), 1))[regions]
+    label = np.where(mean >= threshold, tag, labels.BACKGROUND)
+    if doubt_band > 0:
+        label[(mean < threshold) & (mean >= threshold - doubt_band)] = labels.IGNORE
+    return label.astype(np.uint8)
 
 
 def evidence(activations: np.ndarray, motion: np.ndarray | None, motion_weight: float) -> np.ndarray:
@@ -283,10 +288,10 @@ def video_threshold(values: np.ndarray, threshold: float | None) -> float:
     return float(threshold_otsu(values.ravel())) if threshold is None else threshold
 
 
-def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: float | None) -> np.ndarray:
+def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: float | None, doubt_band: float = 0.0) -> np.ndarray:
     """(T, H, W) uint8 pseudo-labels of one video from its (T, H, W) evidence and superpixel ids."""
     cut = video_threshold(values, threshold)
-    return np.stack([pseudo_label(value, region, tag, cut) for value, region in zip(values, regions)])
+    return np.stack([pseudo_label(value, region, tag, cut, doubt_band) for value, region in zip(values, regions)])
 
 
 def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
@@ -314,7 +319,8 @@ def video_cam(
     ``video_tags`` maps video ids to tags. An unlabeled video (see :func:`cam_tag`) gets zeros
     and 255 (no CAM) and ``labeled`` False. With ``params.motion_weight`` > 0 each chosen
     frame's camera-compensated flow to a frame ``params.motion_gap`` away is mixed into the
-    evidence the superpixels vote on.
+    evidence the superpixels vote on. With ``params.crf`` the pseudo-labels go through the dense CRF
+    of vscr predict (:func:`~vscr_cli.core.crf.crf_labels`, its unary from the pseudo-label).
     """
     indices = video.select(selection)
     tags = video_tags[video.video_id]
@@ -330,7 +336,9 @@ def video_cam(
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
     motion = normalise_motion(np.stack([residual_flow(read[i], read[j]) for i, j in zip(indices, partners)])) if partners else None
     regions = np.stack([superpixels(frame, params.slic_segments) for frame in frames])
-    pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold)
+    pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band)
+    if params.crf:  # the doubtful superpixels are the CRF's to decide
+        pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
     return VideoResult(indices, {CAM: np.round(activations * 255).astype(np.uint8), PSEUDO: pseudo}, attrs)
 
 
