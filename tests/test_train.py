@@ -174,6 +174,33 @@ def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
         make_config("cpu", {"scale_min": 1.5, "scale_max": 0.5})
 
 
+def test_a_crop_share_trains_and_predicts_tall_frames_at_the_working_height(trained, tmp_path):
+    """--crop-share 1 with 32-px crops: the 64x96 frames are cached, cropped and predicted at 32 rows
+    (their edge segments and pseudo-labels shrunk alike by nearest neighbour), the labels written at 64."""
+    from vscr_cli.stages.predict import load_predictor, network_outputs
+    from vscr_cli.sources import discover
+
+    config = _stage_run(trained, tmp_path, 2, crop=32, crop_share=1.0, crop_max_class_share=1.0)
+    assert config.input_height == 32 and config.working_height(64) == 32 and config.working_height(24) == 24
+    with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+        cache = build_frame_cache(data, config, tmp_path)
+        entry = data.videos[0]
+        assert cache.rgb.read(entry.video_id, "rgb").shape[1:] == (32, 48, 3)
+        reader = SampleReader(data, cache, config, config.architecture.mean_std)
+        sample = reader.sample(0, 0, np.random.default_rng(0))
+        assert sample["image"].shape == (3, 32, 32) and sample["cam"].shape == (32, 32)
+        pseudo = data.cams.read(entry.video_id, "pseudo")[0]
+        shrunk = labels.CLASS_INDEX[pseudo[1::2, 1::2]]  # the nearest of 2x2 blocks, the window the whole height
+        assert sorted(np.unique(sample["cam"][sample["cam"] >= 0])) == sorted(np.unique(shrunk[shrunk != labels.IGNORE]))
+        video = next(v for v in discover([str(data.edges.record.inputs["sources"][0])]) if v.video_id == entry.video_id)
+    predictor = load_predictor(tmp_path, "", torch.device("cpu"), None)
+    assert predictor.config.crop_share == 1.0
+    batch = next(network_outputs(video, [0, 3], None, predictor, 2))
+    assert batch.size == (64, 96) and batch.images.shape[1:3] == (32, 48) and batch.output.logits.shape[-2:] == (4, 6)
+    with pytest.raises(VscrError, match="crop-share"):
+        make_config("cpu", {"crop_share": 1.5})
+
+
 def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
     """A 30x30 actor near the right of an 80x240 frame: about a third of uniform 40-px windows hold
     some of it; redrawn while one class holds more than 3/4 of the labelled pixels, most do."""

@@ -29,7 +29,7 @@ def command(
     ] = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
-    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
+    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     video_decision: Annotated[

@@ -47,6 +47,7 @@ def command(
     batch_size: Annotated[Optional[int], _option("Frames per iteration (all processes together).", "--batch-size", min=1)] = None,
     learning_rate: Annotated[Optional[float], _option("Initial learning rate (poly decay).", "--learning-rate", min=0)] = None,
     crop: Annotated[Optional[int], _option("Random crop size.", "--crop", min=16)] = None,
+    crop_share: Annotated[Optional[float], _option("Train and predict frames taller than crop / share at that height, so a crop holds this share of the frame's height (cpu preset: 0.6; 0: at the stores' height).", "--crop-share", min=0.0, max=1.0)] = None,
     scale_min: Annotated[Optional[float], _option("Smallest random rescaling of a crop's window (the window is crop/s pixels a side; SPML: 0.5).", "--scale-min", min=0.05)] = None,
     scale_max: Annotated[Optional[float], _option("Largest random rescaling of a crop's window (SPML: 1.5).", "--scale-max", min=0.05)] = None,
     crop_max_class_share: Annotated[

@@ -61,6 +61,9 @@ class ModelConfig:
     rates are scaled to."""
 
     crop: int = 224
+    # the crop's side as a share of the frame height the network works at: taller frames are trained
+    # and predicted at crop / crop_share rows (docs/train.md, "Working height"); 0: at the stores' height
+    crop_share: float = 0.0
     backbone: str = "tf_efficientnet_lite0"
     output_stride: int = 8
     embedding_dim: int = 64
@@ -89,10 +92,22 @@ class ModelConfig:
             raise VscrError("--clip-length must be at least 2")
         if self.crop % self.output_stride:
             raise VscrError(f"--crop must be a multiple of the output stride ({self.output_stride})")
+        if not 0 <= self.crop_share <= 1:
+            raise VscrError("--crop-share must be in [0, 1]")
         if self.atrous_rates is not None:
             if len(self.atrous_rates) != 3 or min(self.atrous_rates) < 1:
                 raise VscrError("atrous_rates must be three positive integers")
             self.atrous_rates = tuple(int(rate) for rate in self.atrous_rates)
+
+    @property
+    def input_height(self) -> int | None:
+        """The most rows of a frame the network trains and predicts on (``crop / crop_share``, even);
+        None (``crop_share`` 0): whatever height the frames have."""
+        return None if not self.crop_share else 2 * round(self.crop / self.crop_share / 2)
+
+    def working_height(self, height: int) -> int:
+        """The height the network sees a frame of ``height`` rows at: :attr:`input_height` for a taller one."""
+        return height if self.input_height is None else min(height, self.input_height)
 
     def aspp_rates(self) -> tuple[int, int, int]:
         """The ASPP atrous rates: given ones, or the paper's (6, 12, 18) for its 224-px crops at stride 8

@@ -2,7 +2,8 @@
 
 Labels are written at the model's training height unless told otherwise (A2D: the full
 320-pixel frame, as the paper tests); the network and the motion clip see the frames at
-``scale`` times that height (:data:`DEFAULT_SCALE`), the clip around each frame is built as in training
+``scale`` (:data:`DEFAULT_SCALE`) times that height, or times the model's working height where it
+trained on fewer rows (``crop_share``: the labels are then upsampled to the frame), the clip around each frame is built as in training
 (optical flow for the flow encoder, a Kinetics-normalised RGB clip for I3D), and the class
 logits are upsampled bilinearly to the output frame before the decision (:func:`decide`),
 made among background and the video's classes: its tags when given, else decided once from all
@@ -119,8 +120,9 @@ def network_outputs(
     video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int, scale: float = 1.0
 ) -> Iterator[NetworkBatch]:
     """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
-    (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times that
-    height. The flow of each frame pair is computed once and shared by the overlapping clips; pairs
+    (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times the
+    model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
+    trained at fewer rows). The flow of each frame pair is computed once and shared by the overlapping clips; pairs
     no later clip uses are dropped after each batch."""
     config = predictor.config
     total = video.count_frames()
@@ -129,7 +131,7 @@ def network_outputs(
     decoded, size = {}, (0, 0)
     for number, frame in video.read(needed):
         size = size_at_height(frame.shape[:2], height)
-        decoded[number] = resize_to_height(frame, round(size[0] * scale))
+        decoded[number] = resize_to_height(frame, round(config.working_height(size[0]) * scale))
     flows = PairFlows(decoded.__getitem__)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]

@@ -75,6 +75,7 @@ from vscr_cli.store import (
 )
 from vscr_cli.stages.board import BOARD_FOLDER, PICTURE_FRAMES, TrainingBoard, prediction_panels
 from vscr_cli.stages.training_data import TrainingData, open_training_inputs
+from vscr_cli.video import resize_to_height
 from vscr_cli.weights import first_line
 
 CHECKPOINT = "checkpoint.pt"
@@ -131,7 +132,7 @@ def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_
     """Decode every frame training needs once into ``folder/frames.zarr`` and, for the flow
     encoder, compute the flow of every pair the clips use once into ``folder/flows.zarr``
     (both resumable like any store)."""
-    params = {"height": data.height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
+    params = {"height": data.height, "input_height": config.input_height, "clip_length": config.clip_length, "clip_stride": config.clip_stride}
     flow_params = {**params, "farneback": list(FARNEBACK)}
     flow_writer = StoreWriter(folder / FLOW_CACHE, kind=FLOWS.kind, params=flow_params, resume=True) if config.motion == "flow" else contextlib.nullcontext()
     with StoreWriter(folder / FRAME_CACHE, kind=FRAMES.kind, params=params, resume=True) as writer, flow_writer as flows:
@@ -140,7 +141,7 @@ def build_frame_cache(data: TrainingData, config: TrainConfig, folder: Path, on_
             if todo:
                 clips = [clip_frames(int(t), video.total_frames, config.clip_length, config.clip_stride) for t in video.frame_index]
                 needed = sorted({f for clip in clips for f in clip})
-                rgb = np.stack([frame for _, frame in data.sources[video.video_id].read(needed, data.height)])
+                rgb = np.stack([resize_to_height(frame, config.working_height(frame.shape[0])) for _, frame in data.sources[video.video_id].read(needed, data.height)])
                 if video.video_id not in writer.completed:
                     writer.write_video(video.video_id, needed, {RGB: rgb})
                 if flows is not None and video.video_id not in flows.completed:
@@ -226,8 +227,8 @@ class SampleReader:
         entry = self.data.videos[video]
         frame_number = int(entry.frame_index[position])
         image = self._rgb(entry.video_id, frame_number)
-        edge = self._frame(self.data.edges, entry.video_id, SEGMENTS, position).astype(np.int64)
-        pseudo = self._frame(self.data.cams, entry.video_id, PSEUDO, position)
+        edge = at_size(self._frame(self.data.edges, entry.video_id, SEGMENTS, position), image.shape[:2]).astype(np.int64)
+        pseudo = at_size(self._frame(self.data.cams, entry.video_id, PSEUDO, position), image.shape[:2])
         height, width = image.shape[:2]
         crop = config.crop
         jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)
@@ -269,6 +270,14 @@ class SampleReader:
             else:
                 sample["motion"] = MOTION_ENCODERS[config.motion].clip_input([window(self._rgb(entry.video_id, f), 0, smooth=True) for f in clip])
         return {key: np.ascontiguousarray(value) if value.ndim else value for key, value in sample.items()}
+
+
+def at_size(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (H, W) map of labels or segment ids resized to ``size`` (H', W') by nearest neighbour (the
+    frames at the working height, :meth:`ModelConfig.working_height`, their maps at the stores')."""
+    if label_map.shape == size:
+        return label_map
+    return cv2.resize(label_map, size[::-1], interpolation=cv2.INTER_NEAREST)
 
 
 #: Redraws of a training window whose classes are too uneven (``crop_max_class_share``; mmsegmentation's 10).
