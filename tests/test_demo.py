@@ -3,7 +3,7 @@ import json
 import av
 import cv2
 
-from vscr_cli.pipeline import RESULT_ROWS
+from vscr_cli.pipeline import result_rows
 from vscr_cli.stages.board import PICTURES
 from vscr_cli.store import open_store
 
@@ -22,13 +22,16 @@ def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
         params = open_store(work / store, "pred").record.params
         assert params["crf"] is False and params["tag_votes"] == votes, store
     assert json.loads((work / "model" / "config.json").read_text())["train"]["crop_max_class_share"] == 0.75  # the cpu preset's
-    assert set(report["scores"]) == {"cam-train", "pred-train", "cam", "pred-tags", "pred", "aligned"}
+    assert set(report["scores"]) == {"cam-train", "cam-crf-train", "pred-train", "cam", "cam-crf", "pred-tags", "pred", "aligned"}
+    for store, crf_row, cam_row in (("cam-crf.zarr", "cam-crf-train", "cam-train"), ("cam-test-crf.zarr", "cam-crf", "cam")):  # the like-with-like baseline: Stage I through the same CRF
+        assert open_store(work / store, "cam").record.params["crf"] is True
+        assert report["scores"][crf_row] != report["scores"][cam_row]
     for row in report["scores"].values():
         assert 0 <= row["actor_action"] <= 1 and 0 <= row["fg_iou"] <= 1
     for name in ("cam-train", "cam"):  # Stage I finds the actors even in the smoke run (seed 0: 39.8 and 62.6), so a scorer giving 0 fails
         assert report["scores"][name]["actor_action"] > 0.2 and report["scores"][name]["fg_iou"] > 0.1, name
     assert "train the VSCR network" in report["seconds"]
-    for row in ("CAM (train)", "VSCR (train)", "CAM (test, tags given)", "VSCR (test, tags given)", "VSCR (test)", "VSCR + align (test)"):
+    for row in ("CAM (train)", "CAM + CRF (train)", "VSCR (train)", "CAM (test, tags given)", "CAM + CRF (test, tags given)", "VSCR (test, tags given)", "VSCR (test)", "VSCR + align (test)"):  # --no-crf: no "+ CRF" on the network's rows
         assert row in result.stdout, row
     assert "synth0000" not in result.stdout  # the stages' own output goes to stderr
     for name in ("edges.zarr", "cam.zarr", "cam-test.zarr", "model/model.safetensors", "pred-train.zarr", "pred-tags.zarr", "pred.zarr", "aligned.zarr"):
@@ -39,14 +42,14 @@ def test_demo_runs_every_stage_and_prints_scores(cli, tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 6  # every frame of the test video
     page = work / "report" / "index.html"
     assert report["report"] == str(page) and f"report: {page}" in result.stdout.replace("\n", "")
-    parser = check_page(page, {title: work / f"score-{name}.json" for name, _, title in RESULT_ROWS})  # the demo's table, in its order
+    parser = check_page(page, {title: work / f"score-{name}.json" for name, _, title in result_rows(False)})  # the demo's table, in its order
     assert "curves-model.png" in parser.links and any(link.startswith("overlay-") for link in parser.links)
     board = _events(work / "model")  # what tensorboard --logdir WORK shows
     assert [e.step for e in board.Scalars("loss/total")] == [row["iteration"] for row in _metrics(work / "model")]
     assert [e.step for e in board.Images(PICTURES)] == [6]  # the demo's last iteration (tiny: 6)
     again = cli("-q", "report", work, "-o", tmp_path / "page")  # the command on the demo folder: its score reports by file name
     assert again.code == 0, again.stderr
-    files = sorted(work / f"score-{name}.json" for name, _, _ in RESULT_ROWS)
+    files = sorted(work / f"score-{name}.json" for name, _, _ in result_rows(False))
     check_page(tmp_path / "page" / "index.html", {path.stem.removeprefix("score-"): path for path in files})
 
 

@@ -17,7 +17,7 @@ from vscr_cli import console, labels
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
-from vscr_cli.settings.cam import ClassifierConfig
+from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.demo import DEMO, DEMO_CLASSES, SIZES, DemoSize, Size
 from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES, check_tag_votes
 from vscr_cli.settings.run import RunOptions
@@ -52,12 +52,14 @@ def demo_stages(
         Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", device, dtype, selection=training_frames, split="train", options=replace)),
         Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, device, dtype, config=classifier_config, classifier=classifier, selection=training_frames, split="train", options=replace)),
         Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, device, dtype, classifier=classifier, selection=annotated, split="test", options=replace)),
+        Stage("the same pseudo-labels through the dense CRF (train split; the like-with-like baseline)", lambda: cam.run([str(synth)], work / "cam-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=training_frames, split="train", options=replace)),
+        Stage("the same through the dense CRF (test split)", lambda: cam.run([str(synth)], work / "cam-test-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=annotated, split="test", options=replace)),
         Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, preset="cpu", overrides=training, overwrite=overwrite)),
         Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace, crf=crf, votes=votes)),
         Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace, crf=crf, votes=votes)),
         Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", options=replace, crf=crf)),
         Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
-        *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in RESULT_ROWS),
+        *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in result_rows(crf)),
     ]
 
 
@@ -67,16 +69,25 @@ def _score(store: Path, gt: Path, destination: Path, predicted_only: bool) -> No
     destination.write_text(score.report_json(scored) + "\n")
 
 
-#: Rows of the final table: (score file, store scored, what it is). The train rows score the annotated
-#: frames among the training frames (--predicted-only): the network against the pseudo-labels it learnt.
+#: Rows of the final table: (score file, store scored, what it is; ``{crf}`` names the network's dense
+#: CRF where the predictions have it). The train rows score the annotated frames among the training
+#: frames (--predicted-only): the network against the pseudo-labels it learnt, each side with and
+#: without the same dense CRF.
 RESULT_ROWS = (
     ("cam-train", "cam.zarr", "CAM (train)"),
-    ("pred-train", "pred-train.zarr", "VSCR (train)"),
+    ("cam-crf-train", "cam-crf.zarr", "CAM + CRF (train)"),
+    ("pred-train", "pred-train.zarr", "VSCR{crf} (train)"),
     ("cam", "cam-test.zarr", "CAM (test, tags given)"),
-    ("pred-tags", "pred-tags.zarr", "VSCR (test, tags given)"),
-    ("pred", "pred.zarr", "VSCR (test)"),
-    ("aligned", "aligned.zarr", "VSCR + align (test)"),
+    ("cam-crf", "cam-test-crf.zarr", "CAM + CRF (test, tags given)"),
+    ("pred-tags", "pred-tags.zarr", "VSCR{crf} (test, tags given)"),
+    ("pred", "pred.zarr", "VSCR{crf} (test)"),
+    ("aligned", "aligned.zarr", "VSCR{crf} + align (test)"),
 )
+
+
+def result_rows(crf: bool) -> list[tuple[str, str, str]]:
+    """:data:`RESULT_ROWS` with the titles of predictions made with (``crf``) or without the dense CRF."""
+    return [(name, store, title.format(crf=" + CRF" if crf else "")) for name, store, title in RESULT_ROWS]
 
 
 def run_stages(stages: list[Stage]) -> dict[str, float]:
@@ -93,15 +104,16 @@ def run_stages(stages: list[Stage]) -> dict[str, float]:
     return seconds
 
 
-def results_table(work: Path) -> tuple[Table, dict[str, dict[str, float]]]:
-    """The demo's scores, one row per scored store, as a table and as plain numbers (fractions)."""
+def results_table(work: Path, crf: bool) -> tuple[Table, dict[str, dict[str, float]]]:
+    """The demo's scores, one row per scored store (predictions made with the dense CRF: ``crf``), as
+    a table and as plain numbers (fractions)."""
     columns = (("actor_action", "actor-action"), ("actor", "actor"), ("action", "action"))
     table = Table(title="mIoU and foreground IoU (%)")
     table.add_column("")
     for _, title in (*columns, (None, "fg IoU")):
         table.add_column(title, justify="right")
     numbers = {}
-    for name, _, title in RESULT_ROWS:
+    for name, _, title in result_rows(crf):
         scores = json.loads((work / f"score-{name}.json").read_text())["scores"]
         row = {space: scores[space]["miou"] for space, _ in columns} | {"fg_iou": scores["fg_iou"]}
         numbers[name] = row
@@ -125,9 +137,9 @@ def _overlay(work: Path, video: str, suffix: str) -> None:
     show.run(str(work / "aligned.zarr"), work / "overlays" / f"{video}{suffix}", video, gt=work / "synth", side_by_side=True, overwrite=True)
 
 
-def report_stage(work: Path, overwrite: bool) -> Stage:
+def report_stage(work: Path, overwrite: bool, crf: bool) -> Stage:
     """``vscr report`` of the demo's score reports (in the table's order and names) and its training run."""
-    names = {work / f"score-{name}.json": title for name, _, title in RESULT_ROWS}
+    names = {work / f"score-{name}.json": title for name, _, title in result_rows(crf)}
     return Stage("write the report", lambda: report.run([*names, work / "model"], work / "report", "vscr demo", overwrite, names))
 
 
@@ -154,8 +166,8 @@ def run_demo(
     start = time.perf_counter()
     seconds = run_stages(demo_stages(work, SIZES[size], seed, overwrite, crf, votes, action_head))
     seconds.update(run_stages(overlay_stages(work, overlays)))
-    seconds.update(run_stages([report_stage(work, overwrite)]))
-    table, numbers = results_table(work)
+    seconds.update(run_stages([report_stage(work, overwrite, crf)]))
+    table, numbers = results_table(work, crf)
     record = {"size": size.value, "seed": seed, "crf": crf, "tag_votes": votes, "action_head": action_head, "scores": numbers, "report": str(work / "report" / report.PAGE), "seconds": seconds, "total_seconds": round(time.perf_counter() - start, 1)}
     (work / "demo.json").write_text(json.dumps(record, indent=2) + "\n")
     return table, record
