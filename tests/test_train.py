@@ -223,6 +223,31 @@ def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
         make_config("cpu", {"crop_max_class_share": 0.0})
 
 
+def test_a_self_training_round_learns_from_the_predicted_labels(cli, trained, synth, tmp_path):
+    """vscr predict --tags on the training frames, then vscr train --cam PRED: every video labeled
+    (the untagged and multi-tag ones too), each sample's targets the predicted labels, never the CAM's."""
+    pred = tmp_path / "round1.zarr"
+    tags = synth.root / "tags.csv"
+    assert cli("-q", "predict", synth.root, "--every", "3", "--tags", tags, "-m", trained.model, "-o", pred).code == 0
+    untagged = cli("-q", "train", "--edges", trained.edges, "--cam", pred, "-o", tmp_path / "m", *TINY_TRAIN)
+    assert untagged.code == 1 and "records no tags: pass --tags" in untagged.stderr
+    result = cli("-q", "train", "--edges", trained.edges, "--cam", pred, "--tags", tags, "-o", tmp_path / "m", *TINY_TRAIN)
+    assert result.code == 0, result.stderr
+    config = make_config("cpu", {"crop": 64, "crop_max_class_share": 1.0})  # windows as tall as the frames
+    with open_training_inputs(str(trained.edges), str(pred), None, str(tags), 1.0) as data:
+        assert all(video.labeled.all() for video in data.videos)
+        (tmp_path / "cache").mkdir()
+        cache = build_frame_cache(data, config, tmp_path / "cache")
+        reader = SampleReader(data, cache, config, config.architecture.mean_std)
+        for video, position in data.samples[::5]:
+            predicted = data.cams.read(data.videos[video].video_id, "label")[position]
+            draw = np.random.default_rng(0)  # the sample's draws: top (0: the window is the frame's height), left, flip
+            top, left = int(draw.integers(0, 1)), int(draw.integers(0, predicted.shape[1] - 64 + 1))
+            window = predicted[top : top + 64, left : left + 64]
+            expected = labels.CLASS_INDEX[window[:, ::-1] if draw.random() < 0.5 else window]
+            np.testing.assert_array_equal(reader.sample(video, position, np.random.default_rng(0))["cam"], expected)
+
+
 def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):
     swapped = cli("-q", "train", "--edges", trained.cam, "--cam", trained.edges, "-o", tmp_path / "m", *TINY_TRAIN)
     assert swapped.code == 1 and "is a cam store, expected edges" in swapped.stderr

@@ -35,7 +35,7 @@ def _option(help_text: str, *names: str, **kwargs: Any) -> Any:
 
 def command(
     edges: Annotated[str, typer.Option("--edges", help="Edges store (vscr edges).")],
-    cam: Annotated[str, typer.Option("--cam", help="Cam store (vscr cam) of the same videos and frames.")],
+    cam: Annotated[str, typer.Option("--cam", help="Cam store (vscr cam) of the same videos and frames, or a pred store of them (vscr predict --tags with the same frames: a self-training round, every video labeled).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write (vscr predict reads model/ by default).")] = DEFAULT_MODEL,
     sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,

@@ -69,7 +69,7 @@ def embed_training_frames(data: TrainingData, predictor: Predictor, batch_size: 
     for video in data.videos:
         chunks = [batch.output.embedding.cpu() for batch in network_outputs(data.sources[video.video_id], [int(f) for f in video.frame_index], data.height, predictor, batch_size)]
         embedding = torch.cat(chunks)
-        pseudo = labels.CLASS_INDEX[data.cams.read(video.video_id, "pseudo")].astype(np.int64)
+        pseudo = labels.CLASS_INDEX[data.pseudo(video.video_id)].astype(np.int64)
         pseudo[pseudo == labels.IGNORE] = -1
         pseudo[~video.labeled] = -1
         videos.append(FrameEmbeddings(video.video_id, embedding, labels_at_cells(torch.from_numpy(pseudo), embedding.shape[-2:]), tag_votes(video.tags, votes)))

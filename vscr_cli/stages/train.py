@@ -55,7 +55,7 @@ from vscr_cli.core.params import ObjectiveConfig
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
 from vscr_cli.models import MODEL_WEIGHTS, build_model, save_model
-from vscr_cli.schemas import FLOW, FLOWS, FRAMES, PSEUDO, RGB, SECOND, SEGMENTS
+from vscr_cli.schemas import FLOW, FLOWS, FRAMES, RGB, SECOND, SEGMENTS
 from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND, MODEL_METRICS, logged_steps
 from vscr_cli.settings.train import AUTO_PRESET, PRESETS, TrainConfig
 from vscr_cli.store import (
@@ -228,7 +228,7 @@ class SampleReader:
         frame_number = int(entry.frame_index[position])
         image = self._rgb(entry.video_id, frame_number)
         edge = at_size(self._frame(self.data.edges, entry.video_id, SEGMENTS, position), image.shape[:2]).astype(np.int64)
-        pseudo = at_size(self._frame(self.data.cams, entry.video_id, PSEUDO, position), image.shape[:2])
+        pseudo = at_size(self._frame(self.data.cams, entry.video_id, self.data.pseudo_name, position), image.shape[:2])
         height, width = image.shape[:2]
         crop = config.crop
         jitter = (config.scale_min, config.scale_max) != (1.0, 1.0)
