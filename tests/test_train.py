@@ -98,7 +98,7 @@ def test_cached_flow_is_the_clip_flow_of_whole_frames_cropped_and_flipped(traine
     """The flows store holds each pair once; a sample's motion is the per-clip flow of the whole
     frames (the recompute path) in the sample's window, mirrored with x negated on a flip."""
     crop = 80  # frames are 64x96: windows padded in height, placed at random in width
-    config = make_config("cpu", {"crop": crop, "crop_max_class_share": 1.0})  # uniform windows, drawn below as the sample draws them
+    config = make_config("cpu", {"crop": crop, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height, drawn below as the sample draws them
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, tmp_path)
         assert build_frame_cache(data, config, tmp_path).rgb.videos == cache.rgb.videos  # resumes, nothing to redo
@@ -134,7 +134,7 @@ def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
     """At scale 0.5 a 32-px sample is the 64-px window of the frame shrunk by two: the image is the
     mean of 2x2 blocks, the flow too with its displacements halved, labels the nearest pixel."""
     crop = 32  # a 64-px window: the whole height of the 64x96 frames, placed at random in width
-    config = make_config("cpu", {"crop": crop, "scale_min": 0.5, "scale_max": 0.5, "crop_max_class_share": 1.0})  # uniform windows
+    config = make_config("cpu", {"crop": crop, "scale_min": 0.5, "scale_max": 0.5, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height
     mean, std = (np.array(v, np.float32) * 255 for v in config.architecture.mean_std)
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, tmp_path)
@@ -233,7 +233,7 @@ def test_a_self_training_round_learns_from_the_predicted_labels(cli, trained, sy
     assert untagged.code == 1 and "records no tags: pass --tags" in untagged.stderr
     result = cli("-q", "train", "--edges", trained.edges, "--cam", pred, "--tags", tags, "-o", tmp_path / "m", *TINY_TRAIN)
     assert result.code == 0, result.stderr
-    config = make_config("cpu", {"crop": 64, "crop_max_class_share": 1.0})  # windows as tall as the frames
+    config = make_config("cpu", {"crop": 64, "crop_max_class_share": 1.0, "crop_share": 0.0})  # windows as tall as the frames
     with open_training_inputs(str(trained.edges), str(pred), None, str(tags), 1.0) as data:
         assert all(video.labeled.all() for video in data.videos)
         (tmp_path / "cache").mkdir()

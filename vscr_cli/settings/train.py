@@ -110,6 +110,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "learning_rate": 0.01,
         "crop": 96,
+        "crop_share": 0.6,  # frames above 160 rows train and predict at 160 (docs/train.md, "Working height", measured)
         "crop_max_class_share": 0.75,  # docs/train.md, "Crops that hold the actor" (measured)
         "checkpoint_every": 100,
         "log_every": 5,
