@@ -152,18 +152,18 @@ CROP_SHARE_TAG_VOTE_ROWS = {f"crop-share-{row}": f"{VARIANT_TITLES['crop-share']
 
 #: The rows of :func:`action_head_rows` (the defaults of now: crops redrawn, action head, dense CRF, actor tag votes).
 ACTION_HEAD_ROWS = {
-    **{f"action-full-{split}": f"action head: VSCR ({title})" for split, title in SPLIT_TITLES.items()},
-    "action-full-test-pooled": "action head: VSCR (test), pooled video decision",
-    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title})" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
+    **{f"action-full-{split}": f"action head: VSCR ({title}), dense CRF" for split, title in SPLIT_TITLES.items()},
+    "action-full-test-pooled": "action head: VSCR (test), pooled video decision, dense CRF",
+    **{f"action-{name}-{split}": f"action head: w/o {name[3:]} ({title}), dense CRF" for name in ABLATIONS if name != "no-motion" for split, title in list(SPLIT_TITLES.items())[1:]},
 }
 
 #: The rows of :func:`heldout_rows`: the full action-head model and each Table 3 ablation on the held-out set.
 HELDOUT_MODELS = {"full": "action head: VSCR", **{name: f"action head: w/o {name[3:]}" for name in ABLATIONS if name != "no-motion"}, "no-motion": f"w/o motion, {VARIANT_TITLES['crop-share']}"}
-HELDOUT_ROWS = {"heldout-cam-test-tags": "held-out videos, CAM (test, tags given)", **{f"heldout-{name}-{split}": f"held-out videos, {title} ({SPLIT_TITLES[split]})" for name, title in HELDOUT_MODELS.items() for split in ("test-tags", "test")}}
+HELDOUT_ROWS = {"heldout-cam-test-tags": "held-out videos, CAM (test, tags given)", **{f"heldout-{name}-{split}": f"held-out videos, {title} ({SPLIT_TITLES[split]}), dense CRF" for name, title in HELDOUT_MODELS.items() for split in ("test-tags", "test")}}
 #: The tag term reading the memory bank (vscr train --tag-memory) and the scene groups' rows, all on held-out videos.
 HELDOUT_SPLITS = {split: SPLIT_TITLES[split] for split in ("test-tags", "test")}
-TAG_MEMORY_ROWS = {f"heldout-tag-memory-{split}": f"held-out videos, action head: VSCR, tag term with memory ({title})" for split, title in HELDOUT_SPLITS.items()}
-SCENE_ROWS = {f"scene-heldout-{name}-{split}": f"scene by class, held-out videos: {'VSCR' if name == 'full' else 'w/o tag'} ({title})" for name in SCENE_MODELS for split, title in HELDOUT_SPLITS.items()}
+TAG_MEMORY_ROWS = {f"heldout-tag-memory-{split}": f"held-out videos, action head: VSCR, tag term with memory ({title}), dense CRF" for split, title in HELDOUT_SPLITS.items()}
+SCENE_ROWS = {f"scene-heldout-{name}-{split}": f"scene by class, held-out videos: {'VSCR' if name == 'full' else 'w/o tag'} ({title}), dense CRF" for name in SCENE_MODELS for split, title in HELDOUT_SPLITS.items()}
 
 #: Row name -> what it is, in table order.
 ROWS = {
