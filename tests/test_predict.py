@@ -9,6 +9,7 @@ from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.models.vscr import upsample
 from vscr_cli.core.readout import class_votes
+from vscr_cli.models import load_model
 from vscr_cli.stages.predict import actor_action_pool, allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, two_stream_classes, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
@@ -131,7 +132,10 @@ def test_scale_runs_the_network_on_larger_frames_and_writes_labels_at_the_output
         with open_store(out, "pred") as store:
             assert store.read("synth0002", "label").shape == (2, 64, 96)
             assert store.record.params["scale"] == float(scale)
-    assert set(seen) == {(64, 96), (128, 192)}
+    # the network sees scale x the model's working height: the cpu preset's 32-px crops at crop_share 0.6 -> 54 rows
+    working = load_model(trained.model, torch.device("cpu"))[1].working_height(64)
+    assert working == 54
+    assert set(seen) == {(working, 80), (2 * working, 162)}
     assert cli("-q", "predict", clip, "-m", trained.model, "--scale", "0", "-o", tmp_path / "bad.zarr").code != 0
 
 
