@@ -169,7 +169,8 @@ def markdown(results: dict) -> str:
         options = " ".join(["vscr cam", *entry.get("cam_options", []), "; vscr train", *entry["train_options"], f"; {entry.get('rounds', 1)} round(s)"])
         lines += [f"\n{variant} (`{options}`)\n", "| row | seeds | actor-action mIoU | fg IoU |", "|---|---:|---:|---:|"]
         for row, values in entry["summary"].items():
-            lines.append(f"| {row} | {values['seeds']} | " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in (values[n] for n in METRICS)) + " |")
+            cells = (f"{m:.1f} ± {s:.1f}" if values["seeds"] > 1 else f"{m:.1f}" for m, s in (values[n] for n in METRICS))
+            lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
