@@ -71,8 +71,8 @@ def _score(store: Path, gt: Path, destination: Path, predicted_only: bool) -> No
 
 #: Rows of the final table: (score file, store scored, what it is; ``{crf}`` names the network's dense
 #: CRF where the predictions have it). The train rows score the annotated frames among the training
-#: frames (--predicted-only): the network against the pseudo-labels it learnt, each side with and
-#: without the same dense CRF.
+#: frames (--predicted-only): the network against the pseudo-labels it learnt, those also through
+#: the network's dense CRF (the like-with-like baseline).
 RESULT_ROWS = (
     ("cam-train", "cam.zarr", "CAM (train)"),
     ("cam-crf-train", "cam-crf.zarr", "CAM + CRF (train)"),

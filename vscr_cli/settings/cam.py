@@ -23,9 +23,9 @@ DEFAULT_CAM_FLIP = False
 DEFAULT_MOTION_WEIGHT = 0.4
 DEFAULT_MOTION_GAP = 1
 #: Superpixels whose mean evidence is within this of the threshold, below it, are left unlabelled
-#: (ignored by training) instead of background (docs/cam.md, "Doubtful superpixels").
+#: (ignored by training) instead of background (docs/cam.md, "The pseudo-labels through the dense CRF").
 DEFAULT_DOUBT_BAND = 0.0
-#: Whether the pseudo-labels go through the dense CRF of vscr predict (docs/cam.md, "Dense CRF").
+#: Whether the pseudo-labels go through the dense CRF of vscr predict (docs/cam.md, "The pseudo-labels through the dense CRF").
 DEFAULT_CAM_CRF = False
 
 
