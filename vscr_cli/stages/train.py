@@ -289,25 +289,19 @@ def crop_position(pseudo: np.ndarray | None, size: tuple[int, int], span: int, m
 
     With ``max_class_share`` below 1 and the frame's pseudo-labels given (A2D class ids, IGNORE
     unlabelled), a window whose labelled pixels are all one class, or more than that share one class,
-    is redrawn up to :data:`CROP_REDRAWS` times (mmsegmentation's RandomCrop ``cat_max_ratio``): crops
-    of a small actor's frame then hold the actor, not only background. Where no draw meets the share
-    (an actor too small for any window to be that balanced), the most balanced draw is kept, not the
-    last (mmsegmentation's), which would leave such an actor out of most crops.
+    is redrawn up to :data:`CROP_REDRAWS` times and the last draw kept (mmsegmentation's RandomCrop
+    ``cat_max_ratio``): crops of a small actor's frame then hold the actor, not only background.
     """
     height, width = size
-    best, best_share = (0, 0), 2.0
     for _ in range(CROP_REDRAWS + 1):
         top = int(rng.integers(0, max(height - span, 0) + 1))
         left = int(rng.integers(0, max(width - span, 0) + 1))
         if pseudo is None or max_class_share >= 1:
-            return top, left
+            break
         counts = np.bincount(pseudo[top : top + span, left : left + span].ravel(), minlength=labels.IGNORE + 1)[: labels.IGNORE]
-        share = counts.max() / counts.sum() if np.count_nonzero(counts) > 1 else 1.0 + (counts.sum() == 0)
-        if share <= max_class_share:
-            return top, left
-        if share < best_share:
-            best, best_share = (top, left), share
-    return best
+        if np.count_nonzero(counts) > 1 and counts.max() <= max_class_share * counts.sum():
+            break
+    return top, left
 
 
 def batch_slots(config: TrainConfig, iteration: int, count: int, rank: int, world: int) -> list[tuple[int, np.random.Generator]]:
