@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_model  # bench/machine.py (this script's folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -203,18 +204,9 @@ def main() -> None:
         entry["per_seed"][str(seed)] = {**stage_one, **entry["per_seed"].get(str(seed), {}), **rows}
         entry["summary"] = summary(entry["per_seed"])
         entry["commands"] = runner.commands
-        entry["machine"] = {"cpu": cpu_name(), "load_average": os.getloadavg()}
+        entry["machine"] = {"cpu": cpu_model(), "load_average": os.getloadavg()}
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(markdown(results))
-
-
-def cpu_name() -> str:
-    """lscpu's model name (the machine every timing and run is named by)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor()
 
 
 if __name__ == "__main__":

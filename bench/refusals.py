@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py (this script's folder is on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "refusals.json"
 TARGET_SECONDS = 1.5
@@ -57,15 +59,6 @@ def make_folder(folder: Path) -> None:
     (folder / "trained").mkdir()
     (folder / "trained" / "config.json").write_text("{}")
     (folder / "tags.csv").write_text("video,tags\nclip,15\n")
-
-
-def cpu_model() -> str:
-    """lscpu's "Model name" (the platform's processor string when lscpu is not there)."""
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), platform.processor())
 
 
 def commit(checkout: Path) -> str:
