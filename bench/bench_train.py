@@ -42,13 +42,12 @@ from vscr_cli.core.losses import PrototypeMemory
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.models import build_model
-from vscr_cli.settings.train import TrainConfig
+from vscr_cli.settings.train import TrainConfig, resolve
 from vscr_cli.stages.train import (
     FrameCache,
     SampleReader,
     batch_slots,
     build_frame_cache,
-    make_config,
     open_training_inputs,
     training_losses,
 )
@@ -175,7 +174,7 @@ def main() -> None:
     report: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(), "load_average_1min_at_start": os.getloadavg()[0], "frame_size": [320, 426], "shapes": {}}
     reduced = autocast_dtype("cpu")
     for name in args.shapes:
-        config = make_config("paper", {"backbone": "tf_efficientnet_lite0", "motion": "flow", **SHAPES[name]})
+        config = resolve("paper", flags={"backbone": "tf_efficientnet_lite0", "motion": "flow", **SHAPES[name]})
         with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
             (work / name).mkdir()
             started = time.perf_counter()

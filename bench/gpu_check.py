@@ -38,7 +38,8 @@ from vscr_cli import labels, weights
 from vscr_cli.core.losses import PrototypeMemory, vscr_objective
 from vscr_cli.core.models.motion import MOTION_ENCODERS
 from vscr_cli.models import build_model
-from vscr_cli.stages.train import make_config, training_losses
+from vscr_cli.settings.train import resolve
+from vscr_cli.stages.train import training_losses
 
 SECTIONS = ("objective", "lite0", "paper", "flops")
 
@@ -99,7 +100,7 @@ def check_objective(report: dict) -> None:
 
 
 def check_training(report: dict) -> None:
-    config = make_config("paper", {"backbone": "tf_efficientnet_lite0", "motion": "flow", "batch_size": 10, "crop": 224})
+    config = resolve("paper", flags={"backbone": "tf_efficientnet_lite0", "motion": "flow", "batch_size": 10, "crop": 224})
     model = build_model(config).cuda().train()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=0.9)
     generator = torch.Generator().manual_seed(1)
@@ -208,7 +209,7 @@ def cached_or_random(name: str) -> tuple[dict[str, torch.Tensor] | None, str]:
 
 
 def check_paper_preset(report: dict, device: torch.device, iterations: int, batch_size: int, predict_batch: int) -> None:
-    config = make_config("paper", {"batch_size": batch_size})
+    config = resolve("paper", flags={"batch_size": batch_size})
     backbone_state, backbone_source = cached_or_random(config.architecture.weights)
     motion_state, motion_source = cached_or_random(MOTION_ENCODERS[config.motion].weights)
     model = build_model(config, backbone_state, motion_state).to(device).train()
@@ -274,7 +275,7 @@ def check_paper_preset(report: dict, device: torch.device, iterations: int, batc
 def count_flops(report: dict) -> None:
     out = {}
     for name, overrides in (("paper", {}), ("lite0_flow", {"backbone": "tf_efficientnet_lite0", "motion": "flow"})):
-        config = make_config("paper", overrides)
+        config = resolve("paper", flags=overrides)
         with torch.device("meta"):
             model = build_model(config).eval()  # eval: one 320x426 frame is a batch of 1
             for shape, batch in (((config.crop, config.crop), config.batch_size), ((320, 426), 1)):

@@ -24,7 +24,8 @@ from bench.bench_train import SHAPES, Stepper, StoreReads, make_dataset, per_cli
 from vscr_cli.cli import run
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.stages.runner import per_process
-from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, make_config, open_training_inputs
+from vscr_cli.settings.train import resolve
+from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, open_training_inputs
 
 
 def top_functions(work: Callable[[], object], top: int) -> dict:
@@ -64,7 +65,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="vscr-profile-train-"))
     if args.work is None:
         make_dataset(work)
-    config = make_config("paper", SHAPES["cpu_preset"])
+    config = resolve("paper", flags=SHAPES["cpu_preset"])
     report: dict = {"training_steps": args.steps, "train": {}, "predict": {}}
     with open_training_inputs(str(work / "edges.zarr"), str(work / "cam.zarr"), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, Path(tempfile.mkdtemp(prefix="vscr-profile-cache-")))

@@ -20,7 +20,7 @@ import torch
 
 from vscr_cli import weights
 from vscr_cli.cli import run
-from vscr_cli.stages import train as train_stage
+from vscr_cli.stages.train import loop as train_loop
 
 from .conftest import TINY_TRAIN
 from .test_reliability import _one_line_error, _tree
@@ -107,14 +107,14 @@ def test_a_resumed_run_logs_every_iteration_once(cli, tmp_path, trained, monkeyp
     resumed run's log has iterations 1..8 once each, not 5 and 6 twice."""
     model, options = tmp_path / "m", tmp_path / "options.toml"
     options.write_text("checkpoint_every = 4\nlog_every = 1\n")
-    learning_rate = train_stage.poly_learning_rate
+    learning_rate = train_loop.poly_learning_rate
 
     def interrupt_at_7(config, iteration):
         if iteration == 6:
             raise KeyboardInterrupt
         return learning_rate(config, iteration)
 
-    monkeypatch.setattr(train_stage, "poly_learning_rate", interrupt_at_7)
+    monkeypatch.setattr(train_loop, "poly_learning_rate", interrupt_at_7)
     assert _train(cli, trained, model, "--iterations", "8", "--config", options).code == 130
     monkeypatch.undo()
     staging = tmp_path / ".m.partial"
@@ -188,7 +188,7 @@ def test_an_unknown_backbone_in_a_model_record_is_one_line(cli, tmp_path, traine
     [
         ("crop = [\n", "not a valid TOML file"),
         ('output_stride = "eight"\n', "output_stride: Input should be a valid integer"),
-        ('edge_concentration = "high"\n', "edge_concentration: Input should be a valid number"),
+        ('[objective]\nedge_concentration = "high"\n', "objective.edge_concentration: Input should be a valid number"),
         ("seed = 2.5\n", "seed: Input should be a valid integer"),
     ],
 )

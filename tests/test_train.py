@@ -16,8 +16,8 @@ from vscr_cli.core.flow import flow_stack
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.errors import VscrError
 from vscr_cli.models import load_model
-from vscr_cli.settings.train import TrainConfig
-from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, crop_position, make_config, open_training_inputs, preset_for, train
+from vscr_cli.settings.train import TrainConfig, resolve
+from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, crop_position, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -38,7 +38,7 @@ def test_training_writes_a_loadable_model_with_finite_terms(trained):
 
 
 def _stage_run(trained, folder, iterations, stop_at=None, resume=False, crop=32, **options):
-    config = make_config("cpu", {"iterations": iterations, "batch_size": 4, "crop": crop, "checkpoint_every": 4, "log_every": 1, **options})
+    config = resolve("cpu", flags={"iterations": iterations, "batch_size": 4, "crop": crop, "checkpoint_every": 4, "log_every": 1, **options})
     folder.mkdir(exist_ok=True)
 
     def interrupt(log):
@@ -98,7 +98,7 @@ def test_cached_flow_is_the_clip_flow_of_whole_frames_cropped_and_flipped(traine
     """The flows store holds each pair once; a sample's motion is the per-clip flow of the whole
     frames (the recompute path) in the sample's window, mirrored with x negated on a flip."""
     crop = 80  # frames are 64x96: windows padded in height, placed at random in width
-    config = make_config("cpu", {"crop": crop, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height, drawn below as the sample draws them
+    config = resolve("cpu", flags={"crop": crop, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height, drawn below as the sample draws them
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, tmp_path)
         assert build_frame_cache(data, config, tmp_path).rgb.videos == cache.rgb.videos  # resumes, nothing to redo
@@ -134,7 +134,7 @@ def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
     """At scale 0.5 a 32-px sample is the 64-px window of the frame shrunk by two: the image is the
     mean of 2x2 blocks, the flow too with its displacements halved, labels the nearest pixel."""
     crop = 32  # a 64-px window: the whole height of the 64x96 frames, placed at random in width
-    config = make_config("cpu", {"crop": crop, "scale_min": 0.5, "scale_max": 0.5, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height
+    config = resolve("cpu", flags={"crop": crop, "scale_min": 0.5, "scale_max": 0.5, "crop_max_class_share": 1.0, "crop_share": 0.0})  # uniform windows at the stores' height
     mean, std = (np.array(v, np.float32) * 255 for v in config.architecture.mean_std)
     with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
         cache = build_frame_cache(data, config, tmp_path)
@@ -171,7 +171,7 @@ def test_scale_jitter_resizes_frame_flow_and_labels_alike(trained, tmp_path):
                 checked_labels += 1
         assert checked_labels
     with pytest.raises(VscrError, match="scale-min"):
-        make_config("cpu", {"scale_min": 1.5, "scale_max": 0.5})
+        resolve("cpu", flags={"scale_min": 1.5, "scale_max": 0.5})
 
 
 def test_a_crop_share_trains_and_predicts_tall_frames_at_the_working_height(trained, tmp_path):
@@ -198,7 +198,7 @@ def test_a_crop_share_trains_and_predicts_tall_frames_at_the_working_height(trai
     batch = next(network_outputs(video, [0, 3], None, predictor, 2))
     assert batch.size == (64, 96) and batch.images.shape[1:3] == (32, 48) and batch.output.logits.shape[-2:] == (4, 6)
     with pytest.raises(VscrError, match="crop-share"):
-        make_config("cpu", {"crop_share": 1.5})
+        resolve("cpu", flags={"crop_share": 1.5})
 
 
 def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
@@ -220,7 +220,7 @@ def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
         first = (int(expected.integers(0, 41)), int(expected.integers(0, 201)))
         assert crop_position(frame, pseudo.shape, 40, share, np.random.default_rng(3)) == first
     with pytest.raises(VscrError, match="crop-max-class-share"):
-        make_config("cpu", {"crop_max_class_share": 0.0})
+        resolve("cpu", flags={"crop_max_class_share": 0.0})
 
 
 def test_a_self_training_round_learns_from_the_predicted_labels(cli, trained, synth, tmp_path):
@@ -233,7 +233,7 @@ def test_a_self_training_round_learns_from_the_predicted_labels(cli, trained, sy
     assert untagged.code == 1 and "records no tags: pass --tags" in untagged.stderr
     result = cli("-q", "train", "--edges", trained.edges, "--cam", pred, "--tags", tags, "-o", tmp_path / "m", *TINY_TRAIN)
     assert result.code == 0, result.stderr
-    config = make_config("cpu", {"crop": 64, "crop_max_class_share": 1.0, "crop_share": 0.0})  # windows as tall as the frames
+    config = resolve("cpu", flags={"crop": 64, "crop_max_class_share": 1.0, "crop_share": 0.0})  # windows as tall as the frames
     with open_training_inputs(str(trained.edges), str(pred), None, str(tags), 1.0) as data:
         assert all(video.labeled.all() for video in data.videos)
         (tmp_path / "cache").mkdir()

@@ -8,21 +8,20 @@ names the file and the problem. Weights are written with the mode of every outpu
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import pydantic
 import safetensors.torch
 import torch
 from torch import nn
 
 from vscr_cli.core.readout import PrototypeBank
 from vscr_cli.errors import VscrError
-from vscr_cli.weights import WeightsError, first_line, load_local_state_dict, load_pickle
+from vscr_cli.errors import first_line
+from vscr_cli.weights import WeightsError, load_local_state_dict, load_pickle
 
 T = TypeVar("T")
 #: A model folder's prototype bank (vscr refine): ``prototypes`` (M, D) float32, ``labels`` (M,) int64.
@@ -42,31 +41,6 @@ def read_json(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
     if missing := [key for key in required if key not in data]:
         raise VscrError(f"{path}: malformed, no {', '.join(map(repr, missing))} entry")
     return data
-
-
-def config_from(cls: type[T], data: Mapping[str, Any], where: Path | str) -> T:
-    """Dataclass ``cls`` from a recorded mapping (a JSON record, a TOML file), each value checked
-    against its field's type (pydantic; a JSON list is a tuple field's tuple); an unknown field or a
-    value of the wrong type is one error line naming ``where`` and the field."""
-    if not isinstance(data, Mapping):
-        raise VscrError(f"{where}: malformed {cls.__name__} record (not a mapping)")
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    if unknown := sorted(set(data) - known):
-        raise VscrError(f"{where}: unknown {cls.__name__} fields {', '.join(unknown[:5])} (written by another vscr version?)")
-    try:
-        return _adapter(cls).validate_python(dict(data))
-    except pydantic.ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        given = repr(problem["input"])
-        given = given if len(given) <= 60 else given[:57] + "..."
-        raise VscrError(f"{where}: {field}: {problem['msg']}, not {given}{more}") from error
-
-
-@functools.cache
-def _adapter(cls: type[T]) -> pydantic.TypeAdapter[T]:
-    return pydantic.TypeAdapter(cls)
 
 
 class Validating(Protocol):

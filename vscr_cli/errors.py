@@ -15,3 +15,10 @@ class SourceError(VscrError):
 
 class TagError(VscrError):
     """Video-level tags are missing, malformed or name an unknown class."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, at most 160 characters (its type's name when empty)."""
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= 160 else line[:157] + "..."

@@ -56,7 +56,7 @@ from torch import Tensor
 from vscr_cli.core.models.backbones import efficientnet_lite0_state_dict_from_lukemelas
 from vscr_cli.core.models.hed import hed_state_dict_from_keras
 from vscr_cli.core.models.motion import import_pytorchvideo_hub
-from vscr_cli.errors import VscrError
+from vscr_cli.errors import VscrError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -377,13 +377,6 @@ def load_pickle(path: Path, map_location: str | torch.device = "cpu") -> Any:
         asked = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         what = f"the pickle asks for {asked.group(1)}" if asked else "the pickle holds more than tensors and plain data"
         raise WeightsError(f"{path}: refused: {what}; vscr loads tensors only and never runs a pickle's code") from error
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, at most 160 characters (its type's name when empty)."""
-    text = str(error).strip().splitlines()
-    line = text[0] if text else type(error).__name__
-    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def _spec(name: str) -> PretrainedFile:

@@ -4,11 +4,11 @@ import torch
 
 from vscr_cli.models import build_model
 from vscr_cli.core.models.vscr import labels_at_cells
-from vscr_cli.stages.train import make_config
+from vscr_cli.settings.train import resolve
 
 
 def test_every_aspp_tap_learns_at_the_cpu_presets_crop():
-    config = make_config("cpu", {"motion": "none"})
+    config = resolve("cpu", flags={"motion": "none"})
     model = build_model(config).train()
     crop = config.crop
     model(torch.randn(2, 3, crop, crop)).embedding.sum().backward()
@@ -20,9 +20,9 @@ def test_every_aspp_tap_learns_at_the_cpu_presets_crop():
 
 
 def test_rates_follow_the_crop_and_keep_the_papers_at_224():
-    assert make_config("paper", {}).aspp_rates() == (6, 12, 18)
-    assert make_config("cpu", {"crop": 96}).aspp_rates() == (3, 5, 8)
-    assert make_config("cpu", {"crop": 96, "atrous_rates": [6, 12, 18]}).aspp_rates() == (6, 12, 18)
+    assert resolve("paper", flags={}).aspp_rates() == (6, 12, 18)
+    assert resolve("cpu", flags={"crop": 96}).aspp_rates() == (3, 5, 8)
+    assert resolve("cpu", flags={"crop": 96, "atrous_rates": [6, 12, 18]}).aspp_rates() == (6, 12, 18)
 
 
 def test_downsampled_label_of_a_centred_square_stays_centred():
@@ -44,7 +44,7 @@ def test_downsampled_labels_come_from_where_prediction_puts_them():
 
 
 def test_prediction_works_at_any_frame_size():
-    config = make_config("cpu", {})
+    config = resolve("cpu", flags={})
     model = build_model(config).eval()
     for height, width in ((67, 101), (120, 160), (200, 90)):
         motion = torch.zeros(1, 2 * (config.clip_length - 1), height, width)

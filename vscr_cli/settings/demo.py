@@ -22,7 +22,7 @@ class DemoSize:
     width: int
     every: int  # training uses every Nth frame of the train split
     iterations: int
-    crop: int
+    crop: int | None  # the training crop; None: the cpu preset's
     fit_frames: int
     epochs: int
 
@@ -35,6 +35,6 @@ class Size(str, Enum):
 
 SIZES = {
     Size.tiny: DemoSize(videos=6, frames=6, annotated=2, height=64, width=96, every=1, iterations=6, crop=32, fit_frames=2, epochs=1),  # a smoke run (tests)
-    Size.small: DemoSize(videos=32, frames=16, annotated=4, height=120, width=160, every=2, iterations=600, crop=96, fit_frames=8, epochs=3),  # the default
-    Size.medium: DemoSize(videos=64, frames=24, annotated=4, height=120, width=160, every=2, iterations=1500, crop=96, fit_frames=8, epochs=3),
+    Size.small: DemoSize(videos=32, frames=16, annotated=4, height=120, width=160, every=2, iterations=600, crop=None, fit_frames=8, epochs=3),  # the default
+    Size.medium: DemoSize(videos=64, frames=24, annotated=4, height=120, width=160, every=2, iterations=1500, crop=None, fit_frames=8, epochs=3),
 }

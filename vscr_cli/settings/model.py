@@ -60,7 +60,7 @@ class ModelConfig:
     """What determines the network: backbone, heads, motion branch, and the training crop the ASPP
     rates are scaled to."""
 
-    crop: int = 224
+    crop: int = PAPER_CROP  # the paper's 224-px crops
     # the crop's side as a share of the frame height the network works at: taller frames are trained
     # and predicted at crop / crop_share rows (docs/train.md, "Working height"); 0: at the stores' height
     crop_share: float = 0.0
@@ -89,7 +89,7 @@ class ModelConfig:
         if self.output_stride not in (8, 16, 32):
             raise VscrError("--output-stride must be 8, 16 or 32")
         if self.clip_length < 2:
-            raise VscrError("--clip-length must be at least 2")
+            raise VscrError("clip_length must be at least 2")
         if self.crop % self.output_stride:
             raise VscrError(f"--crop must be a multiple of the output stride ({self.output_stride})")
         if not 0 <= self.crop_share <= 1:
@@ -125,7 +125,7 @@ class ModelConfig:
     @classmethod
     def from_record(cls: type[Config], record: Mapping[str, Any], where: Path | str) -> Config:
         """The configuration in a saved ``train`` record, whose other fields (training's) it leaves."""
-        from vscr_cli.checkpoints import config_from
+        from vscr_cli.settings.records import config_from
 
         names = {f.name for f in fields(cls)}
         return config_from(cls, {key: value for key, value in record.items() if key in names}, where)

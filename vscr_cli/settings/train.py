@@ -1,29 +1,30 @@
-"""vscr train's options: every training option (:class:`TrainConfig`, flat on the command line, in
-a ``--config`` TOML file and in a model's record) and the presets that fill them."""
+"""vscr train's configuration: one typed tree (:class:`TrainConfig`, the model's fields, the run's,
+and the objective's under ``objective``), the presets that fill it (TOML files in ``presets/``), and
+how a run's configuration is layered: the preset, then a ``--config`` file, then ``--set
+key.sub=value`` items, then the command's own flags. The resolved tree is what a model records
+(``config.json``'s ``train``) and what ``vscr train --print-config`` prints."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+import difflib
+import functools
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from vscr_cli.core.params import ObjectiveConfig
-from vscr_cli.errors import VscrError
+from vscr_cli.errors import VscrError, first_line
 from vscr_cli.settings.model import ModelConfig
 
-#: The flat training options (TOML, command line, saved record) that set the objective (Eq. 4,
-#: Table 3-5): option name -> ObjectiveConfig field. ``kmeans_grid`` G is the (G, G) grid.
-OBJECTIVE_OPTIONS = {
-    "edge_concentration": "edge_concentration",
-    "cam_concentration": "cam_concentration",
-    "tag_concentration": "tag_concentration",
-    "edge_weight": "edge_weight",
-    "cam_weight": "cam_weight",
-    "tag_weight": "tag_weight",
-    "use_edge": "use_edge",
-    "use_tag": "use_tag",
-    "use_unlabeled": "use_unlabeled",
+#: Preset files: ``presets/<name>.toml``, each a partial tree laid over :class:`TrainConfig`'s defaults.
+PRESET_FOLDER = Path(__file__).with_name("presets")
+#: ``--preset auto``: the paper's settings where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
+AUTO_PRESET = "auto"
+#: Flat names of the objective's settings in records written before the tree (vscr <= 0.1 models and checkpoints).
+_FLAT_OBJECTIVE = {
+    **{name: name for name in ("edge_concentration", "cam_concentration", "tag_concentration", "edge_weight", "cam_weight", "tag_weight", "use_edge", "use_tag", "use_unlabeled")},
     "kmeans_iterations": "iterations",
     "kmeans_grid": "grid",
 }
@@ -31,8 +32,8 @@ OBJECTIVE_OPTIONS = {
 
 @dataclass
 class TrainConfig(ModelConfig):
-    """Every training option: the model's (:class:`ModelConfig`), the objective's and the run's
-    (presets fill these; any option overrides a preset). Options are flat: :meth:`options`."""
+    """Every training setting: the model's (:class:`ModelConfig`), the optimisation's, the data's and
+    the run's, and the objective of Eq. 4 under ``objective`` (:class:`ObjectiveConfig`)."""
 
     # optimisation (paper Sec. 4.2)
     iterations: int = 40000
@@ -52,7 +53,7 @@ class TrainConfig(ModelConfig):
     scale_min: float = 1.0
     scale_max: float = 1.0
     # a window whose labelled pixels are one class, or more than this share one class, is redrawn
-    # (up to stages.train.CROP_REDRAWS times; mmsegmentation's RandomCrop cat_max_ratio); 1 keeps every window
+    # (up to stages.train.data.CROP_REDRAWS times; mmsegmentation's RandomCrop cat_max_ratio); 1 keeps every window
     crop_max_class_share: float = 1.0
     # run
     seed: int = 0
@@ -61,24 +62,38 @@ class TrainConfig(ModelConfig):
     workers: int = 0
 
     @classmethod
-    def options(cls) -> tuple[str, ...]:
-        """The flat option names: every field but ``objective``, and :data:`OBJECTIVE_OPTIONS`."""
-        return (*(f.name for f in fields(cls) if f.name != "objective"), *OBJECTIVE_OPTIONS)
+    def keys(cls) -> tuple[str, ...]:
+        """Every setting's dotted name (``crop``, ``objective.edge_concentration``)."""
+        return tuple(_dotted_keys(cls))
+
+    @classmethod
+    def from_tree(cls, tree: Mapping[str, Any], where: Path | str) -> TrainConfig:
+        """A configuration from a (partial) tree over the defaults; an unknown name (with the nearest
+        known one) or a value of the wrong type is one error line naming ``where``."""
+        from vscr_cli.settings.records import config_from
+
+        check_keys(tree, where)
+        return config_from(cls, tree, where)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], where: Path | str) -> TrainConfig:
-        """A configuration from flat options (a saved record, a TOML file, the command line's); a
-        value of the wrong type is one error line naming ``where``."""
-        from vscr_cli.checkpoints import config_from
-
-        return config_from(cls, _nested(record), where)
+        """The configuration a model or checkpoint recorded (:meth:`to_json`; a record of the flat
+        names vscr 0.1 wrote is read too)."""
+        return cls.from_tree(record if isinstance(record.get("objective"), Mapping) else _tree_of_flat(record), where)
 
     def to_json(self) -> dict[str, Any]:
-        """The flat record (checkpoints, ``config.json``'s ``train``): :meth:`from_record` reads it back."""
-        record = {name: value for name, value in asdict(self).items() if name != "objective"}
-        record.update({name: getattr(self.objective, field_name) for name, field_name in OBJECTIVE_OPTIONS.items()})
-        record["kmeans_grid"] = self.objective.grid[0]
-        return record
+        """The resolved tree as plain data (lists for tuples; None where a setting is automatic)."""
+        return _plain(asdict(self))
+
+    def to_toml(self) -> str:
+        """The resolved tree as TOML (``--print-config``; a ``--config`` file). Automatic settings
+        (None, e.g. ``atrous_rates``) are named in a comment, as TOML has no null."""
+        import tomli_w
+
+        tree = self.to_json()
+        automatic = [key for key, value in dotted(tree).items() if value is None]
+        note = f"# automatic (not set): {', '.join(automatic)}\n" if automatic else ""
+        return note + tomli_w.dumps(_without_none(tree)).rstrip("\n") + "\n"
 
     def validate(self) -> None:
         super().validate()
@@ -92,31 +107,148 @@ class TrainConfig(ModelConfig):
             raise VscrError("--action-head needs --w-action above 0 (its only training); --no-action-head drops it")
 
 
-def _nested(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat options -> TrainConfig's fields, the objective's gathered into one ObjectiveConfig's fields."""
-    objective = {OBJECTIVE_OPTIONS[name]: value for name, value in options.items() if name in OBJECTIVE_OPTIONS}
-    if "grid" in objective:
-        objective["grid"] = (objective["grid"], objective["grid"])
-    return {**{name: value for name, value in options.items() if name not in OBJECTIVE_OPTIONS}, "objective": objective}
+def presets() -> tuple[str, ...]:
+    """The names of the packaged presets (``presets/*.toml``)."""
+    return tuple(sorted(path.stem for path in PRESET_FOLDER.glob("*.toml")))
 
 
-#: Presets: ``paper`` is Sec. 4.2 (DeepLab ResNet-101 at output stride 8 + ASPP, Kinetics I3D);
-#: ``cpu`` trains a useful model in minutes on 2 cores (96-px crops redrawn until they hold more than
-#: one class, none above 3/4 of the labelled pixels: measured on davis-dev and the synthetic set).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"backbone": "resnet101", "motion": "i3d"},
-    "cpu": {
-        "iterations": 600,
-        "batch_size": 8,
-        "learning_rate": 0.01,
-        "crop": 96,
-        "crop_share": 0.6,  # frames above 160 rows train and predict at 160 (docs/train.md, "Working height", measured)
-        "crop_max_class_share": 0.75,  # docs/train.md, "Crops that hold the actor" (measured)
-        "checkpoint_every": 100,
-        "log_every": 5,
-    },
-}
+def preset_tree(name: str) -> dict[str, Any]:
+    """The partial tree of preset ``name``."""
+    if name not in presets():
+        raise VscrError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
+    return read_toml(PRESET_FOLDER / f"{name}.toml")
 
 
-#: ``--preset auto``: the paper's settings where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
-AUTO_PRESET = "auto"
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tree of a TOML file (``vscr train --config``, a preset)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise VscrError(f"{path}: not a valid TOML file ({first_line(error)})") from error
+
+
+def parse_settings(items: Iterable[str]) -> dict[str, Any]:
+    """``--set key.sub=value`` items -> a tree; each value is read as TOML (``0.5``, ``true``,
+    ``[6, 12, 18]``, ``"flow"``), a bare word as a string (``motion=none``)."""
+    tree: dict[str, Any] = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        if not equals or not key.strip():
+            raise VscrError(f"--set {item!r}: expected KEY=VALUE (e.g. --set objective.edge_weight=0.5)")
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        merge_into(tree, tree_of({key.strip(): value}))
+    return tree
+
+
+def tree_of(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"objective.use_edge": False, "crop": 96}`` -> ``{"objective": {"use_edge": False}, "crop": 96}``."""
+    tree: dict[str, Any] = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
+
+
+def merge_into(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Lay ``layer`` over ``base`` in place, table by table; returns ``base``."""
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_into(base[key], value)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+    return base
+
+
+def check_keys(tree: Mapping[str, Any], where: Path | str) -> None:
+    """Refuse a tree with a name :class:`TrainConfig` does not have, naming the nearest one."""
+    known = TrainConfig.keys()
+    given = list(dotted(tree))
+    unknown = [key for key in given if key not in known and not any(k.startswith(key + ".") for k in known)]
+    if unknown:
+        named = []
+        for key in unknown:
+            nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [k for k in known if k.endswith("." + key)][:1]
+            named.append(f"{key} (did you mean {nearest[0]}?)" if nearest else key)
+        raise VscrError(f"{where}: unknown training options: {', '.join(named)}")
+
+
+def resolve(preset: str, config_file: Path | None = None, settings: Sequence[str] = (), flags: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The configuration of a run: ``preset``'s tree, then ``config_file``'s, then ``settings``
+    (``--set`` items), then ``flags`` (dotted names -> values; the command line's own options), each
+    checked against the tree, the result validated."""
+    layers = [(f"preset {preset}", preset_tree(preset))]
+    if config_file is not None:
+        layers.append((str(config_file), read_toml(config_file)))
+    layers += [("--set", parse_settings(settings)), ("training options", tree_of(flags or {}))]
+    tree: dict[str, Any] = {}
+    for where, layer in layers:
+        config = TrainConfig.from_tree(merge_into(tree, layer), where)  # each layer's names and types checked as it comes
+    config.validate()
+    return config
+
+
+def preset_defaults(key: str) -> str:
+    """How ``vscr train -h`` shows a setting's default: its value, or each preset's where they differ."""
+    values = {name: _lookup(_resolved_preset(name), key) for name in presets()}
+    if len({repr(value) for value in values.values()}) == 1:
+        return _shown(next(iter(values.values())))
+    return ", ".join(f"{_shown(value)} ({name})" for name, value in values.items())
+
+
+@functools.cache
+def _resolved_preset(name: str) -> dict[str, Any]:
+    return resolve(name).to_json()
+
+
+def _shown(value: Any) -> str:
+    return "automatic" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _lookup(tree: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+def _dotted_keys(cls: type, prefix: str = "") -> Iterable[str]:
+    for item in fields(cls):
+        kind = item.default_factory() if callable(item.default_factory) else None  # type: ignore[misc]
+        if is_dataclass(kind):
+            yield from _dotted_keys(type(kind), f"{prefix}{item.name}.")
+        else:
+            yield prefix + item.name
+
+
+def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A tree's leaves by dotted name: the inverse of :func:`tree_of`."""
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            leaves.update(dotted(value, f"{prefix}{key}."))
+        else:
+            leaves[prefix + key] = value
+    return leaves
+
+
+def _tree_of_flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A vscr 0.1 record (the objective's settings flat, ``kmeans_grid`` G for the (G, G) grid) as a tree."""
+    objective = {_FLAT_OBJECTIVE[name]: value for name, value in record.items() if name in _FLAT_OBJECTIVE}
+    if isinstance(objective.get("grid"), int):
+        objective["grid"] = [objective["grid"]] * 2
+    return {**{name: value for name, value in record.items() if name not in _FLAT_OBJECTIVE}, "objective": objective}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return [_plain(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def _without_none(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _without_none(value) if isinstance(value, Mapping) else value for key, value in tree.items() if value is not None}

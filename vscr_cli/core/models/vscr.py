@@ -5,7 +5,7 @@ Actor branch: an ImageNet backbone + torchvision's ASPP on the frame gives image
 (see motion.py) on the clip around the frame, projected by a two-layer MLP to ``width``,
 expanded bilinearly and added to the image features; an action head (a 1x1 convolution) reads
 per-location action logits off that projected motion (trained on the clip's action tags, see
-stages/train.py), the action branch's own recognition. Embedding head: a 1x1 convolution to
+stages/train/loop.py), the action branch's own recognition. Embedding head: a 1x1 convolution to
 ``embedding_dim`` channels, L2-normalised per pixel: the pixel embedding the contrastive
 objective shapes. Segmentation head: a two-layer MLP (1x1 convolutions) over the embedding
 giving logits over background + the 43 A2D classes. It is trained with cross-entropy on CAM
