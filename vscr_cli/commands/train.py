@@ -117,5 +117,5 @@ def command(
         return
     stage.run(
         edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, config,
-        backbone_weights, motion_weights, overwrite, resume, tensorboard, preset_name,
+        backbone_weights, motion_weights, overwrite, resume, tensorboard, preset_name + (" (auto)" if preset.value == AUTO_PRESET else ""),
     )
