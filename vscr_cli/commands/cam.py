@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vscr_cli.core.models.architectures import describe
 from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, resolve_autocast
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
@@ -26,7 +27,7 @@ def command(
         Optional[Path],
         typer.Option(help="Folder of a fitted classifier: reused when it holds one fitted with the --arch, --epochs, --fit-frames, --input-height and --seed given (others: refused, refitted with --overwrite), else the new one is saved there (default: the output's name with .classifier for its store suffix)."),
     ] = None,
-    arch: Annotated[Optional[Arch], typer.Option(help="Classifier: EfficientNet-Lite0 (ImageNet weights from the package index) or ResNet-50 (the paper's; torchvision's weights via torch.hub's cache).", show_default=ClassifierConfig.arch)] = None,
+    arch: Annotated[Optional[Arch], typer.Option(help=f"Classifier ({describe('classifier')}); weights: docs/weights.md.", show_default=ClassifierConfig.arch)] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Fine-tuning epochs.", show_default=str(ClassifierConfig.epochs))] = None,
     fit_frames: Annotated[Optional[int], typer.Option(min=2, help="Frames per single-tag video used to fine-tune.", show_default=str(ClassifierConfig.frames_per_video))] = None,
     input_height: Annotated[Optional[int], typer.Option(min=32, help="Frame height the classifier sees.", show_default=str(ClassifierConfig.input_height))] = None,

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from vscr_cli.errors import VscrError
+from vscr_cli.core.models.architectures import describe
 from vscr_cli.options import (
     Device,
     DeviceOption,
@@ -64,7 +65,7 @@ def command(
     crop_max_class_share: Annotated[
         Optional[float], _setting("crop_max_class_share", "Redraw a crop (up to 10 times) whose pseudo-labels are one class or more than this share one class (mmsegmentation's cat_max_ratio; 1: off).", "--crop-max-class-share", min=0.01, max=1.0)
     ] = None,
-    backbone: Annotated[Optional[Backbone], _setting("backbone", "Actor-branch backbone.", "--backbone")] = None,
+    backbone: Annotated[Optional[Backbone], _setting("backbone", f"Actor-branch backbone ({describe('backbone')}).", "--backbone")] = None,
     backbone_weights: Annotated[Optional[Path], typer.Option("--backbone-weights", help="Local ImageNet weights for the backbone (default: the cache, fetched once; see docs/weights.md).", show_default=False)] = None,
     output_stride: Annotated[Optional[int], _setting("output_stride", "Backbone output stride (8, 16 or 32).", "--output-stride")] = None,
     motion: Annotated[Optional[Motion], _setting("motion", "Motion encoder: flow (no pretrained weights), i3d (Kinetics-400, the paper's), none (ablation).", "--motion")] = None,

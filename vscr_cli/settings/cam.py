@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from vscr_cli import labels
+from vscr_cli.core.models.architectures import architecture, names
 from vscr_cli.errors import VscrError
 
 if TYPE_CHECKING:
-    from vscr_cli.core.models.registry import Architecture
+    from vscr_cli.core.models.architectures import Architecture
 
-ARCHITECTURES = ("tf_efficientnet_lite0", "resnet50")
+#: The architectures a classifier can be (the registry's with the ``classifier`` capability).
+ARCHITECTURES = names("classifier")
 NONE_POLICIES = ("labeled", "unlabeled")
 DEFAULT_NONE_POLICY = "labeled"
 DEFAULT_THRESHOLD = 0.5
@@ -49,20 +51,16 @@ class ClassifierConfig:
 
     def validate(self) -> None:
         """Refuse (one line) an architecture a classifier cannot have."""
-        from vscr_cli.core.models.registry import architecture
-
         try:
-            architecture(self.arch, ARCHITECTURES, "classifier architecture")
+            architecture(self.arch, "classifier", "classifier architecture")
         except ValueError as error:
             raise VscrError(str(error)) from None
 
     @property
     def architecture(self) -> Architecture:
         """The registered architecture (a VscrError for one a classifier cannot have)."""
-        from vscr_cli.core.models.registry import architecture
-
         self.validate()
-        return architecture(self.arch, ARCHITECTURES)
+        return architecture(self.arch, "classifier")
 
 
 @dataclass(frozen=True)

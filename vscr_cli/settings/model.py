@@ -10,15 +10,16 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from vscr_cli.core.models.architectures import ARCHITECTURES, names
 from vscr_cli.errors import VscrError
 
 if TYPE_CHECKING:
-    from vscr_cli.core.models.registry import Architecture
+    from vscr_cli.core.models.architectures import Architecture
 
-#: The backbones and motion encoders a model may have: the names in ``core.models.registry.ARCHITECTURES``
-#: and in ``core.models.motion.MOTION_ENCODERS`` (tests/test_settings.py checks they agree), and
-#: ``none``, the ablation without an action branch.
-BACKBONES = ("tf_efficientnet_lite0", "resnet50", "resnet101")
+#: The backbones a model may have: the registered architectures with the ``backbone`` capability.
+BACKBONES = names("backbone")
+#: The motion encoders: the names in ``core.models.motion.MOTION_ENCODERS`` (tests/test_settings.py
+#: checks they agree), and ``none``, the ablation without an action branch.
 NO_MOTION = "none"
 MOTIONS = ("flow", "i3d", NO_MOTION)
 MODEL_CONFIG = "config.json"
@@ -77,8 +78,6 @@ class ModelConfig:
 
     @property
     def architecture(self) -> Architecture:
-        from vscr_cli.core.models.registry import ARCHITECTURES
-
         return ARCHITECTURES[self.backbone]
 
     def validate(self) -> None:

@@ -3,13 +3,13 @@
 - EfficientNet-Lite0: timm `tf_efficientnet_lite0` (TF 'same' padding, ReLU6, no SE), loaded
   strictly from the ImageNet state dict that vscr_cli.weights provides
   (`efficientnet_lite0_state_dict_from_lukemelas` renames the packaged lukemelas keys).
-  Inputs: RGB in [0, 1] normalised with `EFFICIENTNET_LITE0_MEAN` / `_STD`.
+  Inputs: RGB in [0, 1] normalised with its registry entry's mean / std (0.5).
 - ResNet-50/101: torchvision models built with weights=None and loaded strictly from a local
-  torchvision-format state dict. Inputs normalised with `IMAGENET_MEAN` / `IMAGENET_STD`.
+  torchvision-format state dict. Inputs normalised with ImageNet's mean / std.
 
 `Backbone` wraps either as a feature extractor for a DeepLab-style head: a list of feature
 maps with known channels and strides, optionally dilated to output stride 16 or 8.
-No file I/O here.
+The registry (:mod:`vscr_cli.core.models.architectures`) names these builders. No file I/O here.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ import torchvision
 from torch import Tensor, nn
 
 IMAGENET_CLASSES = 1000
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-EFFICIENTNET_LITE0_MEAN = (0.5, 0.5, 0.5)
-EFFICIENTNET_LITE0_STD = (0.5, 0.5, 0.5)
 EFFICIENTNET_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 RESNET_BUILDERS = {50: torchvision.models.resnet50, 101: torchvision.models.resnet101}
 
