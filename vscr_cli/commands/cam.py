@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,7 @@ from vscr_cli.core.models.architectures import describe
 from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, resolve_autocast
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
+from vscr_cli.settings.records import toml_text
 
 NAME = "cam"
 Arch = enum.Enum("Arch", {name: name for name in settings.ARCHITECTURES}, type=str)
@@ -36,7 +38,7 @@ def command(
     cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, settings.DEFAULT_CAM_HEIGHTS)),
     cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = settings.DEFAULT_CAM_PAD,
     cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = settings.DEFAULT_CAM_FLIP,
-    motion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = settings.DEFAULT_MOTION_WEIGHT,
+    motion_weight: Annotated[float, typer.Option("--motion-evidence", "--motion-weight", min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = settings.DEFAULT_MOTION_WEIGHT,
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     doubt_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Leave superpixels whose mean evidence is this close below the threshold unlabelled (ignored in training) instead of background (0: off).")] = settings.DEFAULT_DOUBT_BAND,
@@ -45,14 +47,9 @@ def command(
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed of the fine-tuning (runs with the same seed give the same classifier).", show_default=str(ClassifierConfig.seed))] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the classifier's and the pseudo-labels' settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
-    target = video.target()
     heights = _heights(cam_heights)
-    check_inputs(sources, tags=tags)
-    tags = tags or _root_tags(sources)
-    from vscr_cli.stages import cam as stage  # torch and the classifier only once the refusals are made
-
-    device = video.torch_device()
     params = CamParams(
         threshold=None if video_threshold else threshold,
         cam_heights=heights,
@@ -67,6 +64,16 @@ def command(
     )
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}
+    if print_config:
+        tree = {"classifier": ClassifierConfig(**requested).settings(), "pseudo_labels": params.settings()}
+        sys.stdout.write(toml_text(tree, "vscr cam: the resolved settings (a reused classifier keeps its own)"))
+        return
+    target = video.target()
+    check_inputs(sources, tags=tags)
+    tags = tags or _root_tags(sources)
+    from vscr_cli.stages import cam as stage  # torch and the classifier only once the refusals are made
+
+    device = video.torch_device()
     stage.run(
         sources, target, tags, device, resolve_autocast(video.precision, device), params, ClassifierConfig(**requested), classifier,
         video.selection(), video.split.value, batch_size, weights_file, video.run_options(), tuple(requested),

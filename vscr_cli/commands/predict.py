@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
-from pathlib import Path
-from typing import Annotated, Optional
+import sys
+from typing import Annotated
 
 import typer
 
-from vscr_cli.options import BatchSize, PerVideo, Sources, TagVotes, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, resolve_autocast
 from vscr_cli.settings import predict as settings
-from vscr_cli.settings.model import DEFAULT_MODEL
-from vscr_cli.settings.predict import MODEL_ENV
+from vscr_cli.settings.predict import PredictParams
+from vscr_cli.settings.records import toml_text
 
 NAME = "predict"
 Decode = enum.Enum("Decode", {name: name for name in settings.DECODES}, type=str)
@@ -23,10 +23,7 @@ VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDE
 def command(
     sources: Sources,
     video: PerVideo,
-    model: Annotated[
-        Optional[Path],
-        typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
-    ] = None,
+    model: ModelFolder = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
     scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
@@ -43,14 +40,19 @@ def command(
     ] = TagVotes(settings.DEFAULT_TAG_VOTES),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = settings.DEFAULT_CRF,
     batch_size: BatchSize = 4,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the decoding settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
+    params = PredictParams(
+        decode="tags" if tags else decode.value, prob=prob, readout=readout.value, scale=scale, crf=crf, tag_votes=tag_votes.value, video_decision=video_decision.value
+    )
+    params.validate()
+    if print_config:
+        sys.stdout.write(toml_text(params.settings(), "vscr predict: the resolved settings"))
+        return
     target = video.target(pipe="| vscr align, | vscr score")
     model = model or settings.default_model()
     check_inputs(sources, tags=tags, model=model)
     from vscr_cli.stages import predict as stage  # torch and the network only once the refusals are made
 
     device = video.torch_device()
-    stage.run(
-        sources, target, model, device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags,
-        decode.value, prob, batch_size, video.run_options(), readout.value, scale, crf, tag_votes.value, video_decision.value,
-    )
+    stage.run(sources, target, model, device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags, params, batch_size, video.run_options())

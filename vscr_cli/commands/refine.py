@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import BatchSize, Device, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
-from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_KIND
+from vscr_cli.options import BatchSize, Device, ModelFolder, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
+from vscr_cli.settings.model import MODEL_KIND
+from vscr_cli.settings.predict import default_model
 from vscr_cli.settings.refine import RefineParams
 from vscr_cli.store import check_output
 
@@ -19,7 +20,7 @@ def command(
     edges: Annotated[str, typer.Option("--edges", help="Edges store the model was trained on.")],
     cam: Annotated[str, typer.Option("--cam", help="Cam store the model was trained on (pseudo-labels, labeled videos, tags).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write: the model with its head retrained and its prototype bank.")],
-    model: Annotated[Path, typer.Option("-m", "--model", help="Model folder written by vscr train.")] = DEFAULT_MODEL,
+    model: ModelFolder = None,
     sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
     neighbours: Annotated[int, typer.Option("--neighbours", min=1, help="Bank prototypes voting for each segment.")] = RefineParams.neighbours,
@@ -29,7 +30,7 @@ def command(
     tag_votes: Annotated[
         TagVotes,
         typer.Option("--tag-votes", help="Prototypes that relabel a video: of its tags' classes (class, SPML's), or of every class of its tagged actors, voting for that actor's tag (actor)."),
-    ] = TagVotes(RefineParams.votes),
+    ] = TagVotes(RefineParams.tag_votes),
     batch_size: BatchSize = 4,
     precision: PrecisionOption = Precision("auto"),
     device: DeviceOption = Device("auto"),
@@ -37,9 +38,10 @@ def command(
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write the retraining's curves as TensorBoard event files into the model folder's tensorboard/.")] = True,
 ) -> None:
     check_output(output, MODEL_KIND, overwrite, resumable=False)
+    model = model or default_model()
     check_inputs(sources, [edges, cam], tags, model)
     from vscr_cli.stages import refine as stage  # torch and the network only once the refusals are made
 
     torch_device = resolve_device(device)
-    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, votes=tag_votes.value)
+    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, tag_votes=tag_votes.value)
     stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite, tensorboard)

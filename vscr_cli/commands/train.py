@@ -72,8 +72,8 @@ def command(
     motion_weights: Annotated[Optional[Path], typer.Option("--motion-weights", help="Local Kinetics-400 I3D-R50 checkpoint for --motion i3d (default: torch.hub's cache, fetched once).", show_default=False)] = None,
     motion_spatial: Annotated[Optional[bool], _setting("motion_spatial", "Motion as a per-location map or one vector per clip.", "--motion-spatial/--motion-vector")] = None,
     action_head: Annotated[Optional[bool], _setting("action_head", "Action head on the motion branch, trained on the action tags; tag-free prediction takes each actor's actions from it.", "--action-head/--no-action-head")] = None,
-    use_edge: Annotated[Optional[bool], _setting("objective.use_edge", "Edge-aware term (--no-edge: Table 3 ablation).", "--edge/--no-edge")] = None,
-    use_tag: Annotated[Optional[bool], _setting("objective.use_tag", "Tag-aware term (--no-tag: ablation).", "--tag/--no-tag")] = None,
+    use_edge: Annotated[Optional[bool], _setting("objective.use_edge", "Edge-aware term of Eq. 4 (--no-edge-term: Table 3 ablation; --edge/--no-edge the same).", "--edge-term/--no-edge-term", "--edge/--no-edge")] = None,
+    use_tag: Annotated[Optional[bool], _setting("objective.use_tag", "Tag-aware term of Eq. 4 (--no-tag-term: ablation; --tag/--no-tag the same).", "--tag-term/--no-tag-term", "--tag/--no-tag")] = None,
     tag_memory: Annotated[Optional[bool], _setting("tag_memory", "The tag term also reads the memory bank's recent iterations, as SPML's co-occurrence term (off: measured worse on the synthetic set).", "--tag-memory/--no-tag-memory")] = None,
     use_unlabeled: Annotated[Optional[bool], _setting("objective.use_unlabeled", "Train on unlabeled videos too (--no-unlabeled: ablation).", "--unlabeled/--no-unlabeled")] = None,
     labeled_fraction: Annotated[Optional[float], _setting("labeled_fraction", "Share of CAM-labeled frames kept labeled, the rest turned unlabeled (Table 5).", "--labeled-fraction")] = None,
@@ -114,7 +114,7 @@ def command(
     torch_device = resolve_device(device)
     preset_name, config = stage.resolve_config(preset.value, torch_device, config_file, settings or (), given)
     if print_config:
-        sys.stdout.write(f"# vscr train --preset {preset_name}: the resolved settings\n" + config.to_toml())
+        sys.stdout.write(config.to_toml(f"vscr train --preset {preset_name}: the resolved settings"))
         return
     stage.run(
         edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, config,

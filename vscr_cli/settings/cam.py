@@ -49,6 +49,10 @@ class ClassifierConfig:
     train_frames: int = 0
     fitted_actors: list[str] | None = None  # the actors of the frames it was fine-tuned on (None: not recorded)
 
+    def settings(self) -> dict:
+        """The fitting's settings (``--print-config``): all but what fitting records of itself."""
+        return {key: value for key, value in asdict(self).items() if key not in ("accuracy", "holdout_frames", "train_frames", "fitted_actors")}
+
     def validate(self) -> None:
         """Refuse (one line) an architecture a classifier cannot have."""
         try:
@@ -87,3 +91,7 @@ class CamParams:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def settings(self) -> dict:
+        """The options a user chooses (``--print-config``): all but what the run fills in."""
+        return {key: value for key, value in asdict(self).items() if key not in ("classifier_sha256", "classifier_accuracy", "selection")}

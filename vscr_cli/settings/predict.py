@@ -71,3 +71,19 @@ class PredictParams:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def settings(self) -> dict:
+        """The options a user chooses (``--print-config``): all but what the run fills in."""
+        return {key: value for key, value in asdict(self).items() if key not in ("model_sha256", "selection", "precision")}
+
+    def validate(self) -> None:
+        """Refuse (one line) a value no option can have."""
+        if self.decode not in (*DECODES, "tags"):
+            raise VscrError(f"unknown decode {self.decode!r}; choose one of {', '.join(DECODES)} (or give --tags)")
+        if self.readout not in READOUTS:
+            raise VscrError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+        if not self.scale > 0:
+            raise VscrError(f"--scale must be positive, not {self.scale}")
+        check_tag_votes(self.tag_votes)
+        if self.video_decision not in VIDEO_DECISIONS:
+            raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")

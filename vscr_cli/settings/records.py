@@ -1,5 +1,6 @@
 """Typed configurations from recorded mappings (JSON records, TOML files): one checked reading
-for every stage's settings, light to import (pydantic, no torch)."""
+for every stage's settings, and one TOML printing of them (``--print-config``); light to import
+(pydantic, tomli-w, no torch)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,34 @@ def config_from(cls: type[T], data: Mapping[str, Any], where: Path | str) -> T:
 @functools.cache
 def _adapter(cls: type[T]) -> pydantic.TypeAdapter[T]:
     return pydantic.TypeAdapter(cls)
+
+
+def toml_text(tree: Mapping[str, Any], title: str) -> str:
+    """``tree`` (tables nested as mappings, tuples as lists) as TOML under a ``# title`` line; settings
+    that are None (automatic: TOML has no null) are named in a comment instead."""
+    import tomli_w
+
+    automatic = [key for key, value in _leaves(tree) if value is None]
+    note = f"# automatic (not set): {', '.join(automatic)}\n" if automatic else ""
+    return f"# {title}\n" + note + tomli_w.dumps(_without_none(plain(tree))).rstrip("\n") + "\n"
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    leaves = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((prefix + key, value))
+    return leaves
+
+
+def plain(value: Any) -> Any:
+    """Mappings and sequences of plain values as dicts and lists (JSON, TOML)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    return [plain(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def _without_none(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _without_none(value) if isinstance(value, Mapping) else value for key, value in tree.items() if value is not None}

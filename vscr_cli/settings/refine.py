@@ -18,7 +18,7 @@ class RefineParams:
     learning_rate: float = 1e-3  # Adam, for the head
     batch_pixels: int = 4096
     seed: int = 0
-    votes: str = "actor"  # one of labels.TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
+    tag_votes: str = "actor"  # one of labels.TAG_VOTES (docs/train.md: not worse on the synthetic set, better on davis-dev)
 
     def __post_init__(self) -> None:
-        check_tag_votes(self.votes)
+        check_tag_votes(self.tag_votes)

@@ -17,6 +17,7 @@ from typing import Any
 from vscr_cli.core.params import ObjectiveConfig
 from vscr_cli.errors import VscrError, first_line
 from vscr_cli.settings.model import ModelConfig
+from vscr_cli.settings.records import config_from, plain, toml_text
 
 #: Preset files: ``presets/<name>.toml``, each a partial tree laid over :class:`TrainConfig`'s defaults.
 PRESET_FOLDER = Path(__file__).with_name("presets")
@@ -70,8 +71,6 @@ class TrainConfig(ModelConfig):
     def from_tree(cls, tree: Mapping[str, Any], where: Path | str) -> TrainConfig:
         """A configuration from a (partial) tree over the defaults; an unknown name (with the nearest
         known one) or a value of the wrong type is one error line naming ``where``."""
-        from vscr_cli.settings.records import config_from
-
         check_keys(tree, where)
         return config_from(cls, tree, where)
 
@@ -83,17 +82,11 @@ class TrainConfig(ModelConfig):
 
     def to_json(self) -> dict[str, Any]:
         """The resolved tree as plain data (lists for tuples; None where a setting is automatic)."""
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
-    def to_toml(self) -> str:
-        """The resolved tree as TOML (``--print-config``; a ``--config`` file). Automatic settings
-        (None, e.g. ``atrous_rates``) are named in a comment, as TOML has no null."""
-        import tomli_w
-
-        tree = self.to_json()
-        automatic = [key for key, value in dotted(tree).items() if value is None]
-        note = f"# automatic (not set): {', '.join(automatic)}\n" if automatic else ""
-        return note + tomli_w.dumps(_without_none(tree)).rstrip("\n") + "\n"
+    def to_toml(self, title: str = "vscr train: the resolved settings") -> str:
+        """The resolved tree as TOML (``--print-config``; a ``--config`` file reads it back)."""
+        return toml_text(self.to_json(), title)
 
     def validate(self) -> None:
         super().validate()
@@ -242,13 +235,3 @@ def _tree_of_flat(record: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(objective.get("grid"), int):
         objective["grid"] = [objective["grid"]] * 2
     return {**{name: value for name, value in record.items() if name not in _FLAT_OBJECTIVE}, "objective": objective}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    return [_plain(item) for item in value] if isinstance(value, (list, tuple)) else value
-
-
-def _without_none(tree: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _without_none(value) if isinstance(value, Mapping) else value for key, value in tree.items() if value is not None}

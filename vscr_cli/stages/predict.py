@@ -42,13 +42,7 @@ from vscr_cli import schemas
 from vscr_cli.schemas import LABEL, PROB
 from vscr_cli.settings.model import ModelConfig
 from vscr_cli.settings.predict import (
-    DEFAULT_CRF,
-    DEFAULT_SCALE,
-    DEFAULT_TAG_VOTES,
-    DEFAULT_VIDEO_DECISION,
-    VIDEO_DECISIONS,
     PredictParams,
-    check_tag_votes,
 )
 from vscr_cli.tags import require_tags
 from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, size_at_height
@@ -341,22 +335,14 @@ def run(
     selection: FrameSelection = FrameSelection(),
     split: str = "all",
     tags: str | None = None,
-    decode: str = "video",
-    prob: bool = False,
+    params: PredictParams = PredictParams(),
     batch_size: int = 4,
     options: RunOptions = RunOptions(),
-    readout: str = "softmax",
-    scale: float = DEFAULT_SCALE,
-    crf: bool = DEFAULT_CRF,
-    votes: str = DEFAULT_TAG_VOTES,
-    video_decision: str = DEFAULT_VIDEO_DECISION,
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
-    the model in ``model``; labels at ``selection.height``, else at the model's training height,
-    the network run on the frames at ``scale`` times that height; classes read out by the model's
-    head or (``readout="knn"``) its prototype bank; with ``crf`` the dense CRF sharpens the maps;
-    with ``tags``, ``votes`` says which classes count for a tag (:func:`tag_votes`); without,
-    ``video_decision`` how each video's classes are decided (:data:`VIDEO_DECISIONS`)."""
+    the model in ``model``, decoded as ``params`` say (:class:`PredictParams`; ``decode="tags"``
+    exactly when ``tags`` are given; the model's digest, the frames and the precision are filled in
+    here); labels at ``selection.height``, else at the model's training height."""
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
     factory_args = (model, sha256, device, dtype)
@@ -365,12 +351,10 @@ def run(
         selection = replace(selection, height=predictor.frame_height)
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags) if tags else None
-    if not scale > 0:
-        raise VscrError(f"--scale must be positive, not {scale}")
-    check_tag_votes(votes)
-    if video_decision not in VIDEO_DECISIONS:
-        raise VscrError(f"unknown video decision {video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
-    params = PredictParams(sha256, selection.to_json(), prob, "tags" if tags else decode, dtype_name(dtype), readout, scale, crf, votes, video_decision)
+    params.validate()
+    if (params.decode == "tags") != bool(tags):
+        raise VscrError("decode 'tags' needs --tags, and --tags decodes among them" if tags is None else f"--tags: decoded among the tags, not by {params.decode!r}")
+    params = replace(params, model_sha256=sha256, selection=selection.to_json(), precision=dtype_name(dtype))
     inputs = {"sources": [str(s) for s in sources], "split": split, "model": str(model), "tags": tags}
     compute = VideoTask(video_predictions, "predictor", load_predictor, factory_args, {"params": params, "batch_size": batch_size, "tags": video_tags})
     return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)

@@ -9,8 +9,8 @@ pseudo-labels on 96-px training crops. SPML's tag-supervised pipeline reads clas
    :mod:`vscr_cli.core.readout`) and every segment, split by pseudo-label, gives one labelled
    prototype;
 3. every training frame, pseudo-labelled or not (D_u), is relabelled by k-NN votes of the bank
-   restricted to background and its video's tags (``votes="class"``, SPML's); with
-   ``votes="actor"`` the prototypes of every class of a tagged actor vote too, for that actor's
+   restricted to background and its video's tags (``tag_votes="class"``, SPML's); with
+   ``tag_votes="actor"`` the prototypes of every class of a tagged actor vote too, for that actor's
    tag, so a video whose tag no pseudo-label carries (``adult-none``: a D_u video by the paper's
    rule) is relabelled from the same actor in other videos;
 4. the softmax head is retrained from scratch on the frozen embeddings with those labels;
@@ -170,7 +170,7 @@ def run(
     with open_training_inputs(edges, cam, sources, tags) as data:
         with console.progress() as bar:
             task = bar.add_task("embedding the training frames", total=len(data.videos))
-            videos = embed_training_frames(data, predictor, batch_size, params.votes, lambda: bar.advance(task))
+            videos = embed_training_frames(data, predictor, batch_size, params.tag_votes, lambda: bar.advance(task))
     bank, summary = refine(videos, predictor, params)
     console.log.info("%d prototypes from %d frames; pseudo-labels changed by the votes: %s", summary["prototypes"], summary["frames"], ", ".join(f"{share:.1%}" for share in summary["pseudo_label_changed_share"]))
     carried = {key: value for key, value in record.items() if key not in OWN_RECORD}
