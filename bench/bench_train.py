@@ -41,7 +41,7 @@ from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.losses import PrototypeMemory
 from vscr_cli.core.precision import autocast, autocast_dtype
 from vscr_cli.datasets.synth import SynthConfig, synthesize
-from vscr_cli.models import build_model
+from vscr_cli.model_folders import build_model
 from vscr_cli.settings.train import TrainConfig, resolve
 from vscr_cli.stages.train import (
     FrameCache,

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from vscr_cli import labels, weights
-from vscr_cli.core.motion import normalise_motion, residual_flow
+from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 from vscr_cli.datasets import load_tags, open_ground_truth
 from vscr_cli.sources import discover
 from vscr_cli.video import FrameSelection

@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vscr_cli import labels, weights
 from vscr_cli.core.losses import PrototypeMemory, vscr_objective
 from vscr_cli.core.models.motion import MOTION_ENCODERS
-from vscr_cli.models import build_model
+from vscr_cli.model_folders import build_model
 from vscr_cli.settings.train import resolve
 from vscr_cli.stages.train import training_losses
 

@@ -79,7 +79,7 @@ def test_a_backbone_registered_in_one_module_is_offered_and_built_everywhere(tmp
         import tiny  # the new module: it registers tiny_cnn
         import torch
         from vscr_cli.cli import run
-        from vscr_cli.models import build_model
+        from vscr_cli.model_folders import build_model
         from vscr_cli.settings.train import resolve
         assert run(["train", "--device", "cpu", "--print-config", "--backbone", "tiny_cnn", "--crop", "32"]) == 0
         config = resolve("cpu", flags={{"backbone": "tiny_cnn", "crop": 32, "motion": "none", "action_head": False}})

@@ -67,7 +67,7 @@ def test_core_imports_nothing_outside_core():
 
 
 def test_no_stage_imports_the_training_stage():
-    """Prediction and the rest reach the model through vscr_cli.models, never through training."""
+    """Prediction and the rest reach the model through vscr_cli.model_folders, never through training."""
     for name in MODULES:
         if name.startswith("vscr_cli.stages.") and not name.startswith("vscr_cli.stages.train"):
             training = {m for m in GRAPH[name] if m == "vscr_cli.stages.train" or m.startswith("vscr_cli.stages.train.")}

@@ -9,7 +9,7 @@ from vscr_cli.core import flow
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.models.vscr import upsample
 from vscr_cli.core.readout import class_votes
-from vscr_cli.models import load_model
+from vscr_cli.model_folders import load_model
 from vscr_cli.stages.predict import actor_action_pool, allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, two_stream_classes, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
@@ -158,7 +158,7 @@ def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_c
     """--decode video holds every batch until the video's classes are known; with --crf the slow part
     comes after, so the frames are counted as their CRF finishes, each once."""
     from vscr_cli import sources
-    from vscr_cli.models import model_sha256
+    from vscr_cli.model_folders import model_sha256
     from vscr_cli.settings.predict import PredictParams
     from vscr_cli.stages import predict
     from vscr_cli.video import FrameSelection
@@ -182,7 +182,7 @@ def test_the_two_stream_decision_decodes_its_classes_as_tags(trained, synth, mon
     """Without tags the classes the two-stream decision keeps are decoded as if they were the video's
     tags: with actor votes an actor's other classes count for its decided class."""
     from vscr_cli import sources
-    from vscr_cli.models import model_sha256
+    from vscr_cli.model_folders import model_sha256
     from vscr_cli.settings.predict import PredictParams
     from vscr_cli.stages import predict
     from vscr_cli.video import FrameSelection

@@ -15,7 +15,7 @@ from vscr_cli.console import duration
 from vscr_cli.core.flow import flow_stack
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.errors import VscrError
-from vscr_cli.models import load_model
+from vscr_cli.model_folders import load_model
 from vscr_cli.settings.train import TrainConfig, resolve
 from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, crop_position, open_training_inputs, preset_for, train
 

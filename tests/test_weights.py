@@ -27,7 +27,7 @@ from vscr_cli import weights
 from vscr_cli.core.models import backbones, hed, motion
 from vscr_cli.core.models.motion import MOTION_ENCODERS
 from vscr_cli.core.models.architectures import ARCHITECTURES
-from vscr_cli.models import load_model
+from vscr_cli.model_folders import load_model
 
 from .conftest import HED, LITE0, TINY_TRAIN, fetch_or_skip
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from vscr_cli.models import build_model
+from vscr_cli.model_folders import build_model
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.settings.train import resolve
 

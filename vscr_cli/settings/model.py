@@ -1,6 +1,6 @@
 """A VSCR model's configuration and its folder's name and kind, as plain data: what ``vscr train``,
 ``vscr refine`` and ``vscr predict`` offer and check before they import the network
-(:mod:`vscr_cli.models` builds, saves and loads it)."""
+(:mod:`vscr_cli.model_folders` builds, saves and loads it)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
-from vscr_cli.models import load_model, model_sha256
+from vscr_cli.model_folders import load_model, model_sha256
 from vscr_cli.sources import discover
 from vscr_cli.settings.run import RunOptions
 from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, per_process, write_per_video

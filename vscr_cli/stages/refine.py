@@ -36,7 +36,7 @@ from vscr_cli import console, labels
 from vscr_cli.checkpoints import read_json, save_bank
 from vscr_cli.core.models.vscr import labels_at_cells
 from vscr_cli.core.readout import PrototypeBank, knn_votes, label_prototypes
-from vscr_cli.models import model_sha256, save_model
+from vscr_cli.model_folders import model_sha256, save_model
 from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
 from vscr_cli.settings.refine import RefineParams
 from vscr_cli.stages.board import REFINE_SERIES, TrainingBoard

@@ -18,7 +18,7 @@ from torch import nn
 
 from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
-from vscr_cli.core.motion import normalise_motion, residual_flow
+from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 from vscr_cli.stages.runner import VideoResult, frame_batches
 from vscr_cli.schemas import CAM, PSEUDO
 from vscr_cli.settings.cam import (

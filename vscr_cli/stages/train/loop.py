@@ -24,7 +24,7 @@ from vscr_cli.core.models.vscr import VSCROutput, labels_at_cells
 from vscr_cli.core.params import ObjectiveConfig
 from vscr_cli.core.precision import autocast
 from vscr_cli.errors import VscrError
-from vscr_cli.models import build_model, save_model
+from vscr_cli.model_folders import build_model, save_model
 from vscr_cli.settings.model import MODEL_METRICS, logged_steps
 from vscr_cli.settings.train import TrainConfig, dotted
 from vscr_cli.store import (

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from vscr_cli import console, weights
 from vscr_cli.core.models.motion import MOTION_ENCODERS
 from vscr_cli.errors import VscrError
-from vscr_cli.models import MODEL_WEIGHTS
+from vscr_cli.model_folders import MODEL_WEIGHTS
 from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
 from vscr_cli.settings.train import AUTO_PRESET, TrainConfig, resolve
 from vscr_cli.store import (

@@ -1,7 +1,7 @@
 import numpy as np
 import skimage.data
 
-from vscr_cli.core.motion import normalise_motion, residual_flow
+from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 
 
 def _scene(pan: int, actor_shift: int) -> np.ndarray:
