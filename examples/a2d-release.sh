@@ -7,9 +7,10 @@
 #   and its inference has no dense CRF: vscr predict --no-crf.
 #   MODE=cpu (default): EfficientNet-Lite0 and the flow encoder, every train frame;
 #     ITERATIONS and PRESET override the training length and preset (default: cpu, 600).
-#   MODE=paper: the paper's networks on CUDA (ResNet-50 CAM classifier, ResNet-101 DeepLab at
-#     output stride 8 + ASPP, Kinetics-400 I3D; --preset paper, 40,000 iterations) on the
-#     annotated train frames. NGPU=1 (default) trains in one process; NGPU=2 or 5 trains
+#   MODE=paper: the paper's method on CUDA, every stage by its `--preset paper` (cam: ResNet-50,
+#     Grad-CAM++ at 224, SLIC at 0.5, '-none' videos unlabeled; train: ResNet-101 DeepLab at output
+#     stride 8 + ASPP, the Kinetics-400 I3D clip vector, Eq. 4 only, 40,000 iterations; predict:
+#     the softmax's arg-max per frame, no CRF; then vscr align) on the annotated train frames. NGPU=1 (default) trains in one process; NGPU=2 or 5 trains
 #     with torchrun, one process per GPU (the batch of 10 frames splits evenly, at least 2 per process).
 #     WORKERS sets the data-loading processes per training process (default 8 / NGPU).
 #     Expected time per stage: docs/train.md, "A2D at the paper's scale".
@@ -36,7 +37,7 @@ paper)
   # torch.hub's cache ($TORCH_HOME/hub/checkpoints). Offline: place the files there (docs/weights.md).
   vscr weights fetch resnet50-imagenet resnet101-imagenet i3d-r50-kinetics400
   vscr edges "$root" --split train --annotated-only --device cuda -o "$work/edges.zarr" --resume
-  vscr cam "$root" --split train --annotated-only --tags "$root" --none-tags unlabeled --arch resnet50 --device cuda \
+  vscr cam "$root" --split train --annotated-only --tags "$root" --preset paper --device cuda \
       --classifier "$work/cam.classifier" -o "$work/cam.zarr" --resume
   train=(train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset paper
          --device cuda --workers "$workers" --resume)
@@ -45,7 +46,7 @@ paper)
   else
     torchrun --standalone --nproc-per-node "$ngpu" -m vscr_cli "${train[@]}"
   fi
-  vscr predict "$root" --split test --annotated-only -m "$work/model" --device cuda --no-crf | vscr align > "$work/aligned.zarr.zip"
+  vscr predict "$root" --split test --annotated-only -m "$work/model" --device cuda --preset paper | vscr align > "$work/aligned.zarr.zip"
   ;;
 *)
   echo "MODE must be cpu or paper, not $mode" >&2

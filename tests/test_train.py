@@ -286,5 +286,5 @@ def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
 
 
 def test_auto_preset_and_duration_estimates():
-    assert preset_for(torch.device("cuda")) == "paper" and preset_for(torch.device("cpu")) == "cpu"
+    assert preset_for(torch.device("cuda")) == "gpu" and preset_for(torch.device("cpu")) == "cpu"
     assert [duration(s) for s in (0.4, 42, 425, 12_000, 120_400)] == ["0 s", "42 s", "7 min 05 s", "3 h 20 min", "1 d 09 h"]

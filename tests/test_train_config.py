@@ -58,12 +58,12 @@ def test_a_misspelt_or_mistyped_setting_is_one_line_naming_the_nearest(cli, sett
 
 
 def test_presets_are_the_packaged_files_and_the_help_shows_their_defaults(cli, monkeypatch):
-    assert presets() == ("cpu", "paper")
-    assert preset_defaults("iterations") == "600 (cpu), 40000 (paper)"
+    assert presets() == ("cpu", "gpu", "paper", "paper-cpu")
+    assert preset_defaults("iterations") == "600 (cpu), 40000 (gpu), 40000 (paper), 600 (paper-cpu)"
     assert preset_defaults("objective.edge_weight") == "0.3" and preset_defaults("atrous_rates") == "automatic"
     monkeypatch.setenv("COLUMNS", "400")
     shown = cli("train", "--help").stdout
-    assert re.search(r"--iterations .*\[default: 600 \(cpu\), 40000 \(paper\)\]", shown)
+    assert re.search(r"--iterations .*\[default: 600 \(cpu\), 40000 \(gpu\), 40000 \(paper\), 600 \(paper-cpu\)\]", shown)
     assert re.search(r"--k-edge .*\(setting: objective\.edge_concentration\)  \[default: 16\.0\]", shown)
 
 
@@ -78,5 +78,5 @@ def test_no_command_gathers_its_options_through_locals():
 
 
 def test_resolve_refuses_an_unknown_preset():
-    with pytest.raises(VscrError, match="unknown preset 'gpu'; choose one of cpu, paper"):
-        resolve("gpu")
+    with pytest.raises(VscrError, match="unknown preset 'tpu'; choose one of cpu, gpu, paper, paper-cpu"):
+        resolve("tpu")

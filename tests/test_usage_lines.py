@@ -72,7 +72,7 @@ def test_usage_lines_run_as_written(tmp_path, hed_weights_path, lite0_weights_pa
         done = bash(work, line)
         assert done.returncode == 0, (line, done.stderr.decode())
     assert (work / "model" / "model.safetensors").is_file() and "model written to model/" in said(done)
-    assert f"preset {'paper' if torch.cuda.is_available() else 'cpu'} (auto)" in said(done)
+    assert f"preset {'gpu' if torch.cuda.is_available() else 'cpu'} (auto)" in said(done)
     again = bash(work, f"{train} {SHORT_TRAINING}")
     assert again.returncode == 1 and said(again).startswith("vscr: error: model") and "--overwrite" in said(again)
 

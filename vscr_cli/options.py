@@ -16,7 +16,7 @@ import enum
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, get_type_hints
@@ -28,6 +28,7 @@ from vscr_cli.errors import VscrError
 from vscr_cli.labels import TAG_VOTES
 from vscr_cli.settings.model import DEFAULT_MODEL, check_model_folder
 from vscr_cli.settings.predict import MODEL_ENV
+from vscr_cli.settings.records import dotted, preset_tree
 from vscr_cli.settings.run import SPLITS, RunOptions, Shard, check_scheduler, check_sources
 from vscr_cli.store import STORE, check_output, check_store_path
 from vscr_cli.tags import check_tags
@@ -140,6 +141,19 @@ ModelFolder = Annotated[
     typer.Option("-m", "--model", envvar=MODEL_ENV, show_default=False, help=f"Model folder written by vscr train (default: ${MODEL_ENV}, else {DEFAULT_MODEL}/)."),
 ]
 Weights = Annotated[Optional[Path], typer.Option("--weights", help="A local weights file (wheel, original file or .safetensors) instead of the cache.")]
+
+
+def preset_values(context: typer.Context, name: str | None, stage: str, flags: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of ``stage``'s preset ``name`` (by dotted key) that the command line leaves to it:
+    those whose option (``flags``: setting -> parameter name) was not given. None: no preset."""
+    if name is None:
+        return {}
+    chosen = {}
+    for key, value in dotted(preset_tree(stage, name)).items():
+        source = context.get_parameter_source(flags[key])
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            chosen[key] = tuple(value) if isinstance(value, list) else value
+    return chosen
 
 
 def _parse(parse):

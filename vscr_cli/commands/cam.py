@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import enum
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vscr_cli.core.models.architectures import describe
-from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, preset_values, resolve_autocast
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
-from vscr_cli.settings.records import toml_text
+from vscr_cli.settings.records import preset_names, toml_text
 
 NAME = "cam"
 Arch = enum.Enum("Arch", {name: name for name in settings.ARCHITECTURES}, type=str)
 NonePolicy = enum.Enum("NonePolicy", {name: name for name in settings.NONE_POLICIES}, type=str)
+Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
+#: The option behind each setting a preset may hold.
+FLAGS = {
+    **{f"classifier.{key}": flag for key, flag in (("arch", "arch"), ("epochs", "epochs"), ("frames_per_video", "fit_frames"), ("input_height", "input_height"), ("seed", "seed"))},
+    **{f"pseudo_labels.{key}": key for key in ("threshold", "cam_heights", "cam_pad", "cam_flip", "motion_weight", "motion_gap", "slic_segments", "doubt_band", "crf")},
+    "pseudo_labels.none_policy": "none_tags",
+}
 
 
 @per_video_options
 def command(
+    context: typer.Context,
     sources: Sources,
     video: PerVideo,
     tags: Tags = None,
@@ -48,6 +57,7 @@ def command(
     weights_file: Weights = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed of the fine-tuning (runs with the same seed give the same classifier).", show_default=str(ClassifierConfig.seed))] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the classifier's and the pseudo-labels' settings these options resolve to as TOML and exit.")] = False,
+    preset: Annotated[Optional[Preset], typer.Option("--preset", help="paper: the paper's Stage I (ResNet-50, Grad-CAM++ at 224, SLIC at 0.5, no motion evidence or CRF, '-none' videos unlabeled); options given on the command line win. Files: vscr_cli/settings/presets/cam/.", show_default=False)] = None,
 ) -> None:
     heights = _heights(cam_heights)
     params = CamParams(
@@ -64,6 +74,11 @@ def command(
     )
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}
+    chosen = preset_values(context, preset.value if preset else None, NAME, FLAGS)
+    requested.update({key.split(".", 1)[1]: value for key, value in chosen.items() if key.startswith("classifier.")})
+    params = replace(params, **{key.split(".", 1)[1]: value for key, value in chosen.items() if key.startswith("pseudo_labels.")})
+    if video_threshold:
+        params = replace(params, threshold=None)
     if print_config:
         tree = {"classifier": ClassifierConfig(**requested).settings(), "pseudo_labels": params.settings()}
         sys.stdout.write(toml_text(tree, "vscr cam: the resolved settings (a reused classifier keeps its own)"))

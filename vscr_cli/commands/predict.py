@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, preset_values, resolve_autocast
 from vscr_cli.settings import predict as settings
 from vscr_cli.settings.predict import PredictParams
-from vscr_cli.settings.records import toml_text
+from vscr_cli.settings.records import preset_names, toml_text
 
 NAME = "predict"
 Decode = enum.Enum("Decode", {name: name for name in settings.DECODES}, type=str)
 Readout = enum.Enum("Readout", {name: name for name in settings.READOUTS}, type=str)
 VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDEO_DECISIONS}, type=str)
+Decision = enum.Enum("Decision", {name: name for name in settings.DECISIONS}, type=str)
+Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
+#: The option behind each setting a preset may hold.
+FLAGS = {name: name for name in ("decode", "decision", "crf", "tag_votes", "readout", "scale", "video_decision", "prob")}
 
 
 @per_video_options
 def command(
+    context: typer.Context,
     sources: Sources,
     video: PerVideo,
     model: ModelFolder = None,
@@ -39,12 +44,17 @@ def command(
         typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
     ] = TagVotes(settings.DEFAULT_TAG_VOTES),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = settings.DEFAULT_CRF,
+    decision: Annotated[Decision, typer.Option("--decision", help="A pixel's class: foreground where the actor-action classes together outweigh background, then the likeliest of them; argmax: the likeliest class (the paper's softmax).")] = Decision(settings.DEFAULT_DECISION),
+    preset: Annotated[Optional[Preset], typer.Option("--preset", help="paper: the paper's inference (--decode frame --decision argmax --no-crf; with --tags, --tag-votes class); options given on the command line win. Files: vscr_cli/settings/presets/predict/.", show_default=False)] = None,
     batch_size: BatchSize = 4,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the decoding settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
-    params = PredictParams(
-        decode="tags" if tags else decode.value, prob=prob, readout=readout.value, scale=scale, crf=crf, tag_votes=tag_votes.value, video_decision=video_decision.value
-    )
+    chosen = {
+        "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "crf": crf, "tag_votes": tag_votes.value,
+        "video_decision": video_decision.value, "decision": decision.value,
+    }  # fmt: skip
+    chosen.update(preset_values(context, preset.value if preset else None, NAME, FLAGS))
+    params = PredictParams(**{**chosen, "decode": "tags" if tags else chosen["decode"]})
     params.validate()
     if print_config:
         sys.stdout.write(toml_text(params.settings(), "vscr predict: the resolved settings"))

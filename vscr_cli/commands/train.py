@@ -50,7 +50,7 @@ def command(
     sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
     preset: Annotated[
-        Preset, typer.Option(help="paper: Sec. 4.2 (ResNet-101 DeepLab + I3D, GPU); cpu: a useful model in minutes on 2 cores; auto: paper on CUDA, cpu otherwise. Files: vscr_cli/settings/presets/.")
+        Preset, typer.Option(help="paper: the paper's Stage II exactly (ResNet-101 DeepLab + I3D vector, Eq. 4 only; GPU); gpu: the paper's networks with the toolkit's additions; cpu: a useful model in minutes on 2 cores; paper-cpu: the paper's choices on the cpu networks and sizes; auto: gpu on CUDA, cpu otherwise. Files: vscr_cli/settings/presets/train/.")
     ] = Preset(AUTO_PRESET),
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file of settings laid over the preset (the tree --print-config prints).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE laid over the preset and --config, e.g. --set objective.edge_weight=0.5 (repeatable).", show_default=False)] = None,

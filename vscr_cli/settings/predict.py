@@ -33,6 +33,11 @@ DEFAULT_TAG_VOTES = "actor"
 #: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
 #: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
 DEFAULT_CRF = True
+#: How a pixel's class is decided from its probabilities (:func:`vscr_cli.stages.predict.decide`):
+#: ``foreground`` (background only where it outweighs every other class together) or ``argmax``
+#: (the paper's softmax). ``foreground`` keeps actors whose mass is spread over their actions.
+DECISIONS = ("foreground", "argmax")
+DEFAULT_DECISION = "foreground"
 #: Where ``vscr predict`` looks for a model folder when ``-m`` is not given.
 MODEL_ENV = "VSCR_MODEL"
 
@@ -68,6 +73,7 @@ class PredictParams:
     crf: bool = DEFAULT_CRF
     tag_votes: str = DEFAULT_TAG_VOTES
     video_decision: str = DEFAULT_VIDEO_DECISION
+    decision: str = DEFAULT_DECISION
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,3 +93,5 @@ class PredictParams:
         check_tag_votes(self.tag_votes)
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
+        if self.decision not in DECISIONS:
+            raise VscrError(f"unknown decision {self.decision!r}; choose one of {', '.join(DECISIONS)}")

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
 
-from vscr_cli.errors import VscrError
+from vscr_cli.errors import VscrError, first_line
+
+#: Packaged presets: ``presets/<stage>/<name>.toml``, each a partial tree of that stage's settings.
+PRESET_FOLDER = Path(__file__).with_name("presets")
 
 T = TypeVar("T")
 
@@ -71,3 +75,34 @@ def plain(value: Any) -> Any:
 
 def _without_none(tree: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _without_none(value) if isinstance(value, Mapping) else value for key, value in tree.items() if value is not None}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tree of a TOML file (a ``--config`` file, a preset)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise VscrError(f"{path}: not a valid TOML file ({first_line(error)})") from error
+
+
+def preset_names(stage: str) -> tuple[str, ...]:
+    """The names of ``stage``'s packaged presets."""
+    return tuple(sorted(path.stem for path in (PRESET_FOLDER / stage).glob("*.toml")))
+
+
+def preset_tree(stage: str, name: str) -> dict[str, Any]:
+    """The partial tree of ``stage``'s preset ``name``."""
+    if name not in preset_names(stage):
+        raise VscrError(f"unknown preset {name!r}; choose one of {', '.join(preset_names(stage))}")
+    return read_toml(PRESET_FOLDER / stage / f"{name}.toml")
+
+
+def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A tree's leaves by dotted name: the inverse of :func:`tree_of`."""
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            leaves.update(dotted(value, f"{prefix}{key}."))
+        else:
+            leaves[prefix + key] = value
+    return leaves

@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from vscr_cli.core.params import ObjectiveConfig
-from vscr_cli.errors import VscrError, first_line
+from vscr_cli.errors import VscrError
 from vscr_cli.settings.model import ModelConfig
-from vscr_cli.settings.records import config_from, plain, toml_text
+from vscr_cli.settings.records import config_from, dotted, plain, preset_names, preset_tree, read_toml, toml_text
 
-#: Preset files: ``presets/<name>.toml``, each a partial tree laid over :class:`TrainConfig`'s defaults.
-PRESET_FOLDER = Path(__file__).with_name("presets")
-#: ``--preset auto``: the paper's settings where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
+#: ``--preset auto``: ``gpu`` (the paper's networks) where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
 AUTO_PRESET = "auto"
 #: Flat names of the objective's settings in records written before the tree (vscr <= 0.1 models and checkpoints).
 _FLAT_OBJECTIVE = {
@@ -101,23 +99,8 @@ class TrainConfig(ModelConfig):
 
 
 def presets() -> tuple[str, ...]:
-    """The names of the packaged presets (``presets/*.toml``)."""
-    return tuple(sorted(path.stem for path in PRESET_FOLDER.glob("*.toml")))
-
-
-def preset_tree(name: str) -> dict[str, Any]:
-    """The partial tree of preset ``name``."""
-    if name not in presets():
-        raise VscrError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
-    return read_toml(PRESET_FOLDER / f"{name}.toml")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """The tree of a TOML file (``vscr train --config``, a preset)."""
-    try:
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise VscrError(f"{path}: not a valid TOML file ({first_line(error)})") from error
+    """The names of the packaged training presets (``presets/train/*.toml``)."""
+    return preset_names("train")
 
 
 def parse_settings(items: Iterable[str]) -> dict[str, Any]:
@@ -175,7 +158,7 @@ def resolve(preset: str, config_file: Path | None = None, settings: Sequence[str
     """The configuration of a run: ``preset``'s tree, then ``config_file``'s, then ``settings``
     (``--set`` items), then ``flags`` (dotted names -> values; the command line's own options), each
     checked against the tree, the result validated."""
-    layers = [(f"preset {preset}", preset_tree(preset))]
+    layers = [(f"preset {preset}", preset_tree("train", preset))]
     if config_file is not None:
         layers.append((str(config_file), read_toml(config_file)))
     layers += [("--set", parse_settings(settings)), ("training options", tree_of(flags or {}))]
@@ -216,17 +199,6 @@ def _dotted_keys(cls: type, prefix: str = "") -> Iterable[str]:
             yield from _dotted_keys(type(kind), f"{prefix}{item.name}.")
         else:
             yield prefix + item.name
-
-
-def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A tree's leaves by dotted name: the inverse of :func:`tree_of`."""
-    leaves: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping) and value:
-            leaves.update(dotted(value, f"{prefix}{key}."))
-        else:
-            leaves[prefix + key] = value
-    return leaves
 
 
 def _tree_of_flat(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from vscr_cli import schemas
 from vscr_cli.schemas import LABEL, PROB
 from vscr_cli.settings.model import ModelConfig
 from vscr_cli.settings.predict import (
+    DEFAULT_DECISION,
     PredictParams,
 )
 from vscr_cli.tags import require_tags
@@ -139,13 +140,16 @@ def network_outputs(
         yield NetworkBatch(chunk, predictor.outputs(frames, motion), size, frames)
 
 
-def decide(prob: torch.Tensor) -> torch.Tensor:
-    """(B, 44, H, W) probabilities -> (B, H, W) class indices: foreground where the 43 actor-action
-    classes together outweigh background, then the most probable of them.
+def decide(prob: torch.Tensor, rule: str = DEFAULT_DECISION) -> torch.Tensor:
+    """(B, C, H, W) probabilities (class 0 background) -> (B, H, W) class indices. ``foreground``:
+    foreground where the other classes together outweigh background, then the most probable of
+    them; ``argmax``: the most probable class (the paper's softmax).
 
     A plain arg-max lets background win wherever the foreground mass is spread over several
     actor-action classes (typically the actions of one actor), which weak labels make common.
     """
+    if rule == "argmax":
+        return prob.argmax(1)
     foreground = prob[:, 1:].sum(1) > prob[:, 0]
     return torch.where(foreground, prob[:, 1:].argmax(1) + 1, 0)
 
@@ -231,7 +235,13 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
 
 
 def decode_labels(
-    logits: torch.Tensor, allowed: torch.Tensor, size: tuple[int, int], keep_prob: bool, images: np.ndarray | None = None, crf: DenseCRFParams | None = None
+    logits: torch.Tensor,
+    allowed: torch.Tensor,
+    size: tuple[int, int],
+    keep_prob: bool,
+    images: np.ndarray | None = None,
+    crf: DenseCRFParams | None = None,
+    rule: str = DEFAULT_DECISION,
 ) -> tuple[np.ndarray, torch.Tensor | None]:
     """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
     with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
@@ -239,7 +249,7 @@ def decode_labels(
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
     the allowed classes (usually background and one or two more) are upsampled to the frame. With
     ``crf`` the probabilities are the dense CRF's marginals on ``images`` (B, H', W', 3) uint8, the
-    frames resized to (H, W).
+    frames resized to (H, W). ``rule``: :func:`decide`'s.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsample(logits[:, classes], size).softmax(dim=1)
@@ -247,7 +257,7 @@ def decode_labels(
         if images is None:
             raise ValueError("the dense CRF needs the frames")
         prob = crf_marginals(prob, images, crf)
-    decided = decide(prob) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
+    decided = decide(prob, rule) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
     label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:
         return label, None
@@ -304,7 +314,7 @@ def video_predictions(
                 actor_actions = actor_action_pool(logits, batch.output.actions) + (0 if actor_actions is None else actor_actions)
             held.append((batch.output, logits, batch.images))
         else:
-            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf))
+            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf, params.decision))
         if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
@@ -317,7 +327,7 @@ def video_predictions(
         for output, logits, images in held:
             if decided_votes is not None:
                 logits = predictor.logits(output, params.readout, decided_votes)
-            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf))
+            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf, params.decision))
             if on_frames is not None and crf is not None:
                 on_frames(len(logits))
     arrays = {LABEL: np.concatenate([label for label, _ in decoded])}

@@ -38,8 +38,9 @@ from vscr_cli.stages.train.loop import CHECKPOINT, StepLog, distributed_from_env
 
 
 def preset_for(device: torch.device) -> str:
-    """The preset ``auto`` stands for on ``device``: ``paper`` on CUDA, ``cpu`` elsewhere."""
-    return "paper" if device.type == "cuda" else "cpu"
+    """The preset ``auto`` stands for on ``device``: ``gpu`` (the paper's networks with the toolkit's
+    additions) on CUDA, ``cpu`` elsewhere."""
+    return "gpu" if device.type == "cuda" else "cpu"
 
 
 def resolve_config(preset: str, device: torch.device, config_file: Path | None = None, settings: Sequence[str] = (), flags: Mapping[str, Any] | None = None) -> tuple[str, TrainConfig]:
