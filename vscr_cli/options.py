@@ -135,6 +135,14 @@ PrecisionOption = Annotated[
     Precision,
     typer.Option("--precision", help="auto: bf16/fp16 autocast where the device runs it natively, else fp32 (exact)."),
 ]
+#: The training inputs vscr train and vscr refine read (the stores, the videos they were made from, the tags).
+EdgesStore = Annotated[Optional[str], typer.Option("--edges", help="Edges store (vscr edges) of the training frames.", show_default=False)]
+CamStore = Annotated[
+    Optional[str],
+    typer.Option("--cam", help="Cam store (vscr cam) of the same videos and frames, or a pred store of them (vscr predict --tags with the same frames: a self-training round, every video labeled).", show_default=False),
+]
+TrainingSources = Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)]
+TrainingTags = Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")]
 #: The model a command reads (predict, refine): -m, else $VSCR_MODEL, else model/ (:func:`vscr_cli.settings.predict.default_model`).
 ModelFolder = Annotated[
     Optional[Path],

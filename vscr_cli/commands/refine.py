@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from vscr_cli.options import BatchSize, Device, ModelFolder, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
+from vscr_cli.errors import VscrError
+from vscr_cli.options import BatchSize, CamStore, Device, EdgesStore, ModelFolder, TrainingSources, TrainingTags, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
 from vscr_cli.settings.model import MODEL_KIND
 from vscr_cli.settings.predict import default_model
 from vscr_cli.settings.refine import RefineParams
@@ -17,12 +18,12 @@ NAME = "refine"
 
 
 def command(
-    edges: Annotated[str, typer.Option("--edges", help="Edges store the model was trained on.")],
-    cam: Annotated[str, typer.Option("--cam", help="Cam store the model was trained on (pseudo-labels, labeled videos, tags).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write: the model with its head retrained and its prototype bank.")],
+    edges: EdgesStore = None,
+    cam: CamStore = None,
     model: ModelFolder = None,
-    sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
-    tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
+    sources: TrainingSources = None,
+    tags: TrainingTags = None,
     neighbours: Annotated[int, typer.Option("--neighbours", min=1, help="Bank prototypes voting for each segment.")] = RefineParams.neighbours,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Bank -> relabelling rounds before the head is retrained.")] = RefineParams.rounds,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes of the head over all training pixels.")] = RefineParams.epochs,
@@ -37,6 +38,8 @@ def command(
     overwrite: Overwrite = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write the retraining's curves as TensorBoard event files into the model folder's tensorboard/.")] = True,
 ) -> None:
+    if edges is None or cam is None:
+        raise VscrError("missing --edges and --cam: the stores the model was trained on")
     check_output(output, MODEL_KIND, overwrite, resumable=False)
     model = model or default_model()
     check_inputs(sources, [edges, cam], tags, model)

@@ -18,6 +18,10 @@ from rich.markup import escape
 from vscr_cli.errors import VscrError
 from vscr_cli.core.models.architectures import describe
 from vscr_cli.options import (
+    CamStore,
+    EdgesStore,
+    TrainingSources,
+    TrainingTags,
     Device,
     DeviceOption,
     Overwrite,
@@ -44,11 +48,11 @@ def _setting(key: str, help_text: str, *names: str, **kwargs: Any) -> Any:
 
 
 def command(
-    edges: Annotated[Optional[str], typer.Option("--edges", help="Edges store (vscr edges).", show_default=False)] = None,
-    cam: Annotated[Optional[str], typer.Option("--cam", help="Cam store (vscr cam) of the same videos and frames, or a pred store of them (vscr predict --tags with the same frames: a self-training round, every video labeled).", show_default=False)] = None,
+    edges: EdgesStore = None,
+    cam: CamStore = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write (vscr predict reads model/ by default).")] = DEFAULT_MODEL,
-    sources: Annotated[Optional[list[str]], typer.Argument(help="The videos the stores were made from (default: the sources the edges store records).", show_default=False)] = None,
-    tags: Annotated[Optional[str], typer.Option("--tags", help="Tags CSV or A2D root (default: the tags the cam store records).")] = None,
+    sources: TrainingSources = None,
+    tags: TrainingTags = None,
     preset: Annotated[
         Preset, typer.Option(help="paper: the paper's Stage II exactly (ResNet-101 DeepLab + I3D vector, Eq. 4 only; GPU); gpu: the paper's networks with the toolkit's additions; cpu: a useful model in minutes on 2 cores; paper-cpu: the paper's choices on the cpu networks and sizes; auto: gpu on CUDA, cpu otherwise. Files: vscr_cli/settings/presets/train/.")
     ] = Preset(AUTO_PRESET),
