@@ -46,6 +46,26 @@ def test_evidence_mixes_motion_in_and_motion_partners_stay_in_the_video():
     assert motion_partners([0], 1, 1) == [0]
 
 
+def test_auto_motion_evidence_trusts_the_cue_that_claims_less_of_the_frame():
+    """A class map lit on a whole crowd (the breakdance case) and motion only on the dancer: the
+    fixed 0.4 mix leaves the dancer under 0.5, the spread weights lift it; with the cues' roles
+    swapped (a shaking camera's residual motion everywhere) they trust the class map instead."""
+    actor = np.zeros((1, 10, 10), bool)
+    actor[0, 3:6, 3:6] = True
+    crowd = np.full((1, 10, 10), 0.2)  # the class map as weak on the dancer as on the crowd around (breakdance: 0.22 / 0.21)
+    moving = np.where(actor, 0.9, 0.05)  # motion claims the dancer
+    fixed, auto = evidence(crowd, moving, 0.4), evidence(crowd, moving, None)
+    assert (fixed[actor] < 0.5).all()  # 0.48: at the default threshold the dancer is background
+    weight = crowd.mean() / (crowd.mean() + moving.mean())
+    np.testing.assert_allclose(auto, (1 - weight) * crowd + weight * moving)
+    assert (auto[actor] - auto[~actor].max()).min() > (fixed[actor] - fixed[~actor].max()).min()  # a wider margin at the actor
+    assert (auto[~actor] < 0.5).all() and (auto[actor] > 0.5).all()
+    shaking, mapped = np.full((1, 10, 10), 0.7), np.where(actor, 0.9, 0.05)
+    swapped = evidence(mapped, shaking, None)
+    assert swapped[actor].min() > 0.5 > swapped[~actor].max()  # fixed 0.4 gives 0.82 / 0.31, auto keeps the map in charge
+    assert evidence(crowd, moving, 0.0) is crowd
+
+
 def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path):
     out = tmp_path / "cam.zarr"
     result = cli("-q", "cam", synth.root, "--tags", synth.root / "tags.csv", "--max-frames", "4", "-o", out, *FAST)

@@ -47,7 +47,10 @@ def command(
     cam_heights: Annotated[str, typer.Option(help="Frame heights at which activation maps are taken and averaged (comma-separated).")] = ",".join(map(str, settings.DEFAULT_CAM_HEIGHTS)),
     cam_pad: Annotated[float, typer.Option(min=0.0, max=0.45, help="Reflect each classifier input by this fraction of its height on every side before the map is taken, and crop the map back.")] = settings.DEFAULT_CAM_PAD,
     cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = settings.DEFAULT_CAM_FLIP,
-    motion_weight: Annotated[float, typer.Option("--motion-evidence", "--motion-weight", min=0.0, max=1.0, help="Weight of camera-compensated motion in the evidence (0: activation maps only).")] = settings.DEFAULT_MOTION_WEIGHT,
+    motion_weight: Annotated[
+        str,
+        typer.Option("--motion-evidence", "--motion-weight", help="Weight of camera-compensated motion in the evidence, 0-1 (0: activation maps only), or auto: per frame, each cue weighted by how little of the frame it claims (docs/decisions/0022)."),
+    ] = str(settings.DEFAULT_MOTION_WEIGHT),
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     doubt_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Leave superpixels whose mean evidence is this close below the threshold unlabelled (ignored in training) instead of background (0: off).")] = settings.DEFAULT_DOUBT_BAND,
@@ -65,7 +68,7 @@ def command(
         cam_heights=heights,
         cam_pad=cam_pad,
         cam_flip=cam_flip,
-        motion_weight=motion_weight,
+        motion_weight=_motion_weight(motion_weight),
         motion_gap=motion_gap,
         slic_segments=slic_segments,
         none_policy=none_tags.value,
@@ -102,6 +105,19 @@ def _root_tags(sources: list[str]) -> str:
     if len(sources) == 1 and find_release_root(Path(sources[0])) is not None:
         return sources[0]
     raise typer.BadParameter("needed unless the one source is an A2D Release root", param_hint="--tags")
+
+
+def _motion_weight(text: str) -> float | None:
+    """``--motion-evidence``: a weight in [0, 1], or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        weight = float(text)
+    except ValueError:
+        weight = -1.0
+    if not 0 <= weight <= 1:
+        raise typer.BadParameter(f"expected a weight in [0, 1] or auto, got {text!r}", param_hint="--motion-evidence")
+    return weight
 
 
 def _heights(text: str) -> tuple[int, ...]:

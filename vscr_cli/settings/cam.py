@@ -79,7 +79,7 @@ class CamParams:
     cam_heights: tuple[int, ...] = DEFAULT_CAM_HEIGHTS
     cam_pad: float = DEFAULT_CAM_PAD
     cam_flip: bool = DEFAULT_CAM_FLIP
-    motion_weight: float = DEFAULT_MOTION_WEIGHT
+    motion_weight: float | None = DEFAULT_MOTION_WEIGHT  # None: each frame's weight from the cues' spread (--motion-evidence auto)
     motion_gap: int = DEFAULT_MOTION_GAP
     slic_segments: int = 150
     none_policy: str = DEFAULT_NONE_POLICY

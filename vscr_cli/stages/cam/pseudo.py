@@ -102,11 +102,24 @@ def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshol
     return label.astype(np.uint8)
 
 
-def evidence(activations: np.ndarray, motion: np.ndarray | None, motion_weight: float) -> np.ndarray:
-    """(T, H, W) actor evidence in [0, 1]: the activation maps mixed with normalised motion (weight ``motion_weight``)."""
+def evidence(activations: np.ndarray, motion: np.ndarray | None, motion_weight: float | None) -> np.ndarray:
+    """(T, H, W) actor evidence in [0, 1]: the activation maps mixed with normalised motion, weight
+    ``motion_weight``; None weighs the two per frame by how little of the frame each claims
+    (:func:`spread_weights`)."""
     if motion is None or motion_weight == 0:
         return activations
-    return (1 - motion_weight) * activations + motion_weight * motion
+    weight = spread_weights(activations, motion)[:, None, None] if motion_weight is None else motion_weight
+    return (1 - weight) * activations + weight * motion
+
+
+def spread_weights(activations: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """(T,) motion weight per frame for (T, H, W) activation and motion maps in [0, 1]: each cue's
+    weight inversely proportional to its mean over the frame (the share of the frame it claims), so
+    a cue lit everywhere (a class map on a crowd of its class, residual motion of a shaking camera)
+    counts less: ``mean(activation) / (mean(activation) + mean(motion))``."""
+    spread_a, spread_m = activations.mean(axis=(1, 2)), motion.mean(axis=(1, 2))
+    total = spread_a + spread_m
+    return np.where(total > 0, spread_a / np.maximum(total, 1e-12), 0.5)
 
 
 def video_threshold(values: np.ndarray, threshold: float | None) -> float:
@@ -143,7 +156,7 @@ def video_cam(
     """``cam`` (T, H, W) uint8 activation x 255 and ``pseudo`` (T, H, W) uint8 ids of one video.
 
     ``video_tags`` maps video ids to tags. An unlabeled video (see :func:`cam_tag`) gets zeros
-    and 255 (no CAM) and ``labeled`` False. With ``params.motion_weight`` > 0 each chosen
+    and 255 (no CAM) and ``labeled`` False. With ``params.motion_weight`` not 0 each chosen
     frame's camera-compensated flow to a frame ``params.motion_gap`` away is mixed into the
     evidence the superpixels vote on. With ``params.crf`` the pseudo-labels go through the dense CRF
     of vscr predict (:func:`~vscr_cli.core.crf.crf_labels`, its unary from the pseudo-label).
@@ -156,7 +169,7 @@ def video_cam(
         shapes = [frames.shape[:3] for frames in frame_batches(video.read(indices, selection.height), batch_size, on_frames)]
         cams = np.concatenate([np.zeros(shape, np.uint8) for shape in shapes])
         return VideoResult(indices, {CAM: cams, PSEUDO: np.full(cams.shape, labels.IGNORE, np.uint8)}, attrs)
-    partners = motion_partners(indices, video.count_frames(), params.motion_gap) if params.motion_weight > 0 else []
+    partners = motion_partners(indices, video.count_frames(), params.motion_gap) if params.motion_weight != 0 else []
     read = dict(video.read(sorted(set(indices) | set(partners)), selection.height))
     frames = np.stack([read[i] for i in indices])
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
