@@ -1,0 +1,50 @@
+"""bench/davis.py's runner: what it runs and skips, how it names stores, and how seeds become rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def davis() -> ModuleType:
+    sys.path.insert(0, str(REPO / "bench"))  # as when the script runs: its folder is on the path
+    try:
+        spec = importlib.util.spec_from_file_location("bench_davis", REPO / "bench" / "davis.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+
+def test_the_runner_runs_a_missing_product_once_and_records_every_command(davis: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    ran = []
+    monkeypatch.setattr(davis.subprocess, "run", lambda command, check: ran.append(command) or (tmp_path / "made").touch())
+    runner = davis.Runner()
+    product = tmp_path / "made"
+    assert runner.ensure(product, "edges", "videos", "-o", product) == product
+    assert runner.ensure(product, "edges", "videos", "-o", product) == product  # there now: not run again
+    assert len(ran) == 1 and ran[0][-5:] == ["-q", "edges", "videos", "-o", str(product)]
+    assert len(runner.commands) == 2 and "edges videos -o" in runner.commands[0]
+
+
+def test_store_names_and_the_summary_over_seeds(davis: ModuleType) -> None:
+    assert davis.slug(["--doubt-band", "0.25"]) == "-doubt-band-0.25" and davis.slug([]) == ""
+    per_seed = {
+        "0": {"all: CAM, given tags": {"actor_action.miou": 50.0, "fg_iou": 40.0}, "all: VSCR, given tags": {"actor_action.miou": 40.0, "fg_iou": 30.0}},
+        "1": {"all: CAM, given tags": {"actor_action.miou": 50.0, "fg_iou": 40.0}, "all: VSCR, given tags": {"actor_action.miou": 46.0, "fg_iou": 34.0}},
+        "2": {"all: VSCR, given tags": {"actor_action.miou": 43.0, "fg_iou": 32.0}},
+    }
+    rows = davis.summary(per_seed)
+    assert rows["all: VSCR, given tags"] == {"seeds": 3, "actor_action.miou": [43.0, 3.0], "fg_iou": [32.0, 2.0]}
+    assert rows["all: CAM, given tags"] == {"seeds": 2, "actor_action.miou": [50.0, 0.0], "fg_iou": [40.0, 0.0]}
+    table = davis.markdown({"variants": {"defaults": {"train_options": [], "summary": rows}}})
+    assert "| all: VSCR, given tags | 3 | 43.0 ± 3.0 | 32.0 ± 2.0 |" in table
