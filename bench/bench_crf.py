@@ -3,6 +3,9 @@
     python bench/bench_crf.py                     # writes bench/results/crf.json
     python bench/bench_crf.py --repeats 3 --output /tmp/crf.json
 
+``reduced``: the same frames through ``vscr predict --crf-height H/2`` (the mean field at half the
+rows, its marginals upsampled; ``stages.predict.crf_marginals``), each beside the full-size time.
+
 Frames are davis-dev's (real colours and texture, which the bilateral kernel's cost depends on)
 resized to each height, or a synthetic textured frame when davis-dev is absent; the unaries are a
 blurred actor blob over background with the rest of the mass on one or two more classes, as the
@@ -20,11 +23,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 from bench.bench_hed import machine_info  # noqa: E402
 from vscr_cli.core.crf import DenseCRFParams, dense_crf  # noqa: E402
+from vscr_cli.stages.predict import crf_marginals  # noqa: E402
 from vscr_cli.video import resize_to_height  # noqa: E402
 
 FRAME = REPOSITORY.parent / "shared" / "data" / "davis-dev" / "dog" / "frames" / "00000.jpg"
@@ -57,7 +62,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPOSITORY / "bench" / "results" / "crf.json")
     args = parser.parse_args()
     params = DenseCRFParams()
-    rows = []
+    rows, reduced = [], []
     for height, classes in CASES:
         image, source = frame_at(height)
         prob = unaries(*image.shape[:2], classes)
@@ -69,7 +74,15 @@ def main() -> None:
             seconds.append(time.perf_counter() - start)
         rows.append({"height": height, "width": image.shape[1], "classes": classes, "frame": source, "median_s": statistics.median(seconds), "seconds": seconds})
         print(f"{image.shape[0]}x{image.shape[1]}, {classes} classes: {statistics.median(seconds) * 1000:.0f} ms per frame", flush=True)
-    report = {"params": params.to_json(), "repeats": args.repeats, "machine": machine_info(), "rows": rows}
+        tensor, half = torch.from_numpy(prob)[None], height // 2
+        halved = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            crf_marginals(tensor, image[None], params, half)
+            halved.append(time.perf_counter() - start)
+        reduced.append({"height": height, "width": image.shape[1], "classes": classes, "crf_height": half, "median_s": statistics.median(halved), "full_median_s": rows[-1]["median_s"], "seconds": halved})
+        print(f"  at {half} rows (--crf-height {half}): {statistics.median(halved) * 1000:.0f} ms per frame", flush=True)
+    report = {"params": params.to_json(), "repeats": args.repeats, "machine": machine_info(), "rows": rows, "reduced": reduced}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -107,3 +107,24 @@ def test_decoding_with_the_crf_follows_the_frame_at_the_network_scale():
     torch.testing.assert_close(prob.float().sum(1), torch.ones(1, *mask.shape), atol=2e-3, rtol=0)
     with pytest.raises(ValueError, match="needs the frames"):
         decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=False, crf=DenseCRFParams())
+
+
+def test_the_crf_at_fewer_rows_still_snaps_the_mask_and_returns_the_full_size(monkeypatch):
+    """``crf_height``: the mean field runs on the frame and the probabilities shrunk to that many rows
+    (a quarter of the pixels at half the rows), its marginals upsampled: still on the colour edge."""
+    from vscr_cli.stages import predict
+
+    image, mask = _square_scene(128, 48)
+    prob = torch.from_numpy(_spilled_probabilities(np.roll(mask, (6, 6), (0, 1)), cell=16))[None]
+    seen = []
+    original = predict.dense_crf
+    monkeypatch.setattr(predict, "dense_crf", lambda frame, p, params: seen.append(frame.shape) or original(frame, p, params))
+    full = predict.crf_marginals(prob, image[None], DenseCRFParams())
+    half = predict.crf_marginals(prob, image[None], DenseCRFParams(), height=64)
+    assert seen == [(128, 128, 3), (64, 64, 3)]
+    assert half.shape == full.shape == (1, 2, 128, 128)
+    before = _iou(prob[0].argmax(0).numpy() == 1, mask)
+    after_full, after_half = (_iou(m[0].argmax(0).numpy() == 1, mask) for m in (full, half))
+    assert before < 0.75 and after_full > 0.95 and after_half > 0.9
+    torch.testing.assert_close(half.sum(1), torch.ones(1, 128, 128), atol=1e-4, rtol=0)
+    assert predict.crf_marginals(prob, image[None], DenseCRFParams(), height=256).equal(full)  # more rows than the labels: at theirs

@@ -20,7 +20,7 @@ VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDE
 Decision = enum.Enum("Decision", {name: name for name in settings.DECISIONS}, type=str)
 Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
 #: The option behind each setting a preset may hold.
-FLAGS = {name: name for name in ("decode", "decision", "crf", "tag_votes", "readout", "scale", "video_decision", "prob")}
+FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag_votes", "readout", "scale", "video_decision", "prob")}
 
 
 @per_video_options
@@ -44,6 +44,7 @@ def command(
         typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
     ] = TagVotes(settings.DEFAULT_TAG_VOTES),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = settings.DEFAULT_CRF,
+    crf_height: Annotated[Optional[int], typer.Option("--crf-height", min=8, help="Run the dense CRF at this many rows where the labels have more, its marginals upsampled (the CRF's time grows with the pixels; default: at the labels' height).", show_default=False)] = None,
     decision: Annotated[Decision, typer.Option("--decision", help="A pixel's class: foreground where the actor-action classes together outweigh background, then the likeliest of them; argmax: the likeliest class (the paper's softmax).")] = Decision(settings.DEFAULT_DECISION),
     preset: Annotated[Optional[Preset], typer.Option("--preset", help="paper: the paper's inference (--decode frame --decision argmax --no-crf; with --tags, --tag-votes class); options given on the command line win. Files: vscr_cli/settings/presets/predict/.", show_default=False)] = None,
     batch_size: BatchSize = 4,
@@ -51,7 +52,7 @@ def command(
 ) -> None:
     chosen = {
         "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "crf": crf, "tag_votes": tag_votes.value,
-        "video_decision": video_decision.value, "decision": decision.value,
+        "video_decision": video_decision.value, "decision": decision.value, "crf_height": crf_height,
     }  # fmt: skip
     chosen.update(preset_values(context, preset.value if preset else None, NAME, FLAGS))
     params = PredictParams(**{**chosen, "decode": "tags" if tags else chosen["decode"]})

@@ -74,6 +74,7 @@ class PredictParams:
     tag_votes: str = DEFAULT_TAG_VOTES
     video_decision: str = DEFAULT_VIDEO_DECISION
     decision: str = DEFAULT_DECISION
+    crf_height: int | None = None  # the CRF at this many rows where the labels have more (None: at theirs)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -93,5 +94,7 @@ class PredictParams:
         check_tag_votes(self.tag_votes)
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
+        if self.crf_height is not None and self.crf_height < 8:
+            raise VscrError(f"--crf-height must be at least 8, not {self.crf_height}")
         if self.decision not in DECISIONS:
             raise VscrError(f"unknown decision {self.decision!r}; choose one of {', '.join(DECISIONS)}")

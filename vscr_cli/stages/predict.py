@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
@@ -242,6 +243,7 @@ def decode_labels(
     images: np.ndarray | None = None,
     crf: DenseCRFParams | None = None,
     rule: str = DEFAULT_DECISION,
+    crf_height: int | None = None,
 ) -> tuple[np.ndarray, torch.Tensor | None]:
     """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
     with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
@@ -249,14 +251,15 @@ def decode_labels(
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
     the allowed classes (usually background and one or two more) are upsampled to the frame. With
     ``crf`` the probabilities are the dense CRF's marginals on ``images`` (B, H', W', 3) uint8, the
-    frames resized to (H, W). ``rule``: :func:`decide`'s.
+    frames resized to (H, W), run at ``crf_height`` rows where that is fewer (:func:`crf_marginals`).
+    ``rule``: :func:`decide`'s.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsample(logits[:, classes], size).softmax(dim=1)
     if crf is not None and len(classes) > 1:
         if images is None:
             raise ValueError("the dense CRF needs the frames")
-        prob = crf_marginals(prob, images, crf)
+        prob = crf_marginals(prob, images, crf, crf_height)
     decided = decide(prob, rule) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
     label = CLASS_IDS[classes[decided].cpu().numpy()]
     if not keep_prob:
@@ -266,15 +269,20 @@ def decode_labels(
     return label, full.cpu()
 
 
-def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams) -> torch.Tensor:
+def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams, height: int | None = None) -> torch.Tensor:
     """(B, C, H, W) probabilities -> the dense CRF's (B, C, H, W) marginals on ``images`` (B, H', W', 3)
-    uint8, each resized to (H, W) first."""
-    height, width = prob.shape[-2:]
+    uint8, each resized to the CRF's size first: (H, W), or with ``height`` below H that many rows
+    (the probabilities shrunk to it by area, the marginals upsampled bilinearly to (H, W)): the
+    mean field's cost grows with the pixels."""
+    size = prob.shape[-2:]
+    work = size if height is None or height >= size[0] else size_at_height(tuple(size), height)
+    small = prob if work == size else F.interpolate(prob, size=work, mode="area")
     refined = [
-        dense_crf(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) if image.shape[:2] != (height, width) else image, frame_prob.cpu().numpy(), params)
-        for image, frame_prob in zip(images, prob)
+        dense_crf(cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA) if image.shape[:2] != work else image, frame_prob.cpu().numpy(), params)
+        for image, frame_prob in zip(images, small)
     ]
-    return torch.from_numpy(np.stack(refined)).to(prob.device)
+    marginals = torch.from_numpy(np.stack(refined)).to(prob.device)
+    return marginals if work == size else F.interpolate(marginals, size=size, mode="bilinear", align_corners=False)
 
 
 def video_predictions(
@@ -314,7 +322,7 @@ def video_predictions(
                 actor_actions = actor_action_pool(logits, batch.output.actions) + (0 if actor_actions is None else actor_actions)
             held.append((batch.output, logits, batch.images))
         else:
-            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf, params.decision))
+            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf, params.decision, params.crf_height))
         if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
             on_frames(len(batch.numbers))
     if held:
@@ -327,7 +335,7 @@ def video_predictions(
         for output, logits, images in held:
             if decided_votes is not None:
                 logits = predictor.logits(output, params.readout, decided_votes)
-            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf, params.decision))
+            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf, params.decision, params.crf_height))
             if on_frames is not None and crf is not None:
                 on_frames(len(logits))
     arrays = {LABEL: np.concatenate([label for label, _ in decoded])}
