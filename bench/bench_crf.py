@@ -2,6 +2,7 @@
 
     python bench/bench_crf.py                     # writes bench/results/crf.json
     python bench/bench_crf.py --repeats 3 --output /tmp/crf.json
+    python bench/bench_crf.py --output bench/results/crf_reduced.json   # the run beside a training (its note)
 
 ``reduced``: the same frames through ``vscr predict --crf-height H/2`` (the mean field at half the
 rows, its marginals upsampled; ``stages.predict.crf_marginals``), each beside the full-size time.
