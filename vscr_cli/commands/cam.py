@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -62,26 +61,17 @@ def command(
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the classifier's and the pseudo-labels' settings these options resolve to as TOML and exit.")] = False,
     preset: Annotated[Optional[Preset], typer.Option("--preset", help="paper: the paper's Stage I (ResNet-50, Grad-CAM++ at 224, SLIC at 0.5, no motion evidence or CRF, '-none' videos unlabeled); options given on the command line win. Files: vscr_cli/settings/presets/cam/.", show_default=False)] = None,
 ) -> None:
-    heights = _heights(cam_heights)
-    params = CamParams(
-        threshold=None if video_threshold else threshold,
-        cam_heights=heights,
-        cam_pad=cam_pad,
-        cam_flip=cam_flip,
-        motion_weight=_motion_weight(motion_weight),
-        motion_gap=motion_gap,
-        slic_segments=slic_segments,
-        none_policy=none_tags.value,
-        doubt_band=doubt_band,
-        crf=crf,
-    )
+    pseudo = {
+        "threshold": threshold, "cam_heights": _heights(cam_heights), "cam_pad": cam_pad, "cam_flip": cam_flip,
+        "motion_weight": _motion_weight(motion_weight), "motion_gap": motion_gap, "slic_segments": slic_segments,
+        "none_policy": none_tags.value, "doubt_band": doubt_band, "crf": crf,
+    }  # fmt: skip
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}
-    chosen = preset_values(context, preset.value if preset else None, NAME, FLAGS)
-    requested.update({key.split(".", 1)[1]: value for key, value in chosen.items() if key.startswith("classifier.")})
-    params = replace(params, **{key.split(".", 1)[1]: value for key, value in chosen.items() if key.startswith("pseudo_labels.")})
-    if video_threshold:
-        params = replace(params, threshold=None)
+    for key, value in preset_values(context, preset.value if preset else None, NAME, FLAGS).items():
+        table, name = key.split(".", 1)
+        (requested if table == "classifier" else pseudo)[name] = value
+    params = CamParams(**{**pseudo, "threshold": None if video_threshold else pseudo["threshold"]})
     if print_config:
         tree = {"classifier": ClassifierConfig(**requested).settings(), "pseudo_labels": params.settings()}
         sys.stdout.write(toml_text(tree, "vscr cam: the resolved settings (a reused classifier keeps its own)"))

@@ -51,19 +51,9 @@ def toml_text(tree: Mapping[str, Any], title: str) -> str:
     that are None (automatic: TOML has no null) are named in a comment instead."""
     import tomli_w
 
-    automatic = [key for key, value in _leaves(tree) if value is None]
+    automatic = [key for key, value in dotted(tree).items() if value is None]
     note = f"# automatic (not set): {', '.join(automatic)}\n" if automatic else ""
     return f"# {title}\n" + note + tomli_w.dumps(_without_none(plain(tree))).rstrip("\n") + "\n"
-
-
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    leaves = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            leaves += _leaves(value, f"{prefix}{key}.")
-        else:
-            leaves.append((prefix + key, value))
-    return leaves
 
 
 def plain(value: Any) -> Any:
@@ -95,6 +85,18 @@ def preset_tree(stage: str, name: str) -> dict[str, Any]:
     if name not in preset_names(stage):
         raise VscrError(f"unknown preset {name!r}; choose one of {', '.join(preset_names(stage))}")
     return read_toml(PRESET_FOLDER / stage / f"{name}.toml")
+
+
+def tree_of(leaves: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"objective.use_edge": False, "crop": 96}`` -> ``{"objective": {"use_edge": False}, "crop": 96}``."""
+    tree: dict[str, Any] = {}
+    for key, value in leaves.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
 
 
 def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

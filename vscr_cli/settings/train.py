@@ -17,7 +17,7 @@ from typing import Any
 from vscr_cli.core.params import ObjectiveConfig
 from vscr_cli.errors import VscrError
 from vscr_cli.settings.model import ModelConfig
-from vscr_cli.settings.records import config_from, dotted, plain, preset_names, preset_tree, read_toml, toml_text
+from vscr_cli.settings.records import config_from, dotted, plain, preset_names, preset_tree, read_toml, toml_text, tree_of
 
 #: ``--preset auto``: ``gpu`` (the paper's networks) where they are practical (CUDA), else ``cpu`` (docs/train.md, "Presets").
 AUTO_PRESET = "auto"
@@ -119,18 +119,6 @@ def parse_settings(items: Iterable[str]) -> dict[str, Any]:
     return tree
 
 
-def tree_of(dotted: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"objective.use_edge": False, "crop": 96}`` -> ``{"objective": {"use_edge": False}, "crop": 96}``."""
-    tree: dict[str, Any] = {}
-    for key, value in dotted.items():
-        *parents, leaf = key.split(".")
-        node = tree
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return tree
-
-
 def merge_into(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     """Lay ``layer`` over ``base`` in place, table by table; returns ``base``."""
     for key, value in layer.items():
@@ -171,7 +159,7 @@ def resolve(preset: str, config_file: Path | None = None, settings: Sequence[str
 
 def preset_defaults(key: str) -> str:
     """How ``vscr train -h`` shows a setting's default: its value, or each preset's where they differ."""
-    values = {name: _lookup(_resolved_preset(name), key) for name in presets()}
+    values = {name: _resolved_preset(name)[key] for name in presets()}
     if len({repr(value) for value in values.values()}) == 1:
         return _shown(next(iter(values.values())))
     return ", ".join(f"{_shown(value)} ({name})" for name, value in values.items())
@@ -179,17 +167,12 @@ def preset_defaults(key: str) -> str:
 
 @functools.cache
 def _resolved_preset(name: str) -> dict[str, Any]:
-    return resolve(name).to_json()
+    """Preset ``name``'s resolved settings by dotted name."""
+    return dotted(resolve(name).to_json())
 
 
 def _shown(value: Any) -> str:
     return "automatic" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _lookup(tree: Mapping[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        tree = tree[part]
-    return tree
 
 
 def _dotted_keys(cls: type, prefix: str = "") -> Iterable[str]:
