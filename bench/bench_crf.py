@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -27,11 +26,10 @@ import numpy as np
 import torch
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPOSITORY))
-from bench.bench_hed import machine_info  # noqa: E402
-from vscr_cli.core.crf import DenseCRFParams, dense_crf  # noqa: E402
-from vscr_cli.stages.predict import crf_marginals  # noqa: E402
-from vscr_cli.video import resize_to_height  # noqa: E402
+from machine import machine_info  # bench/machine.py (this script's folder is on sys.path)
+from vscr_cli.core.crf import DenseCRFParams, dense_crf
+from vscr_cli.stages.predict import crf_marginals
+from vscr_cli.video import resize_to_height
 
 FRAME = REPOSITORY.parent / "shared" / "data" / "davis-dev" / "dog" / "frames" / "00000.jpg"
 #: (label height, classes): the synthetic demo's frames, davis-dev's prediction height, A2D's full frame.

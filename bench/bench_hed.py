@@ -27,7 +27,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 import skimage.data
 import skimage.transform
+from machine import machine_info  # bench/machine.py (this script's folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (320, 570)
@@ -146,18 +146,6 @@ def run_worker(python: str, backend: str, mode: str, threads: int, args: argpars
         subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         with np.load(result) as stored:
             return json.loads(str(stored["stats"])), stored["outputs"]
-
-
-def machine_info() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model_names = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    return {
-        "cpu": model_names[0] if model_names else platform.processor(),
-        "logical_cpus": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in cpuinfo,
-        "amx_bf16": "amx_bf16" in cpuinfo,
-        "python": platform.python_version(),
-    }
 
 
 def summarize(report: dict[str, Any]) -> None:

@@ -11,13 +11,14 @@ memory warmed with two earlier iterations. The vectorised code and the reference
 memory, the speed-up and how closely the two agree.
 
 Reuse (e.g. the training benchmark, to put the objective's share of a step in context):
-``from bench.bench_losses import measure_objective, synthetic_batch`` with the repository
-root on ``sys.path``; ``measure_objective`` times any inputs in the objective's conventions.
+``from bench_losses import measure_objective, synthetic_batch`` from a script beside it;
+``measure_objective`` times any inputs in the objective's conventions.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -31,14 +32,23 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-if str(REPOSITORY) not in sys.path:
-    sys.path.insert(0, str(REPOSITORY))  # the reference lives with the tests, outside the package
+from vscr_cli.core.kmeans import cluster_embeddings
+from vscr_cli.core.losses import PrototypeMemory, vscr_objective
+from vscr_cli.core.params import ObjectiveConfig
 
-from tests.core.reference import reference_objective  # noqa: E402
-from vscr_cli.core.kmeans import cluster_embeddings  # noqa: E402
-from vscr_cli.core.losses import PrototypeMemory, vscr_objective  # noqa: E402
-from vscr_cli.core.params import ObjectiveConfig  # noqa: E402
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def _load_reference() -> Callable:
+    """The loop reference of the objective, which lives with the tests (tests/core/reference.py)."""
+    spec = importlib.util.spec_from_file_location("vscr_objective_reference", REPOSITORY / "tests" / "core" / "reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_objective
+
+
+reference_objective = _load_reference()
 
 NUM_TAGS = 43
 

@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.bench_edges import run_measured  # noqa: E402  (measures a command's own peak memory)
+from bench_edges import run_measured  # beside this script (measures a command's own peak memory)
 from vscr_cli import weights
 from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.losses import PrototypeMemory
@@ -56,11 +55,9 @@ from vscr_cli.store import Store
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS, FRAMES = 8, 16
 SHAPES = {"cpu_preset": {"batch_size": 8, "crop": 96}, "paper": {"batch_size": 10, "crop": 224}}
-# `vscr predict` with the flow of every clip computed on its own, as before the pair cache
-RECOMPUTE_PREDICT = (
-    f"import sys; sys.path.insert(0, {str(REPO)!r}); from bench.bench_train import per_clip_stack; "
-    "from vscr_cli.core.flow import PairFlows; PairFlows.stack = per_clip_stack; from vscr_cli.cli import main; main()"
-)
+# `vscr predict` with the flow of every clip computed on its own, as before the pair cache (run with
+# bench/ on PYTHONPATH, as this script runs)
+RECOMPUTE_PREDICT = "from bench_train import per_clip_stack; from vscr_cli.core.flow import PairFlows; PairFlows.stack = per_clip_stack; from vscr_cli.cli import main; main()"
 
 
 class StoreReads(SampleReader):
@@ -148,12 +145,12 @@ def time_steps(readers: dict[str, SampleReader], config: TrainConfig, dtype: tor
     return result
 
 
-def predict_throughput(commands: dict[str, list[str]], frames: int, rounds: int) -> dict:
+def predict_throughput(commands: dict[str, tuple[list[str], dict[str, str] | None]], frames: int, rounds: int) -> dict:
     """Frames/s of each command (the best of ``rounds`` runs, the commands taking turns) and after / before."""
     runs: dict[str, list[dict]] = {name: [] for name in commands}
     for _ in range(rounds):
-        for name, command in commands.items():
-            usage = run_measured(command)
+        for name, (command, env) in commands.items():
+            usage = run_measured(command, env)
             runs[name].append({"frames_per_second": frames / usage["wall_seconds"], "wall_seconds": usage["wall_seconds"], "peak_rss_mib": usage["peak_rss_mib"]})
     result: dict = {"frames": frames}
     for name, measured in runs.items():
@@ -188,7 +185,8 @@ def main() -> None:
                 report["shapes"][name][label] = time_steps({"before": before, "after": after}, config, dtype, args.steps)
     report["training_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    commands = {"before": [sys.executable, "-c", RECOMPUTE_PREDICT, *predict_args(work)], "after": [sys.executable, "-m", "vscr_cli", *predict_args(work)]}
+    bench_path = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "bench"), os.environ.get("PYTHONPATH")]))}
+    commands = {"before": ([sys.executable, "-c", RECOMPUTE_PREDICT, *predict_args(work)], bench_path), "after": ([sys.executable, "-m", "vscr_cli", *predict_args(work)], None)}
     report["predict"] = predict_throughput(commands, VIDEOS * FRAMES, args.rounds)
     report["predict"]["note"] = "whole command on every frame: start-up, model loading, decoding, optical flow for the motion clips and inference"
     report["load_average_1min_at_end"] = os.getloadavg()[0]

@@ -34,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_model  # bench/machine.py (this script's folder is on sys.path)
+from experiment import cell  # beside this script (its folder is on sys.path)
+from machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -170,7 +171,7 @@ def markdown(results: dict) -> str:
         options = " ".join(["vscr cam", *entry.get("cam_options", []), "; vscr train", *entry["train_options"], f"; {entry.get('rounds', 1)} round(s)"])
         lines += [f"\n{variant} (`{options}`)\n", "| row | seeds | actor-action mIoU | fg IoU |", "|---|---:|---:|---:|"]
         for row, values in entry["summary"].items():
-            cells = (f"{m:.1f} ± {s:.1f}" if values["seeds"] > 1 else f"{m:.1f}" for m, s in (values[n] for n in METRICS))
+            cells = (cell(mean, std, values["seeds"]) for mean, std in (values[n] for n in METRICS))
             lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -14,13 +14,11 @@ import argparse
 import cProfile
 import json
 import pstats
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.bench_train import SHAPES, Stepper, StoreReads, make_dataset, per_clip_stack, predict_args  # noqa: E402
+from bench_train import SHAPES, Stepper, StoreReads, make_dataset, per_clip_stack, predict_args  # beside this script
 from vscr_cli.cli import run
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.stages.runner import per_process

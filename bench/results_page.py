@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from experiment import cell  # beside this script (its folder is on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 OUT = REPO / "docs" / "RESULTS.md"
@@ -109,11 +111,6 @@ def load(folder: Path, name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def mean_std(values: dict) -> str:
-    """A results.json cell as bench/results.py's --markdown prints it."""
-    return f"{values['mean']:.1f} ± {values['std']:.1f}"
-
-
 def synthetic_table(record: dict, rows: dict[str, str]) -> list[str]:
     """bench/results.py's table for ``rows`` (results.json row -> name), in that order; a row the JSON
     lacks is left out."""
@@ -123,7 +120,7 @@ def synthetic_table(record: dict, rows: dict[str, str]) -> list[str]:
         if row not in stats:
             continue
         values = stats[row]
-        cells = [mean_std(values[measure]) for measure, _ in MEASURES]
+        cells = [cell(values[measure]["mean"], values[measure]["std"], values["seeds"]) for measure, _ in MEASURES]
         lines.append(f"| {title} | {values['seeds']} | {values['frames']['mean']:.0f} | " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else [NOT_RECORDED]
 
@@ -138,15 +135,9 @@ def table3(record: dict) -> list[str]:
         if not present:
             continue
         seeds = "/".join(str(s) for s in sorted({values["seeds"] for values in present}))
-        cells = [mean_std(stats[rows[index]][measure]) if rows[index] in stats else "not run" for index, measure, _ in TABLE3_COLUMNS]
+        cells = [cell(stats[rows[index]][measure]["mean"], stats[rows[index]][measure]["std"], stats[rows[index]]["seeds"]) if rows[index] in stats else "not run" for index, measure, _ in TABLE3_COLUMNS]
         lines.append(f"| {model} | {seeds} | " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else [NOT_RECORDED]
-
-
-def davis_cell(values: Sequence[float], seeds: int) -> str:
-    """A davis.json cell as bench/davis.py's markdown prints it (no spread for one seed)."""
-    mean, std = values
-    return f"{mean:.1f} ± {std:.1f}" if seeds > 1 else f"{mean:.1f}"
 
 
 def davis_command(name: str, entry: dict) -> str:
@@ -193,7 +184,7 @@ def davis_section(davis: dict) -> list[str]:
         lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`); seeds {seeds}; machine as recorded: {machine}.", ""]
         lines += ["| row | seeds | " + " | ".join(title for _, title in DAVIS_MEASURES) + " |", "|---|---:|" + "---:|" * len(DAVIS_MEASURES)]
         for row, values in defaults["summary"].items():
-            lines.append(f"| {row} | {values['seeds']} | " + " | ".join(davis_cell(values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) + " |")
+            lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) + " |")
     others = [(name, entry) for name, entry in variants.items() if name != DAVIS_DEFAULTS and entry.get("summary")]
     if others:
         lines += ["", "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds):", ""]
