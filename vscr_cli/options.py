@@ -29,7 +29,7 @@ from vscr_cli.labels import TAG_VOTES
 from vscr_cli.settings.model import DEFAULT_MODEL, check_model_folder
 from vscr_cli.settings.predict import MODEL_ENV
 from vscr_cli.settings.records import dotted, preset_tree
-from vscr_cli.settings.run import SPLITS, RunOptions, Shard, check_scheduler, check_sources
+from vscr_cli.settings.run import SPLITS, RunOptions, Runtime, Shard, check_scheduler, check_sources
 from vscr_cli.store import STORE, check_output, check_store_path
 from vscr_cli.tags import check_tags
 
@@ -129,6 +129,13 @@ def resolve_autocast(precision: Precision, device: torch.device) -> torch.dtype 
         raise VscrError(f"--precision {precision.value}: {error}") from error
 
 
+def runtime(device: Device, precision: Precision, options: RunOptions = RunOptions()) -> Runtime:
+    """What a stage computes with: ``--device`` and ``--precision`` resolved (torch imported here, once
+    the refusals are made) and the run ``options``."""
+    torch_device = resolve_device(device)
+    return Runtime(torch_device, resolve_autocast(precision, torch_device), options)
+
+
 SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable videos (listed in the store's attrs) instead of stopping.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Frames per forward pass.")]
 PrecisionOption = Annotated[
@@ -225,11 +232,9 @@ class PerVideo:
 
         return FrameSelection(self.every, self.max_frames, self.annotated_only, self.height if height is None else height)
 
-    def torch_device(self) -> torch.device:
-        return resolve_device(self.device)
-
-    def run_options(self) -> RunOptions:
-        return RunOptions(self.overwrite, self.resume, self.skip_bad, self.scheduler, self.shard)
+    def runtime(self) -> Runtime:
+        """The device, precision and run options (the output rule, bad videos, Dask, the shard)."""
+        return runtime(self.device, self.precision, RunOptions(self.overwrite, self.resume, self.skip_bad, self.scheduler, self.shard))
 
 
 def per_video_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -16,7 +16,7 @@ from rich.table import Table
 from vscr_cli import console, labels
 from vscr_cli.datasets.synth import SynthConfig, synthesize
 from vscr_cli.errors import VscrError
-from vscr_cli.options import Device, Precision, resolve_autocast, resolve_device
+from vscr_cli.options import Device, Precision, runtime
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.demo import DEMO, DEMO_CLASSES, SIZES, DemoSize, Size
 from vscr_cli.settings.predict import DEFAULT_CRF, DEFAULT_TAG_VOTES, PredictParams, check_tag_votes
@@ -40,9 +40,7 @@ def demo_stages(
     the train split (``action_head``: vscr train --action-head), scoring its frames and the test split
     (``crf``, ``votes``: vscr predict's --crf and, where tags are given, --tag-votes)."""
     synth, model, classifier, tags = work / "synth", work / "model", work / "cam.classifier", str(work / "synth" / "tags.csv")
-    device = resolve_device(Device.auto)
-    dtype = resolve_autocast(Precision.auto, device)
-    replace = RunOptions(overwrite=overwrite)
+    computing = runtime(Device.auto, Precision.auto, RunOptions(overwrite=overwrite))
     training_frames = FrameSelection(every=size.every)
     annotated = FrameSelection(annotated_only=True)
     synth_config = SynthConfig(videos=size.videos, frames=size.frames, annotated=size.annotated, height=size.height, width=size.width, classes=labels.parse_tags(DEMO_CLASSES), seed=seed, dense=True)
@@ -51,15 +49,15 @@ def demo_stages(
     training = {"iterations": size.iterations, "seed": seed, "action_head": action_head, **({"crop": size.crop} if size.crop else {})}
     return [
         Stage("synthesise a dataset", lambda: synthesize(synth, synth_config, overwrite=overwrite)),
-        Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", device, dtype, selection=training_frames, split="train", options=replace)),
-        Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, device, dtype, config=classifier_config, classifier=classifier, selection=training_frames, split="train", options=replace)),
-        Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, device, dtype, classifier=classifier, selection=annotated, split="test", options=replace)),
-        Stage("the same pseudo-labels through the dense CRF (train split; the like-with-like baseline)", lambda: cam.run([str(synth)], work / "cam-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=training_frames, split="train", options=replace)),
-        Stage("the same through the dense CRF (test split)", lambda: cam.run([str(synth)], work / "cam-test-crf.zarr", tags, device, dtype, CamParams(crf=True), classifier=classifier, selection=annotated, split="test", options=replace)),
-        Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), device, dtype, model, config=resolve("cpu", flags=training), overwrite=overwrite, preset="cpu")),
-        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, device, dtype, training_frames, "train", tags, tagged, options=replace)),
-        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, device, dtype, annotated, "test", tags, tagged, options=replace)),
-        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, device, dtype, split="test", params=PredictParams(crf=crf), options=replace)),
+        Stage("edges of the train split", lambda: edges.run([str(synth)], work / "edges.zarr", computing, selection=training_frames, split="train")),
+        Stage("CAM pseudo-labels of the train split", lambda: cam.run([str(synth)], work / "cam.zarr", tags, computing, config=classifier_config, classifier=classifier, selection=training_frames, split="train")),
+        Stage("CAM pseudo-labels of the test split (the baseline, given the tags)", lambda: cam.run([str(synth)], work / "cam-test.zarr", tags, computing, classifier=classifier, selection=annotated, split="test")),
+        Stage("the same pseudo-labels through the dense CRF (train split; the like-with-like baseline)", lambda: cam.run([str(synth)], work / "cam-crf.zarr", tags, computing, CamParams(crf=True), classifier=classifier, selection=training_frames, split="train")),
+        Stage("the same through the dense CRF (test split)", lambda: cam.run([str(synth)], work / "cam-test-crf.zarr", tags, computing, CamParams(crf=True), classifier=classifier, selection=annotated, split="test")),
+        Stage("train the VSCR network", lambda: train.run(str(work / "edges.zarr"), str(work / "cam.zarr"), computing, model, config=resolve("cpu", flags=training), preset="cpu")),
+        Stage("predict the training frames (their tags given, as to CAM)", lambda: predict.run([str(synth)], work / "pred-train.zarr", model, computing, training_frames, "train", tags, tagged)),
+        Stage("predict the test split (tags given)", lambda: predict.run([str(synth)], work / "pred-tags.zarr", model, computing, annotated, "test", tags, tagged)),
+        Stage("predict the test split (no tags)", lambda: predict.run([str(synth)], work / "pred.zarr", model, computing, split="test", params=PredictParams(crf=crf))),
         Stage("align predictions over time", lambda: align.run(str(work / "pred.zarr"), work / "aligned.zarr", overwrite=overwrite)),
         *(Stage(f"score {name}", functools.partial(_score, work / store, synth, work / f"score-{name}.json", name.endswith("train"))) for name, store, _ in result_rows(crf)),
     ]

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli.core.models.architectures import describe
-from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, preset_values, resolve_autocast
+from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, preset_values
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.records import preset_names, toml_text
@@ -81,11 +81,7 @@ def command(
     tags = tags or _root_tags(sources)
     from vscr_cli.stages import cam as stage  # torch and the classifier only once the refusals are made
 
-    device = video.torch_device()
-    stage.run(
-        sources, target, tags, device, resolve_autocast(video.precision, device), params, ClassifierConfig(**requested), classifier,
-        video.selection(), video.split.value, batch_size, weights_file, video.run_options(), tuple(requested),
-    )
+    stage.run(sources, target, tags, video.runtime(), params, ClassifierConfig(**requested), classifier, video.selection(), video.split.value, batch_size, weights_file, tuple(requested))
 
 
 def _root_tags(sources: list[str]) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vscr_cli.options import BatchSize, PerVideo, Sources, Weights, check_inputs, per_video_options, resolve_autocast
+from vscr_cli.options import BatchSize, PerVideo, Sources, Weights, check_inputs, per_video_options
 from vscr_cli.settings.edges import DEFAULT_THRESHOLD
 
 NAME = "edges"
@@ -24,5 +24,4 @@ def command(
     check_inputs(sources)
     from vscr_cli.stages import edges as stage  # torch and HED only once the refusals are made
 
-    device = video.torch_device()
-    stage.run(sources, target, device, resolve_autocast(video.precision, device), threshold, video.selection(), video.split.value, batch_size, weights_file, video.run_options())
+    stage.run(sources, target, video.runtime(), threshold, video.selection(), video.split.value, batch_size, weights_file)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, preset_values, resolve_autocast
+from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, preset_values
 from vscr_cli.settings import predict as settings
 from vscr_cli.settings.predict import PredictParams
 from vscr_cli.settings.records import preset_names, toml_text
@@ -65,5 +65,4 @@ def command(
     check_inputs(sources, tags=tags, model=model)
     from vscr_cli.stages import predict as stage  # torch and the network only once the refusals are made
 
-    device = video.torch_device()
-    stage.run(sources, target, model, device, resolve_autocast(video.precision, device), video.selection(height), video.split.value, tags, params, batch_size, video.run_options())
+    stage.run(sources, target, model, video.runtime(), video.selection(height), video.split.value, tags, params, batch_size)

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from vscr_cli.errors import VscrError
-from vscr_cli.options import BatchSize, CamStore, Device, EdgesStore, ModelFolder, TrainingSources, TrainingTags, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, resolve_autocast, resolve_device
+from vscr_cli.options import BatchSize, CamStore, Device, EdgesStore, ModelFolder, TrainingSources, TrainingTags, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, runtime
 from vscr_cli.settings.model import MODEL_KIND
 from vscr_cli.settings.predict import default_model
 from vscr_cli.settings.refine import RefineParams
+from vscr_cli.settings.run import RunOptions
 from vscr_cli.store import check_output
 
 NAME = "refine"
@@ -45,6 +46,5 @@ def command(
     check_inputs(sources, [edges, cam], tags, model)
     from vscr_cli.stages import refine as stage  # torch and the network only once the refusals are made
 
-    torch_device = resolve_device(device)
     params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, tag_votes=tag_votes.value)
-    stage.run(edges, cam, output, torch_device, resolve_autocast(precision, torch_device), model, sources, tags, params, batch_size, overwrite, tensorboard)
+    stage.run(edges, cam, output, runtime(device, precision, RunOptions(overwrite=overwrite)), model, sources, tags, params, batch_size, tensorboard)

@@ -29,11 +29,11 @@ from vscr_cli.options import (
     PrecisionOption,
     Resume,
     check_inputs,
-    resolve_autocast,
-    resolve_device,
+    runtime,
 )
 from vscr_cli.settings.model import BACKBONES, DEFAULT_MODEL, MODEL_KIND, MOTIONS
 from vscr_cli.settings.train import AUTO_PRESET, preset_defaults, presets
+from vscr_cli.settings.run import RunOptions
 from vscr_cli.store import check_output
 
 NAME = "train"
@@ -115,12 +115,12 @@ def command(
         check_inputs(sources, [edges, cam], tags, config=config_file)
     from vscr_cli.stages import train as stage  # torch and the network only once the refusals are made
 
-    torch_device = resolve_device(device)
-    preset_name, config = stage.resolve_config(preset.value, torch_device, config_file, settings or (), given)
+    computing = runtime(device, precision, RunOptions(overwrite=overwrite, resume=resume))
+    preset_name, config = stage.resolve_config(preset.value, computing.device, config_file, settings or (), given)
     if print_config:
         sys.stdout.write(config.to_toml(f"vscr train --preset {preset_name}: the resolved settings"))
         return
     stage.run(
-        edges, cam, torch_device, resolve_autocast(precision, torch_device), output, sources, tags, config,
-        backbone_weights, motion_weights, overwrite, resume, tensorboard, preset_name + (" (auto)" if preset.value == AUTO_PRESET else ""),
+        edges, cam, computing, output, sources, tags, config, backbone_weights, motion_weights, tensorboard,
+        preset_name + (" (auto)" if preset.value == AUTO_PRESET else ""),
     )

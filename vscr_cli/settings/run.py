@@ -1,5 +1,5 @@
-"""How a per-video run (edges, cam, predict) is made: the sources it takes, the output rule's
-options, which shard of the videos and where (Dask) it runs."""
+"""How a stage's run is made: the sources it takes, the output rule's options, which shard of the
+videos and where (Dask) it runs, and the device and precision it computes with (:class:`Runtime`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from vscr_cli.errors import SourceError
 
 if TYPE_CHECKING:
+    import torch
+
     from vscr_cli.video import VideoSource
 
 #: The videos of an A2D root a run may take (``--split``).
@@ -78,3 +80,14 @@ class RunOptions:
     skip_bad: bool = False
     scheduler: str | None = None
     shard: Shard | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a stage computes, apart from what it computes: the torch device, the autocast
+    dtype (None: fp32) and the run options (the output rule, unreadable videos, Dask, the shard;
+    training and refining read only the output rule)."""
+
+    device: torch.device
+    dtype: torch.dtype | None = None
+    options: RunOptions = RunOptions()

@@ -24,7 +24,7 @@ from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.settings.edges import DEFAULT_THRESHOLD, EdgeParams
 from vscr_cli.video import FrameSelection, VideoSource
 from vscr_cli.sources import discover
-from vscr_cli.settings.run import RunOptions
+from vscr_cli.settings.run import Runtime
 from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, frame_batches, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import EDGE, SEGMENTS
@@ -119,16 +119,15 @@ def video_edges(
 def run(
     sources: Sequence[str],
     output: Path | None,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    runtime: Runtime,
     threshold: float = DEFAULT_THRESHOLD,
     selection: FrameSelection = FrameSelection(),
     split: str = "all",
     batch_size: int = 4,
     weights_file: Path | None = None,
-    options: RunOptions = RunOptions(),
 ) -> RunReport:
     """``vscr edges``: the edges store of ``sources`` at ``output`` (None: zip bytes on stdout)."""
+    device, dtype, options = runtime.device, runtime.dtype, runtime.options
     videos = discover(sources, a2d_split=split)
     weights_path = weights.resolve("hed-bsds500", weights_file)
     params = EdgeParams(

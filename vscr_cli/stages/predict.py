@@ -37,7 +37,7 @@ from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.model_folders import load_model, model_sha256
 from vscr_cli.sources import discover
-from vscr_cli.settings.run import RunOptions
+from vscr_cli.settings.run import Runtime
 from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, per_process, write_per_video
 from vscr_cli import schemas
 from vscr_cli.schemas import LABEL, PROB
@@ -348,19 +348,18 @@ def run(
     sources: Sequence[str],
     output: Path | None,
     model: Path,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    runtime: Runtime,
     selection: FrameSelection = FrameSelection(),
     split: str = "all",
     tags: str | None = None,
     params: PredictParams = PredictParams(),
     batch_size: int = 4,
-    options: RunOptions = RunOptions(),
 ) -> RunReport:
     """``vscr predict``: the pred store of ``sources`` at ``output`` (None: zip bytes on stdout) by
     the model in ``model``, decoded as ``params`` say (:class:`PredictParams`; ``decode="tags"``
     exactly when ``tags`` are given; the model's digest, the frames and the precision are filled in
     here); labels at ``selection.height``, else at the model's training height."""
+    device, dtype, options = runtime.device, runtime.dtype, runtime.options
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
     factory_args = (model, sha256, device, dtype)

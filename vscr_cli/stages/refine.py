@@ -39,6 +39,7 @@ from vscr_cli.core.readout import PrototypeBank, knn_votes, label_prototypes
 from vscr_cli.model_folders import model_sha256, save_model
 from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
 from vscr_cli.settings.refine import RefineParams
+from vscr_cli.settings.run import Runtime
 from vscr_cli.stages.board import REFINE_SERIES, TrainingBoard
 from vscr_cli.stages.predict import Predictor, load_predictor, network_outputs, tag_votes
 from vscr_cli.store import check_output, folder_output
@@ -150,19 +151,18 @@ def run(
     edges: str,
     cam: str,
     output: Path,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    runtime: Runtime,
     model: Path = DEFAULT_MODEL,
     sources: Sequence[str] | None = None,
     tags: str | None = None,
     params: RefineParams = RefineParams(),
     batch_size: int = 4,
-    overwrite: bool = False,
     tensorboard: bool = True,
 ) -> Path:
     """``vscr refine``: the model in ``model`` refined on the stores it was trained on, written as a
     new model folder ``output`` (store.folder_output: built beside it, then moved into place), with
     its retraining's curves as TensorBoard events in ``tensorboard/`` (``tensorboard``); returns the folder."""
+    device, dtype, overwrite = runtime.device, runtime.dtype, runtime.options.overwrite
     output = check_output(output, MODEL_KIND, overwrite, resumable=False)
     sha256 = model_sha256(model)
     predictor = load_predictor(model, sha256, device, dtype)

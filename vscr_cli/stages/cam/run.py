@@ -13,7 +13,7 @@ from vscr_cli import console, weights
 from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
-from vscr_cli.settings.run import RunOptions
+from vscr_cli.settings.run import Runtime
 from vscr_cli.stages.runner import RunReport, VideoTask, write_per_video
 from vscr_cli import schemas
 from vscr_cli.settings.cam import (
@@ -34,8 +34,7 @@ def run(
     sources: Sequence[str],
     output: Path | None,
     tags: str,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    runtime: Runtime,
     params: CamParams = CamParams(),
     config: ClassifierConfig = ClassifierConfig(),
     classifier: Path | None = None,
@@ -43,7 +42,6 @@ def run(
     split: str = "all",
     batch_size: int = 1,
     weights_file: Path | None = None,
-    options: RunOptions = RunOptions(),
     requested: Collection[str] = (),
 ) -> RunReport:
     """``vscr cam``: fit (or reuse) the actor classifier, then the cam store of ``sources`` at
@@ -56,6 +54,7 @@ def run(
     otherwise the one fitted here is written to it as a ``classifier`` output (store.folder_output:
     a folder vscr did not make is never written, an existing one replaced whole, and only with
     ``options.overwrite``)."""
+    device, dtype, options = runtime.device, runtime.dtype, runtime.options
     videos = discover(sources, a2d_split=split)
     video_tags = require_tags([v.video_id for v in videos], load_tags(tags), tags)
     folder = classifier_folder(output, classifier)

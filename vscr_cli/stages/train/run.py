@@ -19,6 +19,7 @@ from vscr_cli.core.models.motion import MOTION_ENCODERS
 from vscr_cli.errors import VscrError
 from vscr_cli.model_folders import MODEL_WEIGHTS
 from vscr_cli.settings.model import DEFAULT_MODEL, MODEL_CONFIG, MODEL_KIND
+from vscr_cli.settings.run import Runtime
 from vscr_cli.settings.train import AUTO_PRESET, TrainConfig, resolve
 from vscr_cli.store import (
     OUTPUT_RECORD,
@@ -56,16 +57,13 @@ ESTIMATE_AFTER = 4
 def run(
     edges: str,
     cam: str,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    runtime: Runtime,
     output: Path = DEFAULT_MODEL,
     sources: Sequence[str] | None = None,
     tags: str | None = None,
     config: TrainConfig | None = None,
     backbone_weights: Path | None = None,
     motion_weights: Path | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
     tensorboard: bool = True,
     preset: str = "",
 ) -> Path:
@@ -74,6 +72,7 @@ def run(
     ``output`` (one process, or each process of a torchrun group), with TensorBoard events in its
     ``tensorboard/`` (``tensorboard``); returns the folder. The run builds the folder beside
     ``output`` (:func:`staged_model`) and moves it into place only when training ends."""
+    device, dtype, overwrite, resume = runtime.device, runtime.dtype, runtime.options.overwrite, runtime.options.resume
     if config is None:
         preset, config = resolve_config(AUTO_PRESET, device)
     motion_weights_name = MOTION_ENCODERS[config.motion].weights if config.motion in MOTION_ENCODERS else None
