@@ -19,6 +19,8 @@ Rows, each model trained with the README's defaults (``vscr train``: the cpu pre
 
     python bench/davis.py --seeds 0 1 2                                   # the defaults
     python bench/davis.py --seeds 0 1 2 --variant no-share -- --crop-share 0   # a variant: train options after --
+    python bench/davis.py --seeds 0 1 2 --models dev --variant paper-cpu "--cam-options=--preset paper --arch tf_efficientnet_lite0" "--predict-options=--preset paper" -- --preset paper-cpu
+                                                                          # the paper at CPU scale (docs/paper.md)
     python bench/davis.py --markdown                                      # the table of --out
 """
 
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from experiment import cell  # beside this script (its folder is on sys.path)
@@ -114,10 +117,11 @@ def stores(runner: Runner, work: Path, data: dict[str, Path], cam_options: list[
     return made
 
 
-def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str, Path], seed: int, variant: str, options: list[str], models: list[str], rounds: int) -> dict[str, dict]:
+def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str, Path], seed: int, variant: str, options: list[str], models: list[str], rounds: int, predicting: Sequence[str] = ()) -> dict[str, dict]:
     """One seed's rows (see the module's docstring) of the ``models`` (``all``, ``dev``), each the
     last of ``rounds`` trainings: round r learns from round r-1's predictions on its training
-    frames given their tags (``vscr predict --tags``, with the CRF: a self-training round)."""
+    frames given their tags (``vscr predict --tags``, with the CRF: a self-training round). Every
+    scored prediction takes the ``predicting`` options too (``--preset paper``)."""
     folder = work / variant / f"s{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
@@ -131,12 +135,12 @@ def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str,
                 relabelled = runner.ensure(folder / f"labels-{name}-round{round_}.zarr", "predict", data[name], *FRAMES[:2], *tags, "-m", model, "-o", folder / f"labels-{name}-round{round_}.zarr")
                 targets = ("--cam", relabelled, *tags)
         for crf in ("--no-crf", "--crf"):
-            store = runner.ensure(folder / f"pred-{name}{crf}.zarr", "predict", data[name], *FRAMES[:2], *tags, crf, "-m", model, "-o", folder / f"pred-{name}{crf}.zarr")
+            store = runner.ensure(folder / f"pred-{name}{crf}.zarr", "predict", data[name], *FRAMES[:2], *tags, *predicting, crf, "-m", model, "-o", folder / f"pred-{name}{crf}.zarr")
             rows[f"{name}: VSCR, given tags{', CRF' if crf == '--crf' else ''}"] = score(runner, store, data[name])
     model = folder / "model-dev"
     for tagged in (False, True) if "dev" in models else ():
         tags = ("--tags", data["more"] / "tags.csv") if tagged else ()
-        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *FRAMES[:2], *tags, "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
+        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *FRAMES[:2], *tags, *predicting, "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
         rows[f"more (inductive): VSCR{', given tags' if tagged else ''}, CRF"] = score(runner, store, data["more"])
     return rows
 
@@ -168,7 +172,7 @@ def summary(per_seed: dict[str, dict[str, dict]]) -> dict[str, dict]:
 def markdown(results: dict) -> str:
     lines = []
     for variant, entry in results["variants"].items():
-        options = " ".join(["vscr cam", *entry.get("cam_options", []), "; vscr train", *entry["train_options"], f"; {entry.get('rounds', 1)} round(s)"])
+        options = " ".join(["vscr cam", *entry.get("cam_options", []), "; vscr train", *entry["train_options"], "; vscr predict", *entry.get("predict_options", []), f"; {entry.get('rounds', 1)} round(s)"])
         lines += [f"\n{variant} (`{options}`)\n", "| row | seeds | actor-action mIoU | fg IoU |", "|---|---:|---:|---:|"]
         for row, values in entry["summary"].items():
             cells = (cell(mean, std, values["seeds"]) for mean, std in (values[n] for n in METRICS))
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variant", default="defaults", help="name of the training options after --")
     parser.add_argument("--cam-options", default="", help="vscr cam options of the variant's pseudo-labels (one string)")
+    parser.add_argument("--predict-options", default="", help="vscr predict options of the variant's scored predictions (one string)")
     parser.add_argument("--rounds", type=int, default=1, help="trainings per model, each after the first on the last one's predicted labels")
     parser.add_argument("--models", nargs="+", choices=("all", "dev"), default=["all", "dev"], help="which models to train: on all 12 sequences, on davis-dev")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "davis")
@@ -197,11 +202,12 @@ def main() -> None:
     cam_options = shlex.split(args.cam_options)
     made = stores(runner, args.work, data, cam_options, args.models)
     stage_one = cam_rows(runner, data, made, args.models)
-    entry = results["variants"].setdefault(args.variant, {"train_options": args.train_options, "cam_options": cam_options, "rounds": args.rounds, "per_seed": {}})
-    if (entry["train_options"], entry.get("cam_options", []), entry.get("rounds", 1)) != (args.train_options, cam_options, args.rounds):
+    predicting = shlex.split(args.predict_options)
+    entry = results["variants"].setdefault(args.variant, {"train_options": args.train_options, "cam_options": cam_options, "predict_options": predicting, "rounds": args.rounds, "per_seed": {}})
+    if (entry["train_options"], entry.get("cam_options", []), entry.get("predict_options", []), entry.get("rounds", 1)) != (args.train_options, cam_options, predicting, args.rounds):
         raise SystemExit(f"variant {args.variant!r} was run with other options: name this one differently")
     for seed in args.seeds:
-        rows = seed_rows(runner, args.work, data, made, seed, args.variant, args.train_options, args.models, args.rounds)
+        rows = seed_rows(runner, args.work, data, made, seed, args.variant, args.train_options, args.models, args.rounds, predicting)
         entry["per_seed"][str(seed)] = {**stage_one, **entry["per_seed"].get(str(seed), {}), **rows}
         entry["summary"] = summary(entry["per_seed"])
         entry["commands"] = runner.commands

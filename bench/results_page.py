@@ -155,6 +155,8 @@ def davis_command(name: str, entry: dict) -> str:
     parts += ["--variant", name]
     if entry.get("cam_options"):
         parts.append(f'"--cam-options={" ".join(entry["cam_options"])}"')
+    if entry.get("predict_options"):
+        parts.append(f'"--predict-options={" ".join(entry["predict_options"])}"')
     if entry.get("rounds", 1) != 1:
         parts += ["--rounds", str(entry["rounds"])]
     if entry.get("train_options"):
@@ -190,7 +192,7 @@ def davis_section(davis: dict) -> list[str]:
         lines += ["", "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds):", ""]
         lines += ["| variant | options | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
         for name, entry in others:
-            options = " ".join([*entry.get("cam_options", []), *entry.get("train_options", [])] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
+            options = " ".join([*entry.get("cam_options", []), *entry.get("train_options", []), *entry.get("predict_options", [])] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
             note = " (reverted)" if entry.get("note") else ""
             cells = []
             for row in DAVIS_VARIANT_COLUMNS:
