@@ -221,6 +221,39 @@ def action_rows(name: str = "full") -> Part:
     return predicted(part, "action-full-test-pooled", "action head: VSCR (test), pooled video decision, dense CRF", Ref(model), SYNTH, ("--split", "test", "--video-decision", "pooled", CRF), ("--dense",))
 
 
+#: The paper at CPU scale (docs/paper.md): Stage I's, training's and inference's options.
+PAPER_CAM = ("--preset", "paper", "--arch", "tf_efficientnet_lite0")
+PAPER_TRAIN = ("--preset", "paper-cpu")
+PAPER_PREDICT = ("--preset", "paper")
+
+
+def paper_rows(ablation: str = "") -> Part:
+    """The paper's method at CPU scale on the demo's data (its classifier reused; Stage I, training and
+    inference by their paper presets): its pseudo-labels, and the network without the CRF (the paper's
+    inference) and with it (like with like against the defaults' CRF rows); the defaults' model
+    without the CRF beside them. With ``ablation``: that Table 3 ablation under the paper's settings,
+    on the test split."""
+    steps = {
+        "demo": demo(),
+        "cam-paper": Step(("cam", SYNTH, "--split", "train", "--every", SIZES[Size.small].every, "--tags", TAGS, *PAPER_CAM, "--classifier", Ref("demo", "cam.classifier"), "-o", OUT), suffix=".zarr"),
+    }
+    options = ABLATIONS.get(ablation, ())
+    key, title = (f"paper-cpu-{ablation}", f"paper at CPU scale, w/o {ablation[3:]}") if ablation else ("paper-cpu", "paper at CPU scale")
+    model = f"model:{key}"
+    steps[model] = Step(("train", "--edges", Ref("demo", "edges.zarr"), "--cam", Ref("cam-paper"), *PAPER_TRAIN, "--seed", SEED, *options, "-o", OUT, "--overwrite"), done="config.json")
+    names = ("test-tags", "test") if ablation else tuple(SPLIT_TITLES)
+    parts = [(steps, {}), on_splits(key, f"{title}: VSCR ({{split}}), no CRF", Ref(model), names, PAPER_PREDICT)]
+    if not ablation:
+        rows = {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", SYNTH, ("--dense", "--predicted-only"))}
+        parts += [
+            (steps, rows),
+            on_splits(f"{key}-crf", f"{title}: VSCR ({{split}}), dense CRF", Ref(model), ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
+            ({"model:action-full": demo_training()}, {}),
+            on_splits("action-full-no-crf", "action head: VSCR ({split}), no CRF", Ref("model:action-full"), ("train", "test-tags"), votes="actor"),
+        ]
+    return merged(*parts)
+
+
 def synthetic_set(seed: Argument, videos: int, *options: str) -> Step:
     """``vscr synth`` with the small demo's classes and frame sizes, every frame's ground truth written."""
     size = SIZES[Size.small]
@@ -420,6 +453,8 @@ GROUPS: dict[str, Group] = {
         group("action-head-ablations", "Table 3 under the defaults of now (but w/o motion: no action head)", *(action_rows(name) for name in ABLATIONS if name != "no-motion")),
         group("action-head-heldout", "the defaults of now and their ablations on 48 held-out videos", heldout_rows()),
         group("tag-memory-heldout", "the full model with vscr train --tag-memory, on the held-out videos", tag_memory_rows()),
+        group("paper-cpu", "the paper at CPU scale (its presets) beside the defaults, with and without the CRF", paper_rows()),
+        group("paper-cpu-ablations", "Table 3 under the paper at CPU scale (test split, no CRF)", *(paper_rows(name) for name in ABLATIONS)),
         group("scene-heldout", "the tag term where the scene predicts the class (vscr synth --scene-by-class)", scene_rows()),
     )
 }

@@ -62,3 +62,14 @@ def test_a_cell_comes_from_the_json_and_a_missing_row_is_left_out(results_page: 
     assert "vscr train --edges build/results/s0/demo/edges.zarr --seed 0 -o build/results/s0/action-full" in text
     assert "## The davis benchmark at 320 px" not in text
     assert "## Stage throughput" not in text
+
+
+def test_a_table3_claim_holds_only_beyond_the_seed_spread(results_page: ModuleType) -> None:
+    def row(mean: float, std: float) -> dict:
+        return {"action": {"mean": mean, "std": std}}
+
+    stats = {"full": row(55.0, 3.0), "clear": row(46.0, 4.0), "close": row(53.0, 3.0), "better": row(62.0, 1.0)}
+    assert results_page.verdict(stats, "full", "clear", "action") == "yes (+9.0)"
+    assert results_page.verdict(stats, "full", "close", "action") == "within the spread (+2.0)"
+    assert results_page.verdict(stats, "full", "better", "action") == "no, worse (-7.0)"
+    assert results_page.verdict(stats, "full", "absent", "action") == "not run"
