@@ -80,3 +80,11 @@ def test_no_command_gathers_its_options_through_locals():
 def test_resolve_refuses_an_unknown_preset():
     with pytest.raises(VscrError, match="unknown preset 'tpu'; choose one of cpu, gpu, paper, paper-cpu"):
         resolve("tpu")
+
+
+def test_refine_prints_its_resolved_settings_before_reading_any_input(cli, tmp_path):
+    done = cli("refine", "-o", str(tmp_path / "refined"), "--neighbours", "7", "--tag-votes", "class", "--print-config")
+    assert done.code == 0, done.stderr
+    printed = tomllib.loads(done.stdout)
+    assert printed["neighbours"] == 7 and printed["tag_votes"] == "class" and printed["epochs"] == 20
+    assert not (tmp_path / "refined").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from vscr_cli.errors import VscrError
 from vscr_cli.options import BatchSize, CamStore, Device, EdgesStore, ModelFolder, TrainingSources, TrainingTags, DeviceOption, Overwrite, Precision, PrecisionOption, TagVotes, check_inputs, runtime
 from vscr_cli.settings.model import MODEL_KIND
 from vscr_cli.settings.predict import default_model
+from vscr_cli.settings.records import toml_text
 from vscr_cli.settings.refine import RefineParams
 from vscr_cli.settings.run import RunOptions
 from vscr_cli.store import check_output
@@ -38,7 +41,12 @@ def command(
     device: DeviceOption = Device("auto"),
     overwrite: Overwrite = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write the retraining's curves as TensorBoard event files into the model folder's tensorboard/.")] = True,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the refinement settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
+    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, tag_votes=tag_votes.value)
+    if print_config:
+        sys.stdout.write(toml_text(dataclasses.asdict(params), "vscr refine: the resolved settings"))
+        return
     if edges is None or cam is None:
         raise VscrError("missing --edges and --cam: the stores the model was trained on")
     check_output(output, MODEL_KIND, overwrite, resumable=False)
@@ -46,5 +54,4 @@ def command(
     check_inputs(sources, [edges, cam], tags, model)
     from vscr_cli.stages import refine as stage  # torch and the network only once the refusals are made
 
-    params = RefineParams(neighbours=neighbours, rounds=rounds, epochs=epochs, seed=seed, tag_votes=tag_votes.value)
     stage.run(edges, cam, output, runtime(device, precision, RunOptions(overwrite=overwrite)), model, sources, tags, params, batch_size, tensorboard)
