@@ -17,7 +17,7 @@ from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.errors import VscrError
 from vscr_cli.model_folders import load_model
 from vscr_cli.settings.train import TrainConfig, resolve
-from vscr_cli.stages.train import FrameCache, SampleReader, build_frame_cache, crop_position, open_training_inputs, preset_for, train
+from vscr_cli.stages.train import FrameCache, SampleReader, batch_slots, build_frame_cache, crop_position, open_training_inputs, preset_for, train
 
 from .conftest import REPO, TINY_TRAIN
 
@@ -265,6 +265,24 @@ def test_bad_inputs_fail_clearly(cli, trained, synth, tmp_path):
     unknown.write_text("learning_rat = 0.1\n")
     typo = cli("-q", "train", "--edges", trained.edges, "--cam", trained.cam, "--config", unknown, "-o", tmp_path / "m2", *TINY_TRAIN)
     assert typo.code == 1 and "unknown training options: learning_rat" in typo.stderr
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_the_processes_of_a_ddp_group_draw_exactly_the_one_process_batch(world):
+    """Against a one-process run: each process takes its own slots, and together the slots are the
+    one-process batch, sample for sample and crop for crop (each slot's generator the same)."""
+    config = resolve("cpu", flags={"batch_size": 8, "seed": 5})
+
+    def drawn(slots):
+        return [(sample, int(rng.integers(1 << 30))) for sample, rng in slots]
+
+    for iteration in (0, 17):
+        alone = drawn(batch_slots(config, iteration, 40, 0, 1))
+        per_rank = [drawn(batch_slots(config, iteration, 40, rank, world)) for rank in range(world)]
+        assert all(len(slots) == 8 // world for slots in per_rank)
+        interleaved = [per_rank[slot % world][slot // world] for slot in range(8)]
+        assert interleaved == alone
+    assert drawn(batch_slots(config, 1, 40, 0, 1)) != drawn(batch_slots(config, 0, 40, 0, 1))
 
 
 def test_two_process_ddp_gives_a_model_predict_can_load(trained, tmp_path):
