@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiment import OUT, REPO, SEED, Argument, Group, Ref, Row, Runner, Step, cell, record_runs  # bench/ is on sys.path
+from machine import cpu_model
 
 from vscr_cli.settings.demo import DEMO_CLASSES, SIZES, Size
 
@@ -228,28 +229,48 @@ PAPER_PREDICT = ("--preset", "paper")
 
 
 def paper_rows(ablation: str = "") -> Part:
-    """The paper's method at CPU scale on the demo's data (its classifier reused; Stage I, training and
-    inference by their paper presets): its pseudo-labels, and the network without the CRF (the paper's
-    inference) and with it (like with like against the defaults' CRF rows); the defaults' model
-    without the CRF beside them. With ``ablation``: that Table 3 ablation under the paper's settings,
-    on the test split."""
+    """The paper's method at CPU scale on the seed's demo data, made without the rest of the demo (its
+    ``vscr synth``, edges and Stage I as the demo makes them; the classifier reused; Stage I, training
+    and inference by their paper presets): its pseudo-labels, the network without the CRF (the paper's
+    inference) and with it; beside them the defaults' model on the same stores, with and without the
+    CRF, so every row compares like with like on one machine. With ``ablation``: that Table 3
+    ablation under the paper's settings, on the test split."""
+    size = SIZES[Size.small]
+    frames = ("--split", "train", "--every", size.every)
+    data, tags = Ref("data"), Ref("data", "tags.csv")
     steps = {
-        "demo": demo(),
-        "cam-paper": Step(("cam", SYNTH, "--split", "train", "--every", SIZES[Size.small].every, "--tags", TAGS, *PAPER_CAM, "--classifier", Ref("demo", "cam.classifier"), "-o", OUT), suffix=".zarr"),
+        "data": synthetic_set(SEED, size.videos),
+        "edges": Step(("edges", data, *frames, "-o", OUT), suffix=".zarr"),
+        "cam": Step(("cam", data, *frames, "--tags", tags, "--epochs", size.epochs, "--fit-frames", size.fit_frames, "--seed", SEED, "-o", OUT), suffix=".zarr"),
+        "cam-paper": Step(("cam", data, *frames, "--tags", tags, *PAPER_CAM, "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr"),
     }
+    for name, extra in (("cam-crf", ()), ("cam-paper-crf", PAPER_CAM)):  # the like-with-like controls of the CRF rows
+        steps[name] = Step(("cam", data, *frames, "--tags", tags, *extra, "--crf", "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
     options = ABLATIONS.get(ablation, ())
     key, title = (f"paper-cpu-{ablation}", f"paper at CPU scale, w/o {ablation[3:]}") if ablation else ("paper-cpu", "paper at CPU scale")
     model = f"model:{key}"
-    steps[model] = Step(("train", "--edges", Ref("demo", "edges.zarr"), "--cam", Ref("cam-paper"), *PAPER_TRAIN, "--seed", SEED, *options, "-o", OUT, "--overwrite"), done="config.json")
-    names = ("test-tags", "test") if ablation else tuple(SPLIT_TITLES)
-    parts = [(steps, {}), on_splits(key, f"{title}: VSCR ({{split}}), no CRF", Ref(model), names, PAPER_PREDICT)]
+    steps[model] = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam-paper"), *PAPER_TRAIN, "--seed", SEED, *options, "-o", OUT, "--overwrite"), done="config.json")
+    test = {"test-tags": ("--split", "test", "--tags", tags), "test": ("--split", "test")}
+    on_data = {"train": ((*frames, "--tags", tags), ("--dense", "--predicted-only")), **{name: (split, ("--dense",)) for name, split in test.items()}}
+
+    def rows_of(key: str, title: str, model: str, names: Sequence[str], extra: tuple = (), votes: str = "class") -> Part:
+        part: Part = ({}, {})
+        for name in names:
+            options, score = on_data[name]
+            predicted(part, f"{key}-{name}", f"{title} ({SPLIT_TITLES[name]})", Ref(model), data, (*options, *extra), score, votes)
+        return part
+
+    parts = [(steps, {}), rows_of(key, f"{title}: VSCR, no CRF", model, ("test-tags", "test") if ablation else tuple(on_data), PAPER_PREDICT)]
     if not ablation:
-        rows = {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", SYNTH, ("--dense", "--predicted-only"))}
+        defaults = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", size.iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
         parts += [
-            (steps, rows),
-            on_splits(f"{key}-crf", f"{title}: VSCR ({{split}}), dense CRF", Ref(model), ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
-            ({"model:action-full": demo_training()}, {}),
-            on_splits("action-full-no-crf", "action head: VSCR ({split}), no CRF", Ref("model:action-full"), ("train", "test-tags"), votes="actor"),
+            ({"model:defaults": defaults}, {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", data, ("--dense", "--predicted-only"))}),
+            ({}, {"paper-cpu-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-paper-crf", data, ("--dense", "--predicted-only"))}),
+            rows_of(f"{key}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
+            ({}, {"paper-defaults-cam-train": Row("the defaults on the same data: CAM (train), no CRF", "cam", data, ("--dense", "--predicted-only"))}),
+            ({}, {"paper-defaults-cam-crf-train": Row("the defaults on the same data: CAM + CRF (train)", "cam-crf", data, ("--dense", "--predicted-only"))}),
+            rows_of("paper-defaults-crf", "the defaults on the same data: VSCR + CRF", "model:defaults", tuple(on_data), (CRF,), votes="actor"),
+            rows_of("paper-defaults-no-crf", "the defaults on the same data: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
         ]
     return merged(*parts)
 
@@ -495,10 +516,11 @@ def main() -> None:
         if missing:
             print(f"{name}: skipped ({', '.join(missing)} not found)", file=sys.stderr)
             continue
-        runs = runner.run(GROUPS[name], args.seeds)
-        record_runs(record, runs, runner.commands, TITLES)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        for seed in args.seeds[:1] if GROUPS[name].first_seed_only else args.seeds:  # saved after each seed
+            record_runs(record, runner.run(GROUPS[name], [seed]), runner.commands, TITLES)
+            record.setdefault("machines", {})[name] = cpu_model()
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(markdown(record), end="")
 
 

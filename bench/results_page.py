@@ -111,6 +111,23 @@ DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32"
 NOT_RECORDED = "(No row of this table is recorded in `results.json`.)"
 #: The paper configuration at CPU scale (docs/paper.md): its train preset, looked for in every recorded command.
 PAPER_CPU = "--preset paper-cpu"
+#: bench/results.py group paper-cpu: the paper at CPU scale and the defaults on the same data -> name here.
+PAPER_SYNTH = {
+    "paper-defaults-cam-train": "defaults: CAM, no CRF (train)",
+    "paper-defaults-cam-crf-train": "defaults: CAM + CRF (train)",
+    "paper-defaults-no-crf-train": "defaults: VSCR, no CRF (train)",
+    "paper-defaults-crf-train": "defaults: VSCR + CRF (train)",
+    "paper-cpu-cam-train": "paper: CAM, no CRF (train)",
+    "paper-cpu-cam-crf-train": "paper: CAM + CRF (train)",
+    "paper-cpu-train": "paper: VSCR, no CRF (train): the paper's inference",
+    "paper-cpu-crf-train": "paper: VSCR + CRF (train)",
+    "paper-defaults-no-crf-test-tags": "defaults: VSCR, no CRF (test, tags given)",
+    "paper-defaults-crf-test-tags": "defaults: VSCR + CRF (test, tags given)",
+    "paper-cpu-test-tags": "paper: VSCR, no CRF (test, tags given)",
+    "paper-cpu-crf-test-tags": "paper: VSCR + CRF (test, tags given)",
+    "paper-defaults-crf-test": "defaults: VSCR + CRF (test)",
+    "paper-cpu-test": "paper: VSCR, no CRF (test)",
+}
 
 
 def load(folder: Path, name: str) -> dict | None:
@@ -409,6 +426,16 @@ def page(folder: Path = RESULTS) -> str:
         (f"Recorded rows that use it: {', '.join(f'`{row}`' for row in paper)}." if paper else "**Not yet measured**: no command recorded in `results.json` or `davis.json` uses `--preset paper-cpu`."),
         "",
     ]
+    if any(row in record.get("mean_std", {}) for row in PAPER_SYNTH):
+        machine = record.get("machines", {}).get("paper-cpu", "not recorded")
+        lines += [
+            f"Synthetic (`bench/results.py` group `paper-cpu`; machine: {machine}): each seed's demo data,",
+            "edges and Stage I made once; the paper's model and the defaults' model trained on them, so every",
+            "row compares like with like. davis-dev: variant `paper-cpu` in the davis variants table above.",
+            "",
+            *synthetic_table(record, PAPER_SYNTH),
+            "",
+        ]
     throughput = throughput_rows(folder)
     if throughput:
         lines += [
