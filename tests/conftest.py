@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -26,6 +28,21 @@ SMALL = SynthConfig(videos=8, frames=12, height=64, width=96, annotated=3, multi
 class Synth:
     root: Path
     summary: SynthSummary
+
+
+def load_bench(name: str) -> ModuleType:
+    """bench/NAME.py imported as the script runs: its folder on the path while it loads (so it imports
+    the scripts beside it by name), the module under ``bench_NAME``."""
+    folder = str(REPO / "bench")
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(folder)
 
 
 @pytest.fixture(scope="session")

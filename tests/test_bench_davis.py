@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def davis() -> ModuleType:
-    sys.path.insert(0, str(REPO / "bench"))  # as when the script runs: its folder is on the path
-    try:
-        spec = importlib.util.spec_from_file_location("bench_davis", REPO / "bench" / "davis.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    return load_bench("davis")
 
 
 def test_the_runner_runs_a_missing_product_once_and_records_every_command(davis: ModuleType, tmp_path: Path, monkeypatch) -> None:

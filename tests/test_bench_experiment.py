@@ -3,10 +3,8 @@ bench/results.py's groups (specs the runner can run, whose options every `vscr` 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -14,17 +12,15 @@ import pytest
 
 from vscr_cli.cli import load_command
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import load_bench
 
 
 @pytest.fixture(scope="module")
-def bench() -> Iterator[tuple[ModuleType, ModuleType]]:
-    """bench/experiment.py and bench/results.py, imported as the scripts import them (bench/ on the path)."""
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        yield importlib.import_module("experiment"), importlib.import_module("results")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def bench() -> tuple[ModuleType, ModuleType]:
+    """bench/experiment.py and bench/results.py, as the scripts import them (the runner's module the one
+    the groups were written with)."""
+    results = load_bench("results")
+    return sys.modules[results.Runner.__module__], results
 
 
 def fake_scores(value: float) -> str:

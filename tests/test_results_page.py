@@ -3,29 +3,20 @@ and its numbers come from that JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from .conftest import load_bench
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def results_page() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(REPO / "bench"))  # as when the script runs: its folder is on the path
-    try:
-        spec = importlib.util.spec_from_file_location("results_page", REPO / "bench" / "results_page.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def results_page() -> ModuleType:
+    return load_bench("results_page")
 
 
 def test_results_md_is_the_generated_page_and_short(results_page: ModuleType) -> None:
