@@ -130,8 +130,9 @@ def group(name: str, description: str, *parts: Part, needs: tuple[Path, ...] = (
 
 
 def demo_rows(size: Size = Size.small) -> Part:
-    """The demo's rows, every frame scored: its CAM and network on the training frames (given their
-    tags), CAM and the network on the test split given its tags, the network without and aligned."""
+    """The demo's rows, every frame scored: its CAM (without and with the CRF) and network on the
+    training frames (given their tags), CAM and the network on the test split given its tags, the
+    network without and aligned."""
     prefix, title = ("", "") if size == Size.small else (f"{size.value}-", f"{size.value} demo: ")
     steps = {
         "demo": demo(size),
@@ -141,6 +142,8 @@ def demo_rows(size: Size = Size.small) -> Part:
         f"{prefix}cam-train": Row(f"{title}CAM (train)", Ref("demo", "cam.zarr"), SYNTH, ("--dense", "--predicted-only")),
         f"{prefix}full-train": Row(f"{title}VSCR (train)", Ref("demo", "pred-train.zarr"), SYNTH, ("--dense", "--predicted-only")),
         f"{prefix}cam-test-tags": Row(f"{title}CAM (test, tags given)", "cam-test", SYNTH, ("--dense",)),
+        f"{prefix}cam-crf-train": Row(f"{title}CAM + CRF (train)", Ref("demo", "cam-crf.zarr"), SYNTH, ("--dense", "--predicted-only")),
+        f"{prefix}cam-crf-test-tags": Row(f"{title}CAM + CRF (test, tags given)", Ref("demo", "cam-test-crf.zarr"), SYNTH, ("--dense",)),
         f"{prefix}full-test": Row(f"{title}VSCR (test)", Ref("demo", "pred.zarr"), SYNTH, ("--dense",)),
         f"{prefix}full-aligned": Row(f"{title}VSCR + align (test)", Ref("demo", "aligned.zarr"), SYNTH, ("--dense",)),
     }

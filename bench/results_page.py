@@ -46,7 +46,7 @@ DAVIS_DEV_GROUPS = ("davis-action-head", "davis-action-no-tag")
 #: pseudo-labels; "no CRF" / "+ CRF" say on every row whether the dense CRF ran.
 SYNTH_DEFAULTS = {
     "cam-train": "CAM, no CRF (train)",
-    "cam-crf-train": "CAM + CRF (train)",  # the cam-crf rows: not run by bench/results.py yet, left out until it records them
+    "cam-crf-train": "CAM + CRF (train)",  # the demo's cam-crf stores (group synth); left out until results.json has them
     "action-full-train": "VSCR + CRF (train)",
     "cam-test-tags": "CAM, no CRF (test, tags given)",
     "cam-crf-test-tags": "CAM + CRF (test, tags given)",
@@ -365,9 +365,9 @@ def page(folder: Path = RESULTS) -> str:
     ]
     if not any(row in record.get("mean_std", {}) for row in SYNTH_DEFAULTS if row.startswith("cam-crf")):
         lines += [
-            "`results.json` holds no CAM + CRF row (`bench/results.py` does not run `vscr cam --crf`): the CAM",
-            "rows above have no CRF, so part of the \"+ CRF\" rows' lead over them is the CRF's. The demo's own",
-            "table ([README](../README.md#quick-start), one seed) has both.",
+            "`results.json` holds no CAM + CRF row yet (`python bench/results.py --groups synth` scores the demo's",
+            "`vscr cam --crf` stores): the CAM rows above have no CRF, so part of the \"+ CRF\" rows' lead over",
+            "them is the CRF's. The demo's own table ([README](../README.md#quick-start), one seed) has both.",
             "",
         ]
     lines += [
