@@ -38,6 +38,18 @@ def test_per_video_threshold_splits_the_video_evidence_by_otsu():
     assert pseudo_labels(values * 0.4, regions, 77, None)[0, :, 0].tolist() == [77, 77, 0, 0]
 
 
+def test_where_one_cue_alone_reaches_the_threshold_the_superpixel_is_left_unlabelled():
+    """Rows (superpixels): a moving actor (both cues), a still crowd of the class (the map alone), a
+    moving background (motion alone), still background (neither)."""
+    regions = np.repeat(np.arange(4), 4).reshape(1, 4, 4)
+    activation = np.array([[[0.8] * 4, [0.7] * 4, [0.1] * 4, [0.1] * 4]])
+    motion = np.array([[[0.9] * 4, [0.1] * 4, [0.8] * 4, [0.0] * 4]])
+    mixed = evidence(activation, motion, 0.5)  # 0.85, 0.4, 0.45, 0.05
+    assert pseudo_labels(mixed, regions, 18, 0.5)[0, :, 0].tolist() == [18, 0, 0, 0]
+    kept = pseudo_labels(mixed, regions, 18, 0.5, cues=(activation, motion))[0, :, 0].tolist()
+    assert kept == [18, labels.IGNORE, labels.IGNORE, 0]
+
+
 def test_evidence_mixes_motion_in_and_motion_partners_stay_in_the_video():
     activation, motion = np.full((1, 2, 2), 0.8), np.array([[[0.0, 1.0], [0.5, 0.5]]])
     np.testing.assert_allclose(evidence(activation, motion, 0.5), [[[0.4, 0.9], [0.65, 0.65]]])

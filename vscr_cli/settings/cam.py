@@ -84,6 +84,7 @@ class CamParams:
     slic_segments: int = 150
     none_policy: str = DEFAULT_NONE_POLICY
     doubt_band: float = DEFAULT_DOUBT_BAND  # superpixels this far below the threshold are left unlabelled
+    ignore_disagreement: bool = False  # background superpixels where one cue alone reaches the threshold are left unlabelled
     crf: bool = DEFAULT_CAM_CRF  # the pseudo-labels sharpened by the dense CRF (core.crf.crf_labels)
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None

@@ -91,11 +91,16 @@ def superpixels(frame: np.ndarray, segments: int) -> np.ndarray:
     return slic(frame, n_segments=segments, compactness=10, start_label=0)
 
 
+def superpixel_means(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(H, W): each pixel's superpixel mean of the (H, W) ``values`` (``regions``: ids from 0)."""
+    count = regions.max() + 1
+    return (np.bincount(regions.ravel(), weights=values.ravel(), minlength=count) / np.maximum(np.bincount(regions.ravel(), minlength=count), 1))[regions]
+
+
 def pseudo_label(activation: np.ndarray, regions: np.ndarray, tag: int, threshold: float, doubt_band: float = 0.0) -> np.ndarray:
     """(H, W) uint8: ``tag`` on superpixels whose mean activation is >= ``threshold``, IGNORE on those
     within ``doubt_band`` below it (neither side's evidence), else 0."""
-    count = regions.max() + 1
-    mean = (np.bincount(regions.ravel(), weights=activation.ravel(), minlength=count) / np.maximum(np.bincount(regions.ravel(), minlength=count), 1))[regions]
+    mean = superpixel_means(activation, regions)
     label = np.where(mean >= threshold, tag, labels.BACKGROUND)
     if doubt_band > 0:
         label[(mean < threshold) & (mean >= threshold - doubt_band)] = labels.IGNORE
@@ -127,10 +132,16 @@ def video_threshold(values: np.ndarray, threshold: float | None) -> float:
     return float(threshold_otsu(values.ravel())) if threshold is None else threshold
 
 
-def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: float | None, doubt_band: float = 0.0) -> np.ndarray:
-    """(T, H, W) uint8 pseudo-labels of one video from its (T, H, W) evidence and superpixel ids."""
+def pseudo_labels(values: np.ndarray, regions: np.ndarray, tag: int, threshold: float | None, doubt_band: float = 0.0, cues: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """(T, H, W) uint8 pseudo-labels of one video from its (T, H, W) evidence and superpixel ids.
+    ``cues``: the (T, H, W) maps the evidence mixes; a superpixel labelled background where one of
+    them alone reaches the threshold (the cues disagree) is left unlabelled (IGNORE)."""
     cut = video_threshold(values, threshold)
-    return np.stack([pseudo_label(value, region, tag, cut, doubt_band) for value, region in zip(values, regions)])
+    pseudo = np.stack([pseudo_label(value, region, tag, cut, doubt_band) for value, region in zip(values, regions)])
+    for cue in cues:
+        lit = np.stack([superpixel_means(frame, region) >= cut for frame, region in zip(cue, regions)])
+        pseudo[lit & (pseudo == labels.BACKGROUND)] = labels.IGNORE
+    return pseudo
 
 
 def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
@@ -175,7 +186,8 @@ def video_cam(
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
     motion = normalise_motion(np.stack([residual_flow(read[i], read[j]) for i, j in zip(indices, partners)])) if partners else None
     regions = np.stack([superpixels(frame, params.slic_segments) for frame in frames])
-    pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band)
+    cues = (activations, motion) if params.ignore_disagreement and motion is not None else ()
+    pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band, cues)
     if params.crf:  # the doubtful superpixels are the CRF's to decide
         pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
     return VideoResult(indices, {CAM: np.round(activations * 255).astype(np.uint8), PSEUDO: pseudo}, attrs)
