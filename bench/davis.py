@@ -140,7 +140,7 @@ def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str,
     model = folder / "model-dev"
     for tagged in (False, True) if "dev" in models else ():
         tags = ("--tags", data["more"] / "tags.csv") if tagged else ()
-        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *FRAMES[:2], *tags, *predicting, "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
+        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *FRAMES[:2], *tags, *predicting, "--crf", "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
         rows[f"more (inductive): VSCR{', given tags' if tagged else ''}, CRF"] = score(runner, store, data["more"])
     return rows
 
