@@ -310,6 +310,28 @@ def seed_commands(record: dict, seed: str, rows: Sequence[str], stages: Sequence
     return found
 
 
+#: The davis benchmark's variant that is the paper at CPU scale, and the rows the paper section compares.
+DAVIS_PAPER = "paper-cpu"
+PAPER_DAVIS_ROWS = ("dev: CAM, given tags", "dev: CAM, given tags, CRF", "dev: VSCR, given tags", "dev: VSCR, given tags, CRF", "more (inductive): VSCR, CRF")
+
+
+def paper_davis_table(davis: dict | None) -> list[str]:
+    """The paper at CPU scale beside the defaults on the davis benchmark's rows both have
+    (actor-action mIoU / fg IoU, mean +- sd over each one's seeds); nothing when either is missing."""
+    variants = (davis or {}).get("variants", {})
+    paper, defaults = variants.get(DAVIS_PAPER, {}).get("summary"), variants.get(DAVIS_DEFAULTS, {}).get("summary")
+    if not paper or not defaults:
+        return []
+
+    def pair(values: dict) -> str:
+        return " / ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES)
+
+    intro = "The davis benchmark on davis-dev (`bench/davis.py --models dev`; its commands below): the paper's network decided by `vscr predict --preset paper` (arg-max; \"CRF\": with `--crf` added). Why it fails: [paper.md](paper.md)."
+    lines = [intro, "", "| davis row (actor-action mIoU / fg IoU) | the defaults | the paper at CPU scale |", "|---|---:|---:|"]
+    lines += [f"| {row} | {pair(defaults[row])} | {pair(paper[row])} |" for row in PAPER_DAVIS_ROWS if row in paper and row in defaults]
+    return ["", *lines]
+
+
 def paper_cpu_rows(*records: dict | None) -> list[str]:
     """Rows whose recorded commands use the paper configuration at CPU scale."""
     rows = []
@@ -424,6 +446,7 @@ def page(folder: Path = RESULTS) -> str:
         "`vscr cam --preset paper`, `vscr train --preset paper-cpu` and `vscr predict --preset paper`: the",
         "paper's choices on the CPU networks and sizes ([paper.md](paper.md)).",
         (f"Recorded rows that use it: {', '.join(f'`{row}`' for row in paper)}." if paper else "**Not yet measured**: no command recorded in `results.json` or `davis.json` uses `--preset paper-cpu`."),
+        *paper_davis_table(davis),
         "",
     ]
     if any(row in record.get("mean_std", {}) for row in PAPER_SYNTH):
