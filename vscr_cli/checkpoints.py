@@ -7,7 +7,6 @@ names the file and the problem. Weights are written with the mode of every outpu
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pickle
 from collections.abc import Mapping
