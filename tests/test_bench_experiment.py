@@ -78,7 +78,7 @@ def test_each_product_is_made_once_across_groups_seeds_and_runs(bench, tmp_path:
     train = next(arguments for arguments in recorder.ran if arguments[0] == "train")
     data = tmp_path / next(path.name for path in tmp_path.iterdir() if path.name.startswith("synth-"))
     assert train[train.index("--cam") + 1] == str(data / "cam.zarr")  # a reference inside another product
-    assert runner.commands["row-a"][0].startswith(f"vscr synth {data} --videos 2")
+    assert runner.commands["row-a"][0].startswith(f"vscr synth {experiment.readable(str(data))} --videos 2")  # as a user types it
 
 
 def test_a_changed_option_renames_its_product_and_everything_downstream(bench, tmp_path: Path) -> None:
