@@ -17,6 +17,7 @@ seeds that have it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shlex
@@ -101,21 +102,29 @@ class Group:
     needs: tuple[Path, ...] = ()
     first_seed_only: bool = False
 
+    @functools.cached_property
+    def all_steps(self) -> dict[str, Step]:
+        """The group's steps and each row's ``vscr score`` step (named by :func:`score_step_name`)."""
+        return {**self.steps, **{score_step_name(key): row.score_step() for key, row in self.rows.items()}}
+
     def check(self) -> None:
         """Every reference names a step of the group, and no step refers to itself through others."""
-        for key, row in self.rows.items():
-            self._walk(f"{key}.score", (), {**self.steps, f"{key}.score": row.score_step()})
-        for name in self.steps:
-            self._walk(name, (), self.steps)
+        for name in self.all_steps:
+            self._walk(name, ())
 
-    def _walk(self, name: str, path: tuple[str, ...], steps: Mapping[str, Step]) -> None:
+    def _walk(self, name: str, path: tuple[str, ...]) -> None:
         if name in path:
             raise ValueError(f"group {self.name}: steps refer to each other in a cycle: {' -> '.join((*path, name))}")
-        if name not in steps:
+        if name not in self.all_steps:
             raise ValueError(f"group {self.name}: {path[-1]} refers to an unknown step {name!r}")
-        for argument in steps[name].args:
+        for argument in self.all_steps[name].args:
             if isinstance(argument, Ref):
-                self._walk(argument.step, (*path, name), steps)
+                self._walk(argument.step, (*path, name))
+
+
+def score_step_name(row: str) -> str:
+    """The name of the step that scores ``row``."""
+    return f"{row}.score"
 
 
 def run_vscr(arguments: list[str]) -> None:
@@ -143,7 +152,7 @@ class Runner:
         """The hash of a step's command: its arguments with the seed, paths as a user types them, and
         references as their steps' hashes."""
         parts = []
-        for argument in group.steps[name].args:
+        for argument in group.all_steps[name].args:
             if isinstance(argument, Ref):
                 parts.append(f"@{self.digest(group, argument.step, seed)}/{argument.inside}{argument.beside}")
             elif argument is SEED:
@@ -152,10 +161,10 @@ class Runner:
                 parts.append("@out")
             else:
                 parts.append(readable(str(argument)))
-        return hashlib.sha256(json.dumps([group.steps[name].suffix, parts]).encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps([group.all_steps[name].suffix, parts]).encode()).hexdigest()[:12]
 
     def product(self, group: Group, name: str, seed: int) -> Path:
-        step = group.steps[name]
+        step = group.all_steps[name]
         return self.work / f"{step.command}-{self.digest(group, name, seed)}{step.suffix}"
 
     def resolve(self, group: Group, argument: Argument, seed: int, out: Path, row: str) -> str:
@@ -172,7 +181,7 @@ class Runner:
 
     def ensure(self, group: Group, name: str, seed: int, row: str) -> Path:
         """The step's product, made first if missing (and the steps it refers to before it)."""
-        step, out = group.steps[name], self.product(group, name, seed)
+        step, out = group.all_steps[name], self.product(group, name, seed)
         arguments = [self.resolve(group, argument, seed, out, row) for argument in step.args]
         text = readable(shlex.join(["vscr", *arguments]))
         self.commands.setdefault(row, [])
@@ -188,9 +197,7 @@ class Runner:
 
     def row(self, group: Group, key: str, seed: int) -> dict[str, float]:
         """One row's scores for ``seed`` (its steps run where their products are missing)."""
-        name = f"{key}.score"
-        scoring = Group(group.name, group.description, {**group.steps, name: group.rows[key].score_step()}, {})
-        return scores(self.ensure(scoring, name, seed, key))
+        return scores(self.ensure(group, score_step_name(key), seed, key))
 
     def run(self, group: Group, seeds: Iterable[int]) -> dict[int, dict[str, dict[str, float]]]:
         """Every row of ``group`` for each seed (the first only where the group says so): seed -> row -> scores."""

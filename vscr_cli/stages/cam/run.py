@@ -7,7 +7,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-
 from vscr_cli import console, weights
 from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
