@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +31,21 @@ def machine_info() -> dict[str, Any]:
         "amx_bf16": "amx_bf16" in cpuinfo,
         "python": platform.python_version(),
     }
+
+
+def commit(checkout: Path) -> str:
+    """The checkout's commit, marked ``+changes`` when its tracked files differ from it."""
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(checkout), "diff", "--quiet", "HEAD"]).returncode != 0
+    return head + ("+changes" if dirty else "")
+
+
+def timed_vscr(checkout: Path, folder: Path, args: Sequence[str]) -> tuple[float, int, str]:
+    """Seconds from start to exit of ``vscr ARGS`` run in ``folder`` with ``checkout``'s code (first on
+    PYTHONPATH), its exit status and its last stderr line."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "vscr_cli", *map(str, args)], cwd=folder, env=environment, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    lines = done.stderr.strip().splitlines()
+    return seconds, done.returncode, lines[-1] if lines else ""

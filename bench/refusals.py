@@ -20,13 +20,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from machine import cpu_model  # bench/machine.py (this script's folder is on sys.path)
+from machine import commit, cpu_model, timed_vscr  # bench/machine.py (this script's folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "refusals.json"
@@ -61,23 +59,6 @@ def make_folder(folder: Path) -> None:
     (folder / "tags.csv").write_text("video,tags\nclip,15\n")
 
 
-def commit(checkout: Path) -> str:
-    """The checkout's commit, marked ``+changes`` when its tracked files differ from it."""
-    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(checkout), "diff", "--quiet", "HEAD"]).returncode != 0
-    return head + ("+changes" if dirty else "")
-
-
-def timed_run(checkout: Path, folder: Path, args: tuple[str, ...]) -> tuple[float, int, str]:
-    """Seconds from start to exit of ``vscr ARGS`` run from ``checkout``, its exit status and last stderr line."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vscr_cli", *args], cwd=folder, env=environment, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    lines = done.stderr.strip().splitlines()
-    return seconds, done.returncode, lines[-1] if lines else ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkout", type=Path, action="append", default=[], help="Another checkout to time beside this one (repeatable).")
@@ -94,7 +75,7 @@ def main() -> None:
         for round_number in range(args.repeats):
             for name, case in CASES.items():
                 for checkout in checkouts:
-                    seconds, code, line = timed_run(checkout, folder, case)
+                    seconds, code, line = timed_vscr(checkout, folder, case)
                     runs[checkout][name].append(round(seconds, 3))
                     outcomes[checkout][name] = (code, line)
             print(f"round {round_number + 1}/{args.repeats} done", file=sys.stderr)

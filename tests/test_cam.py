@@ -48,6 +48,8 @@ def test_where_one_cue_alone_reaches_the_threshold_the_superpixel_is_left_unlabe
     assert pseudo_labels(mixed, regions, 18, 0.5)[0, :, 0].tolist() == [18, 0, 0, 0]
     kept = pseudo_labels(mixed, regions, 18, 0.5, cues=(activation, motion))[0, :, 0].tolist()
     assert kept == [18, labels.IGNORE, labels.IGNORE, 0]
+    crowd_only = pseudo_labels(mixed, regions, 18, 0.5, cues=(activation,))[0, :, 0].tolist()  # --ignore-disagreement class-map
+    assert crowd_only == [18, labels.IGNORE, 0, 0]
 
 
 def test_evidence_mixes_motion_in_and_motion_partners_stay_in_the_video():
@@ -191,3 +193,36 @@ def test_cam_on_davis_dev(cli, davis_dev, tmp_path, lite0_weights_path):
     # reusing the paper-rule classifier (no bird frame) for a bird-none video says so, and still runs
     swan = cli("cam", sources[-1], "--tags", davis_dev / "tags.csv", "--max-frames", "2", "--height", "96", "--classifier", tmp_path / "davis-cam-paper.classifier", "-o", tmp_path / "swan.zarr", *FAST)
     assert swan.code == 0 and "was not fine-tuned on bird" in swan.stderr, swan.stderr
+
+
+def test_the_maps_are_grad_cam_plus_plus_of_the_whole_network():
+    """The extractor cuts the backward pass at the target layer; its maps must still be Grad-CAM++'s
+    maps of the classifier (the library's own computation, with every weight requiring grad)."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from pytorch_grad_cam import GradCAMPlusPlus
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from vscr_cli.settings.cam import ClassifierConfig
+    from vscr_cli.stages.cam import CamExtractor
+    from vscr_cli.stages.cam.classifier import build_classifier, to_input
+
+    torch.manual_seed(0)
+    config = ClassifierConfig(input_height=64)
+    model = build_classifier(config, None).eval()
+    reference_model = copy.deepcopy(model)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 48, 72, 3), dtype=np.uint8)
+    device = torch.device("cpu")
+    extractor = CamExtractor(model, config, device, heights=(64,))
+    maps = extractor(frames, actor=3)
+    extractor.close()
+
+    reference = GradCAMPlusPlus(model=reference_model, target_layers=[config.architecture.cam_layer(reference_model)])
+    raw = torch.from_numpy(reference(input_tensor=to_input(frames, config, device), targets=[ClassifierOutputTarget(3)] * 2))
+    expected = F.interpolate(raw[:, None], size=(48, 72), mode="bilinear", align_corners=False)[:, 0]
+    expected = (expected / expected.amax(dim=(1, 2), keepdim=True)).clamp(0, 1).numpy()
+    assert all(p.requires_grad for p in reference_model.parameters())
+    assert expected.std() > 0.05  # a map with structure, not a constant
+    np.testing.assert_allclose(maps, expected, atol=1e-5)

@@ -18,6 +18,7 @@ from vscr_cli.settings.records import preset_names, toml_text
 NAME = "cam"
 Arch = enum.Enum("Arch", {name: name for name in settings.ARCHITECTURES}, type=str)
 NonePolicy = enum.Enum("NonePolicy", {name: name for name in settings.NONE_POLICIES}, type=str)
+Disagreement = enum.Enum("Disagreement", {name: name for name in settings.DISAGREEMENT_CUES}, type=str)
 Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
 #: The option behind each setting a preset may hold.
 FLAGS = {
@@ -54,9 +55,9 @@ def command(
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     doubt_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Leave superpixels whose mean evidence is this close below the threshold unlabelled (ignored in training) instead of background (0: off).")] = settings.DEFAULT_DOUBT_BAND,
     ignore_disagreement: Annotated[
-        bool,
-        typer.Option("--ignore-disagreement/--no-ignore-disagreement", help="Leave a superpixel unlabelled (ignored in training) instead of background where the activation map or the motion evidence alone reaches the threshold (the cues disagree: a crowd of the actor's class, moving background)."),
-    ] = CamParams.ignore_disagreement,
+        Disagreement,
+        typer.Option(help="Leave a superpixel the mixed evidence calls background unlabelled (ignored in training) where one cue alone reaches the threshold: class-map (a crowd of the actor's class), any (the motion too: a moving background), off."),
+    ] = Disagreement(settings.DEFAULT_IGNORE_DISAGREEMENT),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the pseudo-labels with the dense CRF of vscr predict (its unary from the pseudo-label).")] = settings.DEFAULT_CAM_CRF,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(settings.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
@@ -68,7 +69,7 @@ def command(
     pseudo = {
         "threshold": threshold, "cam_heights": _heights(cam_heights), "cam_pad": cam_pad, "cam_flip": cam_flip,
         "motion_weight": _motion_weight(motion_weight), "motion_gap": motion_gap, "slic_segments": slic_segments,
-        "none_policy": none_tags.value, "doubt_band": doubt_band, "ignore_disagreement": ignore_disagreement, "crf": crf,
+        "none_policy": none_tags.value, "doubt_band": doubt_band, "ignore_disagreement": ignore_disagreement.value, "crf": crf,
     }  # fmt: skip
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}

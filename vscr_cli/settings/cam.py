@@ -29,6 +29,11 @@ DEFAULT_MOTION_GAP = 1
 DEFAULT_DOUBT_BAND = 0.0
 #: Whether the pseudo-labels go through the dense CRF of vscr predict (docs/cam.md, "The pseudo-labels through the dense CRF").
 DEFAULT_CAM_CRF = False
+#: --ignore-disagreement: the cues of which one alone at the threshold leaves a superpixel the mixed
+#: evidence calls background unlabelled (off: none; class-map: a crowd of the actor's class; any: a
+#: moving background too).
+DISAGREEMENT_CUES = {"off": (), "class-map": ("activation",), "any": ("activation", "motion")}
+DEFAULT_IGNORE_DISAGREEMENT = "off"
 
 
 @dataclass
@@ -84,7 +89,7 @@ class CamParams:
     slic_segments: int = 150
     none_policy: str = DEFAULT_NONE_POLICY
     doubt_band: float = DEFAULT_DOUBT_BAND  # superpixels this far below the threshold are left unlabelled
-    ignore_disagreement: bool = False  # background superpixels where one cue alone reaches the threshold are left unlabelled
+    ignore_disagreement: str = DEFAULT_IGNORE_DISAGREEMENT  # which cue alone at the threshold leaves a background superpixel unlabelled (DISAGREEMENT_CUES)
     crf: bool = DEFAULT_CAM_CRF  # the pseudo-labels sharpened by the dense CRF (core.crf.crf_labels)
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None

@@ -30,18 +30,9 @@ log = logging.getLogger("vscr")
 
 
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
-
-
-CLASSIFIER_WEIGHTS = "classifier.safetensors"
-CLASSIFIER_CONFIG = "classifier.json"
-
-
 CLASSIFIER_CONFIG = "classifier.json"
 #: The kind of output a classifier folder is (store.folder_output); a cam store's default one is
 #: named after it: ``out/exp.v2.zarr`` -> ``out/exp.v2.classifier``.
-CLASSIFIER_KIND = "classifier"
-
-
 CLASSIFIER_KIND = "classifier"
 STORE_SUFFIXES = (".zarr.zip", ".zarr")
 

@@ -4,6 +4,7 @@ SLIC superpixels over the threshold, and the dense CRF where asked; one video at
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from vscr_cli.settings.cam import (
     DEFAULT_CAM_FLIP,
     DEFAULT_CAM_HEIGHTS,
     DEFAULT_CAM_PAD,
+    DISAGREEMENT_CUES,
     CamParams,
     ClassifierConfig,
 )
@@ -44,6 +46,11 @@ class CamExtractor:
     takes the maps of the mirrored frames and averages them in. One Grad-CAM++ object lives
     as long as the extractor (recreating it per batch leaks memory in grad-cam). Runs in
     fp32: grad-cam converts activations and gradients to NumPy.
+
+    Grad-CAM++ needs the gradient of the class score with respect to the target layer's output
+    only, so the extractor freezes the weights and cuts the graph at that layer (its output
+    becomes a leaf that requires grad): the backward pass runs through the head alone, and the
+    forward pass below the layer keeps no graph. The maps are those of a full backward pass.
     """
 
     def __init__(
@@ -60,7 +67,11 @@ class CamExtractor:
         self.device = device
         self.pad = pad
         self.flip = flip
-        self.cam = GradCAMPlusPlus(model=self.model, target_layers=[config.architecture.cam_layer(self.model)])
+        self.model.requires_grad_(False)
+        target = config.architecture.cam_layer(self.model)
+        # registered before grad-cam's hooks, so they see (and hook the gradient of) the leaf
+        self._cut = target.register_forward_hook(lambda module, args, output: output.detach().requires_grad_(True))
+        self.cam = GradCAMPlusPlus(model=self.model, target_layers=[target])
 
     def _maps(self, inputs: torch.Tensor, actor: int) -> torch.Tensor:
         """(B, 3, h, w) inputs -> (B, h, w) Grad-CAM++ maps, taken on the reflect-padded inputs."""
@@ -84,6 +95,7 @@ class CamExtractor:
 
     def close(self) -> None:
         self.cam.__exit__(None, None, None)
+        self._cut.remove()
 
 
 def superpixels(frame: np.ndarray, segments: int) -> np.ndarray:
@@ -184,9 +196,12 @@ def video_cam(
     read = dict(video.read(sorted(set(indices) | set(partners)), selection.height))
     frames = np.stack([read[i] for i in indices])
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
-    motion = normalise_motion(np.stack([residual_flow(read[i], read[j]) for i, j in zip(indices, partners)])) if partners else None
-    regions = np.stack([superpixels(frame, params.slic_segments) for frame in frames])
-    cues = (activations, motion) if params.ignore_disagreement and motion is not None else ()
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # SLIC and the flow release the GIL
+        flows = list(pool.map(residual_flow, [read[i] for i in indices], [read[j] for j in partners]))
+        regions = np.stack(list(pool.map(superpixels, frames, [params.slic_segments] * len(frames))))
+    motion = normalise_motion(np.stack(flows)) if flows else None
+    maps = {"activation": activations, "motion": motion}
+    cues = [maps[name] for name in DISAGREEMENT_CUES[params.ignore_disagreement] if maps[name] is not None]
     pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band, cues)
     if params.crf:  # the doubtful superpixels are the CRF's to decide
         pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
