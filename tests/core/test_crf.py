@@ -128,3 +128,19 @@ def test_the_crf_at_fewer_rows_still_snaps_the_mask_and_returns_the_full_size(mo
     assert before < 0.75 and after_full > 0.95 and after_half > 0.9
     torch.testing.assert_close(half.sum(1), torch.ones(1, 128, 128), atol=1e-4, rtol=0)
     assert predict.crf_marginals(prob, image[None], DenseCRFParams(), height=256).equal(full)  # more rows than the labels: at theirs
+
+
+def test_a_batch_goes_through_the_crf_frame_by_frame_in_order():
+    """Several frames (refined on worker processes where there are threads for them) give each frame's
+    own marginals, in the batch's order."""
+    import torch
+
+    from vscr_cli.stages import predict
+
+    scenes = [_square_scene(64, side) for side in (16, 24, 32)]
+    images = np.stack([image for image, _ in scenes])
+    prob = torch.from_numpy(np.stack([_spilled_probabilities(np.roll(mask, (3, 3), (0, 1)), cell=8) for _, mask in scenes]))
+    batch = predict.crf_marginals(prob, images, DenseCRFParams())
+    one_by_one = torch.cat([predict.crf_marginals(prob[i : i + 1], images[i : i + 1], DenseCRFParams()) for i in range(3)])
+    assert batch.equal(one_by_one)
+    assert len({tuple(frame.argmax(0).flatten().tolist()) for frame in batch}) == 3  # three different results

@@ -16,7 +16,11 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 
 from __future__ import annotations
 
+import functools
+import itertools
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -277,12 +281,21 @@ def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams
     size = prob.shape[-2:]
     work = size if height is None or height >= size[0] else size_at_height(tuple(size), height)
     small = prob if work == size else F.interpolate(prob, size=work, mode="area")
-    refined = [
-        dense_crf(cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA) if image.shape[:2] != work else image, frame_prob.cpu().numpy(), params)
-        for image, frame_prob in zip(images, small)
-    ]
+    frames = [cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA) if image.shape[:2] != work else image for image in images]
+    pool = crf_pool(torch.get_num_threads()) if len(frames) > 1 else None
+    refined = list((pool.map if pool is not None else map)(dense_crf, frames, small.cpu().numpy(), itertools.repeat(params)))
     marginals = torch.from_numpy(np.stack(refined)).to(prob.device)
     return marginals if work == size else F.interpolate(marginals, size=size, mode="bilinear", align_corners=False)
+
+
+@functools.cache
+def crf_pool(processes: int) -> ProcessPoolExecutor | None:
+    """``processes`` worker processes for the dense CRF of a batch's frames (pydensecrf's mean field
+    holds the GIL, so threads would take turns), made once per process and kept; None
+    with fewer than two, or in a daemonic process (a Dask worker), which may have no children."""
+    if processes < 2 or multiprocessing.current_process().daemon:
+        return None
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 def video_predictions(
