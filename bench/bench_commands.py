@@ -97,7 +97,7 @@ def main() -> None:
                     print(f"round {round_number + 1}, {commit(checkout)}: {case}: {elapsed:.1f} s", file=sys.stderr)
     frames = args.videos * args.frames
     record = {
-        **machine_info(),
+        "machine": machine_info(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "load_average_before": [round(value, 2) for value in load_before],
         "load_average_after": [round(value, 2) for value in os.getloadavg()],
@@ -109,7 +109,7 @@ def main() -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"{record['cpu']}, {record['usable_cores']} cores, load {record['load_average_before'][0]} -> {record['load_average_after'][0]}")
+    print(f"{record['machine']['cpu']}, {record['usable_cores']} cores, load {record['load_average_before'][0]} -> {record['load_average_after'][0]}")
     for checkout in checkouts:
         result = record["checkouts"][str(checkout)]
         print(f"{result['commit']}: cam {result['cam_frames_per_second']} frames/s, predict {result['predict_frames_per_second']} frames/s, classifier fit {result['fit_seconds']} s")

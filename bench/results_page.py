@@ -10,7 +10,7 @@ docs/results-history.md and docs/decisions/ (this script does not touch them).
 
 Inputs: results.json (bench/results.py: per seed, mean_std, commands), davis.json (bench/davis.py:
 variants with their summary), and for throughput edges.json, cam.json, train_motion.json,
-train.json, crf.json and gpu_check_h100.json, each optional.
+train.json, commands.json, crf.json and gpu_check_h100.json, each optional.
 """
 
 from __future__ import annotations
@@ -278,12 +278,27 @@ def throughput_rows(folder: Path) -> list[tuple[str, str, str, str, str, str]]:
         ("`vscr predict` (whole command)", f"{d['predict']['frames']} frames", f"{d['predict']['after']['frames_per_second']:.2f} frames/s", mib(d["predict"]["after"]["peak_rss_mib"])),
     ])  # fmt: skip
     add("train.json", lambda d: [("`vscr train` step, paper shape, Lite0 + flow", "fp32 / bf16", f"{d['shapes']['paper']['fp32']['step']:.2f} / {d['shapes']['paper']['bfloat16']['step']:.2f} s", mib(d["training_peak_rss_mib"]))])
+    add("commands.json", command_rows)
     add("crf.json", lambda d: [("dense CRF (`predict --crf`), per frame", "1 thread", crf_seconds(d["rows"]), "")])
     add("gpu_check_h100.json", lambda d: [
         ("train step, paper shape, Lite0 + flow", "fp32", f"{d['training_step_paper_shape']['fp32']['step']:.3f} s", mib(d["training_step_paper_shape"]["fp32"]["peak_gpu_mib"]) + " (GPU)"),
         ("predict, network only", "fp32 / bf16", f"{d['predict_320x426']['fp32']['frames_per_second']:.0f} / {d['predict_320x426']['bf16']['frames_per_second']:.0f} frames/s", ""),
     ])  # fmt: skip
     return rows
+
+
+def command_rows(data: dict) -> list[tuple[str, str, str, str]]:
+    """commands.json's whole-command rows: this checkout's number, then each other checkout's."""
+    first, *others = data["checkouts"].values()
+
+    def measured(key: str, unit: str) -> str:
+        before = "".join(f"; {other[key]} at {other['commit']}" for other in others if other[key] is not None)
+        return f"{first[key]} {unit}{before}"
+
+    frames = f"{data['frames']} frames, default options"
+    rows = [("`vscr cam` (whole command), classifier reused", frames, measured("cam_frames_per_second", "frames/s"), "")]
+    rows += [("`vscr predict` (whole command, with the CRF)", frames, measured("predict_frames_per_second", "frames/s"), "")]
+    return rows + [("`vscr cam` classifier fit, the demo's data", "the demo's fitting options", measured("fit_seconds", "s"), "")]
 
 
 def crf_seconds(rows: list[dict]) -> str:

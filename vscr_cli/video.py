@@ -264,6 +264,11 @@ def size_at_height(size: tuple[int, int], height: int | None) -> tuple[int, int]
     return height, max(2, round(size[1] * height / size[0] / 2) * 2)
 
 
+def shrunk_to_height(size: tuple[int, int], height: int | None) -> tuple[int, int]:
+    """``size`` (H, W) at ``height`` rows where it has more (:func:`size_at_height`), else itself."""
+    return size if height is None or height >= size[0] else size_at_height(size, height)
+
+
 def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
     """Resize an (H, W, C) frame to ``height`` rows keeping the aspect ratio (even width)."""
     if height is None or frame.shape[0] == height:

@@ -144,3 +144,18 @@ def test_a_batch_goes_through_the_crf_frame_by_frame_in_order():
     one_by_one = torch.cat([predict.crf_marginals(prob[i : i + 1], images[i : i + 1], DenseCRFParams()) for i in range(3)])
     assert batch.equal(one_by_one)
     assert len({tuple(frame.argmax(0).flatten().tolist()) for frame in batch}) == 3  # three different results
+
+
+def test_crf_labels_at_fewer_rows_still_move_the_label_and_return_the_full_size(monkeypatch):
+    """``work``: the mean field runs on the image and labels shrunk to it (a quarter of the pixels at
+    half the rows); the labels come back at full size, still on the colour edge."""
+    from vscr_cli.core import crf
+
+    image, mask = _square_scene(128, 48)
+    rough = np.roll(mask, (6, 6), (0, 1))
+    seen = []
+    original = crf._mean_field
+    monkeypatch.setattr(crf, "_mean_field", lambda picture, *rest: seen.append(picture.shape) or original(picture, *rest))
+    refined = crf_labels(image, rough.astype(np.int64), 2, work=(64, 64))
+    assert seen == [(64, 64, 3)] and refined.shape == (128, 128)
+    assert _iou(rough, mask) < 0.8 and _iou(refined == 1, mask) > 0.9

@@ -23,7 +23,7 @@ Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=s
 #: The option behind each setting a preset may hold.
 FLAGS = {
     **{f"classifier.{key}": flag for key, flag in (("arch", "arch"), ("epochs", "epochs"), ("frames_per_video", "fit_frames"), ("input_height", "input_height"), ("seed", "seed"))},
-    **{f"pseudo_labels.{key}": key for key in ("threshold", "cam_heights", "cam_pad", "cam_flip", "motion_weight", "motion_gap", "slic_segments", "doubt_band", "ignore_disagreement", "crf")},
+    **{f"pseudo_labels.{key}": key for key in ("threshold", "cam_heights", "cam_pad", "cam_flip", "motion_weight", "motion_gap", "slic_segments", "doubt_band", "ignore_disagreement", "crf", "crf_height")},
     "pseudo_labels.none_policy": "none_tags",
 }
 
@@ -59,6 +59,7 @@ def command(
         typer.Option(help="Leave a superpixel the mixed evidence calls background unlabelled (ignored in training) where one cue alone reaches the threshold: class-map (a crowd of the actor's class), any (the motion too: a moving background), off."),
     ] = Disagreement(settings.DEFAULT_IGNORE_DISAGREEMENT),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the pseudo-labels with the dense CRF of vscr predict (its unary from the pseudo-label).")] = settings.DEFAULT_CAM_CRF,
+    crf_height: Annotated[Optional[int], typer.Option("--crf-height", min=8, help="Run --crf's CRF at this many rows where the frames have more, its marginals upsampled (as vscr predict --crf-height; default: at the frames' height).", show_default=False)] = None,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(settings.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
@@ -69,7 +70,7 @@ def command(
     pseudo = {
         "threshold": threshold, "cam_heights": _heights(cam_heights), "cam_pad": cam_pad, "cam_flip": cam_flip,
         "motion_weight": _motion_weight(motion_weight), "motion_gap": motion_gap, "slic_segments": slic_segments,
-        "none_policy": none_tags.value, "doubt_band": doubt_band, "ignore_disagreement": ignore_disagreement.value, "crf": crf,
+        "none_policy": none_tags.value, "doubt_band": doubt_band, "ignore_disagreement": ignore_disagreement.value, "crf": crf, "crf_height": crf_height,
     }  # fmt: skip
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}
     requested = {name: value for name, value in fitting.items() if value is not None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 from pydensecrf.densecrf import DenseCRF2D
 from pydensecrf.utils import unary_from_labels, unary_from_softmax
@@ -43,12 +44,29 @@ def dense_crf(image: np.ndarray, prob: np.ndarray, params: DenseCRFParams = Dens
     return _mean_field(image, unary_from_softmax(prob.astype(np.float32)), prob.shape[0], params)
 
 
-def crf_labels(image: np.ndarray, label: np.ndarray, classes: int, params: DenseCRFParams = DenseCRFParams(), confidence: float = LABEL_CONFIDENCE) -> np.ndarray:
+def crf_labels(
+    image: np.ndarray,
+    label: np.ndarray,
+    classes: int,
+    params: DenseCRFParams = DenseCRFParams(),
+    confidence: float = LABEL_CONFIDENCE,
+    work: tuple[int, int] | None = None,
+) -> np.ndarray:
     """image (H, W, 3) uint8 RGB, label (H, W) class indices in [0, classes) or -1 (unsure) -> (H, W)
     int64 class indices after the dense CRF, its unary ``confidence`` on the given label and uniform
-    where unsure (pseudo-labels through the same CRF as the network's probabilities)."""
+    where unsure (pseudo-labels through the same CRF as the network's probabilities). With ``work``
+    (h, w) other than (H, W) the mean field runs on the image and the labels resized to it (area,
+    nearest) and its marginals are upsampled bilinearly before the arg-max, as vscr predict's
+    ``--crf-height`` does with its probabilities."""
+    height, width = label.shape
+    if work is not None and tuple(work) != (height, width):
+        image = cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA)
+        label = cv2.resize(label.astype(np.int16), work[::-1], interpolation=cv2.INTER_NEAREST)
     unary = unary_from_labels(label.astype(np.int64) + 1, classes, confidence, zero_unsure=True)
-    return _mean_field(image, unary, classes, params).argmax(0)
+    marginals = _mean_field(image, unary, classes, params)
+    if marginals.shape[1:] != (height, width):
+        marginals = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in marginals])
+    return marginals.argmax(0)
 
 
 def _mean_field(image: np.ndarray, unary: np.ndarray, classes: int, params: DenseCRFParams) -> np.ndarray:

@@ -51,7 +51,7 @@ from vscr_cli.settings.predict import (
     PredictParams,
 )
 from vscr_cli.tags import require_tags
-from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, size_at_height
+from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, shrunk_to_height, size_at_height
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 #: (43,) int64: the actor (0-6) and the action (0-8) of each actor-action class index 1-43.
@@ -279,7 +279,7 @@ def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams
     (the probabilities shrunk to it by area, the marginals upsampled bilinearly to (H, W)): the
     mean field's cost grows with the pixels."""
     size = prob.shape[-2:]
-    work = size if height is None or height >= size[0] else size_at_height(tuple(size), height)
+    work = shrunk_to_height(tuple(size), height)
     small = prob if work == size else F.interpolate(prob, size=work, mode="area")
     frames = [cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA) if image.shape[:2] != work else image for image in images]
     pool = crf_pool(torch.get_num_threads()) if len(frames) > 1 else None

@@ -30,7 +30,7 @@ from vscr_cli.settings.cam import (
     CamParams,
     ClassifierConfig,
 )
-from vscr_cli.video import FrameSelection, VideoSource
+from vscr_cli.video import FrameSelection, VideoSource, shrunk_to_height
 from vscr_cli.stages.cam.classifier import cam_tag, load_classifier, to_input
 
 class CamExtractor:
@@ -204,5 +204,6 @@ def video_cam(
     cues = [maps[name] for name in DISAGREEMENT_CUES[params.ignore_disagreement] if maps[name] is not None]
     pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band, cues)
     if params.crf:  # the doubtful superpixels are the CRF's to decide
-        pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
+        work = shrunk_to_height(frames.shape[1:3], params.crf_height)
+        pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2, work=work), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
     return VideoResult(indices, {CAM: np.round(activations * 255).astype(np.uint8), PSEUDO: pseudo}, attrs)
