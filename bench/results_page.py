@@ -82,16 +82,6 @@ TABLE3_COLUMNS = (
     (3, "actor_action", "held-out"),
     (3, "action", "held-out, action mIoU"),
 )
-#: davis-dev rows of the defaults of now (and w/o the tag term): results.json row -> its name here.
-DAVIS_DEV = {
-    "davis-cam-none-labeled": "CAM, no CRF (tags given)",
-    "davis-action-head-crf-actor-tags": "VSCR + CRF (tags given, actor tag votes): the defaults",
-    "davis-action-head-crf-tags": "VSCR + CRF (tags given, class tag votes)",
-    "davis-action-head-actor-tags": "VSCR, no CRF (tags given, actor tag votes)",
-    "davis-action-head-tags": "VSCR, no CRF (tags given, class tag votes)",
-    "davis-action-head": "VSCR, no CRF (no tags)",
-    "davis-action-no-tag-crf-actor-tags": "w/o tag term: VSCR + CRF (tags given, actor tag votes)",
-}
 #: davis.json's measures as bench/davis.py's markdown prints them.
 DAVIS_MEASURES = (("actor_action.miou", "actor-action mIoU"), ("fg_iou", "fg IoU"))
 #: The davis benchmark's variant that is the defaults of now (the README's path, no options).
@@ -111,22 +101,17 @@ DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32"
 NOT_RECORDED = "(No row of this table is recorded in `results.json`.)"
 #: The paper configuration at CPU scale (docs/paper.md): its train preset, looked for in every recorded command.
 PAPER_CPU = "--preset paper-cpu"
-#: bench/results.py group paper-cpu: the paper at CPU scale and the defaults on the same data -> name here.
+#: bench/results.py group paper-cpu: row name -> its results.json rows for the defaults and for the
+#: paper at CPU scale, on the same data (None: not measured).
 PAPER_SYNTH = {
-    "paper-defaults-cam-train": "defaults: CAM, no CRF (train)",
-    "paper-defaults-cam-crf-train": "defaults: CAM + CRF (train)",
-    "paper-defaults-no-crf-train": "defaults: VSCR, no CRF (train)",
-    "paper-defaults-crf-train": "defaults: VSCR + CRF (train)",
-    "paper-cpu-cam-train": "paper: CAM, no CRF (train)",
-    "paper-cpu-cam-crf-train": "paper: CAM + CRF (train)",
-    "paper-cpu-train": "paper: VSCR, no CRF (train): the paper's inference",
-    "paper-cpu-crf-train": "paper: VSCR + CRF (train)",
-    "paper-defaults-no-crf-test-tags": "defaults: VSCR, no CRF (test, tags given)",
-    "paper-defaults-crf-test-tags": "defaults: VSCR + CRF (test, tags given)",
-    "paper-cpu-test-tags": "paper: VSCR, no CRF (test, tags given)",
-    "paper-cpu-crf-test-tags": "paper: VSCR + CRF (test, tags given)",
-    "paper-defaults-crf-test": "defaults: VSCR + CRF (test)",
-    "paper-cpu-test": "paper: VSCR, no CRF (test)",
+    "CAM, no CRF (train)": ("paper-defaults-cam-train", "paper-cpu-cam-train"),
+    "CAM + CRF (train)": ("paper-defaults-cam-crf-train", "paper-cpu-cam-crf-train"),
+    "VSCR, no CRF (train; the paper's inference)": ("paper-defaults-no-crf-train", "paper-cpu-train"),
+    "VSCR + CRF (train)": ("paper-defaults-crf-train", "paper-cpu-crf-train"),
+    "VSCR, no CRF (test, tags given)": ("paper-defaults-no-crf-test-tags", "paper-cpu-test-tags"),
+    "VSCR + CRF (test, tags given)": ("paper-defaults-crf-test-tags", "paper-cpu-crf-test-tags"),
+    "VSCR + CRF (test)": ("paper-defaults-crf-test", None),
+    "VSCR, no CRF (test)": (None, "paper-cpu-test"),
 }
 
 
@@ -147,6 +132,21 @@ def synthetic_table(record: dict, rows: dict[str, str]) -> list[str]:
         cells = [cell(values[measure]["mean"], values[measure]["std"], values["seeds"]) for measure, _ in MEASURES]
         lines.append(f"| {title} | {values['seeds']} | {values['frames']['mean']:.0f} | " + " | ".join(cells) + " |")
     return lines if len(lines) > 2 else [NOT_RECORDED]
+
+
+def paper_synthetic_table(record: dict) -> list[str]:
+    """The defaults beside the paper at CPU scale on the synthetic rows of :data:`PAPER_SYNTH`
+    (actor-action mIoU / fg IoU, mean +- sd; seeds in the header); "—" where not measured."""
+    stats = record.get("mean_std", {})
+
+    def pair(row: str | None) -> str:
+        if row not in stats:
+            return "—"
+        return " / ".join(cell(stats[row][measure]["mean"], stats[row][measure]["std"], stats[row]["seeds"]) for measure in ("actor_action", "fg_iou"))
+
+    seeds = max(stats[row]["seeds"] for rows in PAPER_SYNTH.values() for row in rows if row in stats)
+    lines = [f"| synthetic row (actor-action mIoU / fg IoU; {seeds} seed{'s' if seeds > 1 else ''}) | the defaults | the paper at CPU scale |", "|---|---:|---:|"]
+    return lines + [f"| {title} | {pair(defaults)} | {pair(paper)} |" for title, (defaults, paper) in PAPER_SYNTH.items()]
 
 
 def table3(record: dict, models: dict[str, tuple[str, ...]] = TABLE3, columns: tuple = TABLE3_COLUMNS, claims: bool = False) -> list[str]:
@@ -428,15 +428,7 @@ def page(folder: Path = RESULTS) -> str:
         "",
         *table3(record, TABLE3_LIKE, TABLE3_LIKE_COLUMNS, claims=True),
         "",
-        "## davis-dev under the defaults of now",
-        "",
-        "Seven DAVIS-2016 sequences, every 5th frame at 240 px, the model trained on those frames",
-        "(transductive) and scored against the full-size masks; the CAM store of `vscr cam --none-tags",
-        f"labeled` (the default); groups {', '.join(f'`{g}`' for g in DAVIS_DEV_GROUPS)}. These models were trained",
-        "before the 160-row working height became the `cpu` preset's ([0005](decisions/0005-working-height.md));",
-        "the davis benchmark below runs the README's path of now.",
-        "",
-        *synthetic_table(record, DAVIS_DEV),
+        f"davis-dev at 240 px (groups {', '.join(f'`{g}`' for g in DAVIS_DEV_GROUPS)}, models from before the 160-row working height): [results-history.md]({HISTORY}#davis-dev-at-240-px-moved-from-resultsmd-2026-12-06).",
         "",
     ]
     if davis:
@@ -464,14 +456,14 @@ def page(folder: Path = RESULTS) -> str:
         *paper_davis_table(davis),
         "",
     ]
-    if any(row in record.get("mean_std", {}) for row in PAPER_SYNTH):
+    if any(row in record.get("mean_std", {}) for rows in PAPER_SYNTH.values() for row in rows):
         machine = record.get("machines", {}).get("paper-cpu", "not recorded")
         lines += [
             f"Synthetic (`bench/results.py` group `paper-cpu`; machine: {machine}): each seed's demo data,",
             "edges and Stage I made once; the paper's model and the defaults' model trained on them, so every",
             "row compares like with like. davis-dev: variant `paper-cpu` in the davis variants table above.",
             "",
-            *synthetic_table(record, PAPER_SYNTH),
+            *paper_synthetic_table(record),
             "",
         ]
     throughput = throughput_rows(folder)
