@@ -46,7 +46,7 @@ TARGET_FIT_SECONDS = 60.0
 
 def vscr(folder: Path, *args: object) -> None:
     """Run ``vscr ARGS`` in ``folder`` with this checkout's code; stop on failure."""
-    seconds, code, line = timed_vscr(REPO, folder, [str(arg) for arg in args])
+    seconds, code, line = timed_vscr(REPO, folder, args)
     if code:
         raise SystemExit(f"vscr {' '.join(map(str, args[:2]))} failed: {line}")
     print(f"made: vscr {args[0]} ({seconds:.0f} s)", file=sys.stderr)
@@ -124,12 +124,16 @@ def summary(checkout: Path, runs: dict[str, list[float]], frames: int) -> dict:
     """A checkout's fastest round per case, its frames/s and the classifier's fit time."""
     best = {case: min(times) for case, times in runs.items()}
     fit, reuse = (best.get(f"cam demo data, classifier {how}") for how in ("fitted", "reused"))
+
+    def per_second(case: str) -> float | None:
+        return round(frames / best[case], 2) if case in best else None
+
     return {
         "commit": commit(checkout),
         "cases": {case: {"best_s": best[case], "runs_s": times} for case, times in runs.items()},
-        "cam_frames_per_second": round(frames / best["cam 320x426, classifier reused"], 2) if "cam 320x426, classifier reused" in best else None,
-        "predict_frames_per_second": round(frames / best["predict 320x426"], 2) if "predict 320x426" in best else None,
-        "predict_crf_160_frames_per_second": round(frames / best["predict 320x426, --crf-height 160"], 2) if "predict 320x426, --crf-height 160" in best else None,
+        "cam_frames_per_second": per_second("cam 320x426, classifier reused"),
+        "predict_frames_per_second": per_second("predict 320x426"),
+        "predict_crf_160_frames_per_second": per_second("predict 320x426, --crf-height 160"),
         "fit_seconds": round(fit - reuse, 1) if fit is not None and reuse is not None else None,
     }
 

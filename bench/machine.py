@@ -40,7 +40,7 @@ def commit(checkout: Path) -> str:
     return head + ("+changes" if dirty else "")
 
 
-def timed_vscr(checkout: Path, folder: Path, args: Sequence[str]) -> tuple[float, int, str]:
+def timed_vscr(checkout: Path, folder: Path, args: Sequence[object]) -> tuple[float, int, str]:
     """Seconds from start to exit of ``vscr ARGS`` run in ``folder`` with ``checkout``'s code (first on
     PYTHONPATH), its exit status and its last stderr line."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}

@@ -3,6 +3,7 @@ SLIC superpixels over the threshold, and the dense CRF where asked; one video at
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -197,8 +198,8 @@ def video_cam(
     frames = np.stack([read[i] for i in indices])
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
     with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # SLIC and the flow release the GIL
-        flows = list(pool.map(residual_flow, [read[i] for i in indices], [read[j] for j in partners]))
-        regions = np.stack(list(pool.map(superpixels, frames, [params.slic_segments] * len(frames))))
+        flows = list(pool.map(residual_flow, frames, [read[j] for j in partners])) if partners else []
+        regions = np.stack(list(pool.map(superpixels, frames, itertools.repeat(params.slic_segments))))
     motion = normalise_motion(np.stack(flows)) if flows else None
     maps = {"activation": activations, "motion": motion}
     cues = [maps[name] for name in DISAGREEMENT_CUES[params.ignore_disagreement] if maps[name] is not None]
