@@ -5,7 +5,7 @@
     python bench/bench_crf.py --output bench/results/crf_reduced.json   # the run beside a training (its note)
 
 ``reduced``: the same frames through ``vscr predict --crf-height H/2`` (the mean field at half the
-rows, its marginals upsampled; ``stages.predict.crf_marginals``), each beside the full-size time.
+rows, its marginals upsampled; ``core.crf.dense_crf``'s ``work``), each beside the full-size time.
 
 Frames are davis-dev's (real colours and texture, which the bilateral kernel's cost depends on)
 resized to each height, or a synthetic textured frame when davis-dev is absent; the unaries are a
@@ -23,13 +23,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 from machine import machine_info  # bench/machine.py (this script's folder is on sys.path)
 from vscr_cli.core.crf import DenseCRFParams, dense_crf
-from vscr_cli.stages.predict import crf_marginals
-from vscr_cli.video import resize_to_height
+from vscr_cli.video import resize_to_height, shrunk_to_height
 
 FRAME = REPOSITORY.parent / "shared" / "data" / "davis-dev" / "dog" / "frames" / "00000.jpg"
 #: (label height, classes): the synthetic demo's frames, davis-dev's prediction height, A2D's full frame.
@@ -73,14 +71,14 @@ def main() -> None:
             seconds.append(time.perf_counter() - start)
         rows.append({"height": height, "width": image.shape[1], "classes": classes, "frame": source, "median_s": statistics.median(seconds), "seconds": seconds})
         print(f"{image.shape[0]}x{image.shape[1]}, {classes} classes: {statistics.median(seconds) * 1000:.0f} ms per frame", flush=True)
-        tensor, half = torch.from_numpy(prob)[None], height // 2
+        work = shrunk_to_height(image.shape[:2], height // 2)
         halved = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            crf_marginals(tensor, image[None], params, half)
+            dense_crf(image, prob, params, work)
             halved.append(time.perf_counter() - start)
-        reduced.append({"height": height, "width": image.shape[1], "classes": classes, "crf_height": half, "median_s": statistics.median(halved), "full_median_s": rows[-1]["median_s"], "seconds": halved})
-        print(f"  at {half} rows (--crf-height {half}): {statistics.median(halved) * 1000:.0f} ms per frame", flush=True)
+        reduced.append({"height": height, "width": image.shape[1], "classes": classes, "crf_height": work[0], "median_s": statistics.median(halved), "full_median_s": rows[-1]["median_s"], "seconds": halved})
+        print(f"  at {work[0]} rows (--crf-height {work[0]}): {statistics.median(halved) * 1000:.0f} ms per frame", flush=True)
     report = {"params": params.to_json(), "repeats": args.repeats, "machine": machine_info(), "rows": rows, "reduced": reduced}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -10,7 +10,7 @@ from vscr_cli.core.flow import PairFlows, flow_stack
 from vscr_cli.core.models.vscr import upsample
 from vscr_cli.core.readout import class_votes
 from vscr_cli.model_folders import load_model
-from vscr_cli.stages.predict import actor_action_pool, allowed_classes, decide, decode_labels, fold_probabilities, tag_votes, two_stream_classes, video_classes
+from vscr_cli.stages.predict import actor_action_pool, allowed_classes, decide, fold_probabilities, start_decoding, tag_votes, two_stream_classes, video_classes
 from vscr_cli.core.models.motion import clip_frames
 from vscr_cli.tags import read_tags_csv
 from vscr_cli.store import open_store
@@ -30,12 +30,12 @@ def test_tags_restrict_the_decision_to_background_and_the_videos_classes():
     logits = torch.full((1, labels.NUM_CLASSES, 2, 2), 0.01).log()
     logits[0, 0], logits[0, 1], logits[0, 5] = torch.tensor([0.3, 0.35, 0.07]).log()[:, None, None]  # background, adult-climbing, another class
     assert decide(logits.softmax(1))[0, 0, 0].item() == 1
-    label, prob = decode_labels(logits, allowed_classes([labels.CLASS_IDS[5]]), (3, 5), keep_prob=True)
+    label, prob = start_decoding(logits, allowed_classes([labels.CLASS_IDS[5]]), (3, 5), keep_prob=True)()
     torch.testing.assert_close(prob.float().sum(1), torch.ones(1, 3, 5), atol=2e-3, rtol=0)
     assert (label == 0).all() and (prob[:, 1] == 0).all()
-    label, _ = decode_labels(logits, allowed_classes([labels.CLASS_IDS[1]]), (3, 5), keep_prob=False)
+    label, _ = start_decoding(logits, allowed_classes([labels.CLASS_IDS[1]]), (3, 5), keep_prob=False)()
     assert (label == labels.CLASS_IDS[1]).all()
-    label, prob = decode_labels(logits, allowed_classes([]), (3, 5), keep_prob=True)  # a video without actors
+    label, prob = start_decoding(logits, allowed_classes([]), (3, 5), keep_prob=True)()  # a video without actors
     assert (label == 0).all() and (prob[:, 0] == 1).all()
 
 
@@ -44,7 +44,7 @@ def test_decoding_among_allowed_classes_is_the_restricted_softmax_of_all_classes
     allowed = allowed_classes([labels.CLASS_IDS[3], labels.CLASS_IDS[9]])
     prob = upsample(logits, (37, 53)).softmax(dim=1) * allowed[None, :, None, None]
     prob /= prob.sum(1, keepdim=True)  # every class's softmax, restricted and renormalised
-    label, kept = decode_labels(logits, allowed, (37, 53), keep_prob=True)
+    label, kept = start_decoding(logits, allowed, (37, 53), keep_prob=True)()
     p = prob.numpy()  # the rule spelled out for these two classes: foreground when they outweigh background, then the likelier
     expected = np.where(p[:, 3] + p[:, 9] > p[:, 0], np.where(p[:, 3] >= p[:, 9], labels.CLASS_IDS[3], labels.CLASS_IDS[9]), 0)
     assert (expected != np.array(labels.CLASS_IDS)[p.argmax(1)]).any()  # pixels where a plain arg-max would say background
@@ -60,11 +60,11 @@ def test_tag_votes_fold_a_tagged_actors_other_actions_into_its_tag():
     tags, allowed = [73], allowed_classes([73])  # the video is tagged dog-jumping
     restricted = fold_probabilities(logits, class_votes(allowed))[:, allowed].softmax(1)
     torch.testing.assert_close(restricted, logits[:, allowed].softmax(1))  # class votes: the restricted softmax
-    label, _ = decode_labels(fold_probabilities(logits, tag_votes(tags, "class")), allowed, (1, 1), keep_prob=False)
+    label, _ = start_decoding(fold_probabilities(logits, tag_votes(tags, "class")), allowed, (1, 1), keep_prob=False)()
     assert label.item() == 0  # background 0.4 against dog-jumping 0.2
     folded = fold_probabilities(logits, tag_votes(tags, "actor")).exp()
     torch.testing.assert_close(folded[0, [0, dog_jumping], 0, 0], torch.tensor([0.4, 0.5]), atol=1e-6, rtol=0)  # dog-running counts for the tag, the adult does not
-    label, _ = decode_labels(folded.log(), allowed, (1, 1), keep_prob=False)
+    label, _ = start_decoding(folded.log(), allowed, (1, 1), keep_prob=False)()
     assert label.item() == 73
 
 
@@ -164,8 +164,8 @@ def test_progress_counts_a_held_frame_after_its_crf_when_the_video_decides_its_c
     from vscr_cli.video import FrameSelection
 
     events: list[str] = []
-    original = predict.decode_labels
-    monkeypatch.setattr(predict, "decode_labels", lambda *args: events.append("decode") or original(*args))
+    original = predict.start_decoding
+    monkeypatch.setattr(predict, "start_decoding", lambda *args: events.append("decode") or original(*args))
     video = sources.discover([synth.root / "Release" / "clips320H" / "synth0002.mp4"])[0]
     predictor = predict.load_predictor(trained.model, model_sha256(trained.model), torch.device("cpu"), None)
     selection = FrameSelection(height=64, max_frames=5).to_json()
@@ -285,3 +285,32 @@ def test_binary_output_to_a_terminal_names_the_ways_on(cli, trained, synth, monk
         done = cli(*args)
         assert done.code == 1 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith("vscr: error: refusing to write a binary store to a terminal: pass -o FILE") and pipe in done.stderr
+
+
+def test_a_batch_is_collected_after_the_network_has_run_the_next(trained, synth, monkeypatch):
+    """The CRF of one batch runs on the workers while the network does the next: each batch's
+    decoding is started at once and collected one network batch later, in order."""
+    from vscr_cli import sources
+    from vscr_cli.model_folders import model_sha256
+    from vscr_cli.settings.predict import PredictParams
+    from vscr_cli.stages import predict
+    from vscr_cli.video import FrameSelection
+
+    events: list[str] = []
+    original_start = predict.start_decoding
+
+    def start(*args):
+        number = events.count("start") + 1
+        events.append("start")
+        finish = original_start(*args)
+        return lambda: events.append(f"collect {number}") or finish()
+
+    monkeypatch.setattr(predict, "start_decoding", start)
+    video = sources.discover([synth.root / "Release" / "clips320H" / "synth0002.mp4"])[0]
+    predictor = predict.load_predictor(trained.model, model_sha256(trained.model), torch.device("cpu"), None)
+    original_outputs = predictor.outputs
+    monkeypatch.setattr(predictor, "outputs", lambda *args: events.append("network") or original_outputs(*args))
+    params = PredictParams(selection=FrameSelection(height=64, max_frames=5).to_json(), decode="tags", crf=True)
+    result = predict.video_predictions(video, params, predictor, 2, tags={video.video_id: (15,)})
+    assert events == ["network", "start", "network", "start", "collect 1", "network", "start", "collect 2", "collect 3"]
+    assert len(result.frame_index) == 5

@@ -4,7 +4,7 @@ import torch
 
 from vscr_cli import labels
 from vscr_cli.core.crf import DenseCRFParams, crf_labels, dense_crf
-from vscr_cli.stages.predict import allowed_classes, decode_labels
+from vscr_cli.stages.predict import allowed_classes, start_decoding
 
 
 def _square_scene(size: int = 64, side: int = 24) -> tuple[np.ndarray, np.ndarray]:
@@ -83,11 +83,34 @@ def test_crf_labels_decides_unsure_pixels_by_colour():
     assert (refined[~ring] == mask[~ring]).all()
 
 
-def test_dense_crf_rejects_an_image_of_another_size():
-    with pytest.raises(ValueError, match="differ in size"):
+def test_dense_crf_rejects_an_image_of_another_frame():
+    with pytest.raises(ValueError, match="differ in aspect ratio"):
         dense_crf(np.zeros((8, 8, 3), np.uint8), np.full((2, 9, 8), 0.5, np.float32), DenseCRFParams())
-    with pytest.raises(ValueError, match="differ in size"):
+    with pytest.raises(ValueError, match="differ in aspect ratio"):
         crf_labels(np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8), np.int64), 2)
+
+
+def test_dense_crf_at_a_working_size_runs_there_and_returns_the_full_size(monkeypatch):
+    """``work``: the mean field runs on the image and the probabilities shrunk to it (a quarter of the
+    pixels at half the rows), its marginals upsampled to the probabilities' size: still on the colour
+    edge; the image may come at another scale of the same frame (the network's)."""
+    from vscr_cli.core import crf
+
+    image, mask = _square_scene(128, 48)
+    prob = _spilled_probabilities(np.roll(mask, (6, 6), (0, 1)), cell=16)
+    seen = []
+    original = crf._mean_field
+    monkeypatch.setattr(crf, "_mean_field", lambda picture, *rest: seen.append(picture.shape) or original(picture, *rest))
+    full = dense_crf(image, prob)
+    half = dense_crf(image, prob, work=(64, 64))
+    big = dense_crf(np.repeat(np.repeat(image, 2, 0), 2, 1), prob, work=(64, 64))  # the frame at twice the size
+    assert seen == [(128, 128, 3), (64, 64, 3), (64, 64, 3)]
+    assert half.shape == full.shape == (2, 128, 128)
+    assert (big.argmax(0) == half.argmax(0)).mean() > 0.99  # the image shrunk from either scale
+    before = _iou(prob.argmax(0) == 1, mask)
+    after_full, after_half = (_iou(m.argmax(0) == 1, mask) for m in (full, half))
+    assert before < 0.75 and after_full > 0.95 and after_half > 0.9
+    np.testing.assert_allclose(half.sum(0), 1, atol=1e-4)
 
 
 def test_decoding_with_the_crf_follows_the_frame_at_the_network_scale():
@@ -98,36 +121,30 @@ def test_decoding_with_the_crf_follows_the_frame_at_the_network_scale():
     logits = torch.full((1, labels.NUM_CLASSES, 8, 8), -8.0)
     logits[0, 0] = 2 * (0.5 - coarse) * 4
     logits[0, 4] = 2 * (coarse - 0.5) * 4
-    plain, _ = decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=False)
+    plain, _ = start_decoding(logits, allowed_classes([tag]), mask.shape, keep_prob=False)()
     big = np.repeat(np.repeat(image, 2, 0), 2, 1)  # the network saw the frame at 2x (--scale 2)
-    sharp, prob = decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=True, images=big[None], crf=DenseCRFParams())
+    sharp, prob = start_decoding(logits, allowed_classes([tag]), mask.shape, keep_prob=True, images=big[None], crf=DenseCRFParams())()
     assert set(np.unique(sharp)) <= {0, tag}
     assert _iou(sharp[0] == tag, mask) > _iou(plain[0] == tag, mask)
     assert _iou(sharp[0] == tag, mask) > 0.95
     torch.testing.assert_close(prob.float().sum(1), torch.ones(1, *mask.shape), atol=2e-3, rtol=0)
     with pytest.raises(ValueError, match="needs the frames"):
-        decode_labels(logits, allowed_classes([tag]), mask.shape, keep_prob=False, crf=DenseCRFParams())
+        start_decoding(logits, allowed_classes([tag]), mask.shape, keep_prob=False, crf=DenseCRFParams())()
 
 
-def test_the_crf_at_fewer_rows_still_snaps_the_mask_and_returns_the_full_size(monkeypatch):
-    """``crf_height``: the mean field runs on the frame and the probabilities shrunk to that many rows
-    (a quarter of the pixels at half the rows), its marginals upsampled: still on the colour edge."""
+def test_the_crf_height_is_the_working_size_of_each_frames_crf():
+    """``crf_height``: each frame's marginals are :func:`dense_crf`'s at that many rows (the width by
+    the frame's aspect ratio), at the labels' own size where they have fewer rows."""
     from vscr_cli.stages import predict
 
     image, mask = _square_scene(128, 48)
-    prob = torch.from_numpy(_spilled_probabilities(np.roll(mask, (6, 6), (0, 1)), cell=16))[None]
-    seen = []
-    original = predict.dense_crf
-    monkeypatch.setattr(predict, "dense_crf", lambda frame, p, params: seen.append(frame.shape) or original(frame, p, params))
-    full = predict.crf_marginals(prob, image[None], DenseCRFParams())
-    half = predict.crf_marginals(prob, image[None], DenseCRFParams(), height=64)
-    assert seen == [(128, 128, 3), (64, 64, 3)]
-    assert half.shape == full.shape == (1, 2, 128, 128)
-    before = _iou(prob[0].argmax(0).numpy() == 1, mask)
-    after_full, after_half = (_iou(m[0].argmax(0).numpy() == 1, mask) for m in (full, half))
-    assert before < 0.75 and after_full > 0.95 and after_half > 0.9
-    torch.testing.assert_close(half.sum(1), torch.ones(1, 128, 128), atol=1e-4, rtol=0)
-    assert predict.crf_marginals(prob, image[None], DenseCRFParams(), height=256).equal(full)  # more rows than the labels: at theirs
+    prob = _spilled_probabilities(np.roll(mask, (6, 6), (0, 1)), cell=16)
+    tensor = torch.from_numpy(prob)[None]
+    half = predict.crf_marginals(tensor, image[None], DenseCRFParams(), height=64)
+    assert half[0].numpy().tobytes() == dense_crf(image, prob, work=(64, 64)).tobytes()
+    full = predict.crf_marginals(tensor, image[None], DenseCRFParams())
+    assert full[0].numpy().tobytes() == dense_crf(image, prob).tobytes() != half[0].numpy().tobytes()
+    assert predict.crf_marginals(tensor, image[None], DenseCRFParams(), height=256).equal(full)  # more rows than the labels: at theirs
 
 
 def test_a_batch_goes_through_the_crf_frame_by_frame_in_order():

@@ -17,17 +17,13 @@ to compute every pair four times); pairs no later clip needs are dropped after e
 from __future__ import annotations
 
 import functools
-import itertools
-import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
@@ -43,6 +39,7 @@ from vscr_cli.model_folders import load_model, model_sha256
 from vscr_cli.sources import discover
 from vscr_cli.settings.run import Runtime
 from vscr_cli.stages.runner import RunReport, VideoResult, VideoTask, per_process, write_per_video
+from vscr_cli.stages.workers import start_on_workers
 from vscr_cli import schemas
 from vscr_cli.schemas import LABEL, PROB
 from vscr_cli.settings.model import ModelConfig
@@ -86,11 +83,11 @@ class Predictor:
         return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
 
     def logits(self, output: VSCROutput, readout: str, votes_for: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 44, h, w) class scores of ``output`` that :func:`decode_labels` takes as logits: the
+        """(B, 44, h, w) class scores of ``output`` that :func:`start_decoding` takes as logits: the
         softmax head's, or (``knn``) the log of the bank's vote fractions. With ``votes_for`` (44,)
         (:func:`tag_votes`) the probability of each class c counts for class ``votes_for[c]`` (not
         at all where -1): the head's softmax is summed accordingly, a prototype votes accordingly."""
-        if readout == "softmax":  # votes that keep classes for themselves are decode_labels' own restriction
+        if readout == "softmax":  # votes that keep classes for themselves are start_decoding's own restriction
             own = votes_for is None or bool((votes_for[votes_for >= 0] == (votes_for >= 0).nonzero().flatten()).all())
             return output.logits if own else fold_probabilities(output.logits, votes_for)
         if self.bank is None:
@@ -239,7 +236,7 @@ def video_classes(pooled: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-def decode_labels(
+def start_decoding(
     logits: torch.Tensor,
     allowed: torch.Tensor,
     size: tuple[int, int],
@@ -248,54 +245,51 @@ def decode_labels(
     crf: DenseCRFParams | None = None,
     rule: str = DEFAULT_DECISION,
     crf_height: int | None = None,
-) -> tuple[np.ndarray, torch.Tensor | None]:
-    """(B, 44, h, w) logits -> (B, H, W) uint8 A2D ids decided among the ``allowed`` (44,) classes, and
-    with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0 outside ``allowed``).
+) -> Callable[[], tuple[np.ndarray, torch.Tensor | None]]:
+    """(B, 44, h, w) logits -> a call that returns (B, H, W) uint8 A2D ids decided among the
+    ``allowed`` (44,) classes, and with ``keep_prob`` their (B, 44, H, W) float16 probabilities (0
+    outside ``allowed``). Any dense CRF is started here on the worker processes and waited for by
+    the call, so the network can run its next batch meanwhile.
 
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
     the allowed classes (usually background and one or two more) are upsampled to the frame. With
     ``crf`` the probabilities are the dense CRF's marginals on ``images`` (B, H', W', 3) uint8, the
-    frames resized to (H, W), run at ``crf_height`` rows where that is fewer (:func:`crf_marginals`).
+    frames at the network's scale, run at ``crf_height`` rows where that is fewer (:func:`crf_marginals`).
     ``rule``: :func:`decide`'s.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
     prob = upsample(logits[:, classes], size).softmax(dim=1)
+    refined: Callable[[], torch.Tensor] = lambda: prob  # noqa: E731
     if crf is not None and len(classes) > 1:
         if images is None:
             raise ValueError("the dense CRF needs the frames")
-        prob = crf_marginals(prob, images, crf, crf_height)
-    decided = decide(prob, rule) if len(classes) > 1 else torch.zeros(prob.shape[0], *size, dtype=torch.long, device=prob.device)  # a video tagged with no actor
-    label = CLASS_IDS[classes[decided].cpu().numpy()]
-    if not keep_prob:
-        return label, None
-    full = prob.new_zeros(prob.shape[0], labels.NUM_CLASSES, *size, dtype=torch.float16)
-    full[:, classes] = prob.half()
-    return label, full.cpu()
+        refined = start_crf(prob, images, crf, crf_height)
+
+    def finish() -> tuple[np.ndarray, torch.Tensor | None]:
+        final = refined()
+        decided = decide(final, rule) if len(classes) > 1 else torch.zeros(final.shape[0], *size, dtype=torch.long, device=final.device)  # a video tagged with no actor
+        label = CLASS_IDS[classes[decided].cpu().numpy()]
+        if not keep_prob:
+            return label, None
+        full = final.new_zeros(final.shape[0], labels.NUM_CLASSES, *size, dtype=torch.float16)
+        full[:, classes] = final.half()
+        return label, full.cpu()
+
+    return finish
 
 
 def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams, height: int | None = None) -> torch.Tensor:
     """(B, C, H, W) probabilities -> the dense CRF's (B, C, H, W) marginals on ``images`` (B, H', W', 3)
-    uint8, each resized to the CRF's size first: (H, W), or with ``height`` below H that many rows
-    (the probabilities shrunk to it by area, the marginals upsampled bilinearly to (H, W)): the
-    mean field's cost grows with the pixels."""
-    size = prob.shape[-2:]
-    work = shrunk_to_height(tuple(size), height)
-    small = prob if work == size else F.interpolate(prob, size=work, mode="area")
-    frames = [cv2.resize(image, work[::-1], interpolation=cv2.INTER_AREA) if image.shape[:2] != work else image for image in images]
-    pool = crf_pool(torch.get_num_threads()) if len(frames) > 1 else None
-    refined = list((pool.map if pool is not None else map)(dense_crf, frames, small.cpu().numpy(), itertools.repeat(params)))
-    marginals = torch.from_numpy(np.stack(refined)).to(prob.device)
-    return marginals if work == size else F.interpolate(marginals, size=size, mode="bilinear", align_corners=False)
+    uint8 (the same frames at any scale), run at (H, W), or with ``height`` below H at that many rows
+    (:func:`~vscr_cli.core.crf.dense_crf`'s ``work``): the mean field's cost grows with the pixels."""
+    return start_crf(prob, images, params, height)()
 
 
-@functools.cache
-def crf_pool(processes: int) -> ProcessPoolExecutor | None:
-    """``processes`` worker processes for the dense CRF of a batch's frames (pydensecrf's mean field
-    holds the GIL, so threads would take turns), made once per process and kept; None
-    with fewer than two, or in a daemonic process (a Dask worker), which may have no children."""
-    if processes < 2 or multiprocessing.current_process().daemon:
-        return None
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+def start_crf(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams, height: int | None = None) -> Callable[[], torch.Tensor]:
+    """:func:`crf_marginals` started frame by frame on the worker processes: a call that waits for them."""
+    work = shrunk_to_height(tuple(prob.shape[-2:]), height)
+    pending = start_on_workers(functools.partial(dense_crf, params=params, work=work), images, prob.cpu().numpy())
+    return lambda: torch.from_numpy(np.stack(pending())).to(prob.device)
 
 
 def video_predictions(
@@ -324,6 +318,16 @@ def video_predictions(
     crf = DenseCRFParams() if params.crf else None
     held: list[tuple[VSCROutput, torch.Tensor, np.ndarray]] = []  # outputs, (B, 44, h, w) logits and frames per batch while the video's classes are not known
     decoded: list[tuple[np.ndarray, torch.Tensor | None]] = []  # (B, H, W) labels, (B, 44, H, W) float16 probabilities
+    started: deque[tuple[Callable[[], tuple[np.ndarray, torch.Tensor | None]], int]] = deque()  # decodings under way, each with the frames it counts for
+
+    def collect(keep: int) -> None:
+        """Waits for the oldest decodings until ``keep`` are left (the CRF of one batch runs while the network does the next)."""
+        while len(started) > keep:
+            finish, frames = started.popleft()
+            decoded.append(finish())
+            if on_frames is not None and frames:
+                on_frames(frames)
+
     pooled = torch.zeros(labels.NUM_CLASSES)
     actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
     size = (0, 0)
@@ -334,10 +338,11 @@ def video_predictions(
             if params.video_decision == "two-stream" and batch.output.actions is not None:
                 actor_actions = actor_action_pool(logits, batch.output.actions) + (0 if actor_actions is None else actor_actions)
             held.append((batch.output, logits, batch.images))
+            if on_frames is not None and crf is None:  # without the CRF the held batch's decoding is the quick part
+                on_frames(len(batch.numbers))
         else:
-            decoded.append(decode_labels(logits, allowed, size, params.prob, batch.images, crf, params.decision, params.crf_height))
-        if on_frames is not None and not (held and crf is not None):  # a held batch's CRF, the slower part, counts it below
-            on_frames(len(batch.numbers))
+            started.append((start_decoding(logits, allowed, size, params.prob, batch.images, crf, params.decision, params.crf_height), len(batch.numbers)))
+            collect(keep=1)
     if held:
         decided_votes = None  # the two-stream decision's classes count like tags (params.tag_votes)
         if actor_actions is None:
@@ -348,9 +353,9 @@ def video_predictions(
         for output, logits, images in held:
             if decided_votes is not None:
                 logits = predictor.logits(output, params.readout, decided_votes)
-            decoded.append(decode_labels(logits, allowed, size, params.prob, images, crf, params.decision, params.crf_height))
-            if on_frames is not None and crf is not None:
-                on_frames(len(logits))
+            started.append((start_decoding(logits, allowed, size, params.prob, images, crf, params.decision, params.crf_height), len(logits) if crf is not None else 0))
+            collect(keep=1)
+    collect(keep=0)
     arrays = {LABEL: np.concatenate([label for label, _ in decoded])}
     if params.prob:
         arrays[PROB] = torch.cat([prob for _, prob in decoded]).numpy()

@@ -3,6 +3,7 @@ SLIC superpixels over the threshold, and the dense CRF where asked; one video at
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
 from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 from vscr_cli.stages.runner import VideoResult, frame_batches
+from vscr_cli.stages.workers import start_on_workers
 from vscr_cli.schemas import CAM, PSEUDO
 from vscr_cli.settings.cam import (
     DEFAULT_CAM_FLIP,
@@ -206,5 +208,7 @@ def video_cam(
     pseudo = pseudo_labels(evidence(activations, motion, params.motion_weight), regions, tag, params.threshold, params.doubt_band, cues)
     if params.crf:  # the doubtful superpixels are the CRF's to decide
         work = shrunk_to_height(frames.shape[1:3], params.crf_height)
-        pseudo = np.stack([np.where(crf_labels(frame, np.where(label == labels.IGNORE, -1, label == tag), 2, work=work), tag, 0).astype(np.uint8) for frame, label in zip(frames, pseudo)])
+        unsure_or_tag = np.where(pseudo == labels.IGNORE, -1, pseudo == tag)
+        refined = start_on_workers(functools.partial(crf_labels, classes=2, work=work), frames, unsure_or_tag)()
+        pseudo = np.where(np.stack(refined), tag, 0).astype(np.uint8)
     return VideoResult(indices, {CAM: np.round(activations * 255).astype(np.uint8), PSEUDO: pseudo}, attrs)
