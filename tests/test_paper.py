@@ -65,7 +65,8 @@ def test_paper_cpu_changes_only_the_networks_and_sizes():
 
 
 def test_cam_preset_paper_is_the_papers_stage_one(cli, tmp_path):
-    printed = _printed(cli, "cam", str(tmp_path), "--preset", "paper")
+    printed = _printed(cli, "cam", "--preset", "paper")  # no sources needed to print
+    assert _printed(cli, "cam", str(tmp_path), "--preset", "paper") == printed
     assert printed["classifier"]["arch"] == "resnet50"  # "Our finetuned ResNet-50"
     labels = printed["pseudo_labels"]
     assert labels["cam_heights"] == [224] and labels["threshold"] == 0.5 and labels["slic_segments"] > 0  # Grad-CAM++, SLIC, "threshold of 0.5"
@@ -76,7 +77,8 @@ def test_cam_preset_paper_is_the_papers_stage_one(cli, tmp_path):
 
 
 def test_predict_preset_paper_is_the_papers_inference(cli, tmp_path):
-    printed = _printed(cli, "predict", str(tmp_path), "--preset", "paper")
+    printed = _printed(cli, "predict", "--preset", "paper")  # no sources needed to print
+    assert _printed(cli, "predict", str(tmp_path), "--preset", "paper") == printed
     assert (printed["decode"], printed["decision"], printed["crf"]) == ("frame", "argmax", False)
     default = _printed(cli, "predict", str(tmp_path))
     assert (default["decode"], default["decision"], default["crf"]) == ("video", "foreground", True)
@@ -96,3 +98,10 @@ def test_the_a2d_example_runs_the_paper_by_its_presets_alone():
         assert line and "--preset paper" in line.group(1), stage
     for method_flag in ("--none-tags", "--arch", "--no-crf", "--motion", "--cam-heights", "--iterations"):
         assert method_flag not in paper, method_flag
+
+
+def test_cam_and_predict_need_sources_unless_they_print_their_settings(cli, tmp_path):
+    for command in ("cam", "predict"):
+        done = cli(command, "-o", str(tmp_path / f"{command}.zarr"))
+        assert done.code == 2 and "SOURCES" in done.stderr, done.stderr
+        assert not (tmp_path / f"{command}.zarr").exists()

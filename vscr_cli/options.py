@@ -50,13 +50,17 @@ Split = enum.Enum("Split", {name: name for name in SPLITS}, type=str)
 TagVotes = enum.Enum("TagVotes", {name: name for name in TAG_VOTES}, type=str)
 
 
-Sources = Annotated[
-    list[str],
-    typer.Argument(
-        help="Video files, frame folders, folders of videos, an A2D Release root, or .txt lists of these.",
-        show_default=False,
-    ),
-]
+SOURCES_HELP = "Video files, frame folders, folders of videos, an A2D Release root, or .txt lists of these."
+Sources = Annotated[list[str], typer.Argument(help=SOURCES_HELP, show_default=False)]
+#: The sources of a command that can also just print its settings (--print-config): :func:`required_sources` after that.
+ConfigurableSources = Annotated[Optional[list[str]], typer.Argument(help=f"{SOURCES_HELP} Not needed with --print-config.", show_default=False)]
+
+
+def required_sources(sources: list[str] | None) -> list[str]:
+    """``sources`` of a :data:`ConfigurableSources` argument, refused as a usage error (exit 2) when there are none."""
+    if not sources:
+        raise typer.BadParameter("at least one is needed (none only with --print-config)", param_hint="'SOURCES...'")
+    return sources
 Output = Annotated[
     Optional[str],
     typer.Option("-o", "--output", help="Output store: DIR.zarr or FILE.zarr.zip; omit (or '-') to write zip bytes to a pipe."),

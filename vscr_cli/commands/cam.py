@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli.core.models.architectures import describe
-from vscr_cli.options import BatchSize, PerVideo, Sources, Tags, Weights, check_inputs, per_video_options, preset_values
+from vscr_cli.options import BatchSize, ConfigurableSources, PerVideo, Tags, Weights, check_inputs, per_video_options, preset_values, required_sources
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.records import preset_names, toml_text
@@ -31,8 +31,8 @@ FLAGS = {
 @per_video_options
 def command(
     context: typer.Context,
-    sources: Sources,
     video: PerVideo,
+    sources: ConfigurableSources = None,
     tags: Tags = None,
     classifier: Annotated[
         Optional[Path],
@@ -82,6 +82,7 @@ def command(
         tree = {"classifier": ClassifierConfig(**requested).settings(), "pseudo_labels": params.settings()}
         sys.stdout.write(toml_text(tree, "vscr cam: the resolved settings (a reused classifier keeps its own)"))
         return
+    sources = required_sources(sources)
     target = video.target()
     check_inputs(sources, tags=tags)
     tags = tags or _root_tags(sources)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import BatchSize, ModelFolder, PerVideo, Sources, TagVotes, check_inputs, per_video_options, preset_values
+from vscr_cli.options import BatchSize, ConfigurableSources, ModelFolder, PerVideo, TagVotes, check_inputs, per_video_options, preset_values, required_sources
 from vscr_cli.settings import predict as settings
 from vscr_cli.settings.predict import PredictParams
 from vscr_cli.settings.records import preset_names, toml_text
@@ -26,8 +26,8 @@ FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag
 @per_video_options
 def command(
     context: typer.Context,
-    sources: Sources,
     video: PerVideo,
+    sources: ConfigurableSources = None,
     model: ModelFolder = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
@@ -60,6 +60,7 @@ def command(
     if print_config:
         sys.stdout.write(toml_text(params.settings(), "vscr predict: the resolved settings"))
         return
+    sources = required_sources(sources)
     target = video.target(pipe="| vscr align, | vscr score")
     model = model or settings.default_model()
     check_inputs(sources, tags=tags, model=model)
