@@ -249,6 +249,8 @@ def paper_rows(ablation: str = "") -> Part:
     }
     for name, extra in (("cam-crf", ()), ("cam-paper-crf", PAPER_CAM)):  # the like-with-like controls of the CRF rows
         steps[name] = Step(("cam", data, *frames, "--tags", tags, *extra, "--crf", "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
+        for test, crf in ((f"{name[:-4]}-test", ()), (f"{name}-test", ("--crf",))):  # the same on the test videos, given their tags
+            steps[test] = Step(("cam", data, "--split", "test", "--tags", tags, *extra, *crf, "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
     options = ABLATIONS.get(ablation, ())
     key, title = (f"paper-cpu-{ablation}", f"paper at CPU scale, w/o {ablation[3:]}") if ablation else ("paper-cpu", "paper at CPU scale")
     model = f"model:{key}"
@@ -269,9 +271,13 @@ def paper_rows(ablation: str = "") -> Part:
         parts += [
             ({"model:defaults": defaults}, {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", data, ("--dense", "--predicted-only"))}),
             ({}, {"paper-cpu-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-paper-crf", data, ("--dense", "--predicted-only"))}),
+            ({}, {"paper-cpu-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", "cam-paper-test", data, ("--dense",))}),
+            ({}, {"paper-cpu-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", "cam-paper-crf-test", data, ("--dense",))}),
             rows_of(f"{key}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
             ({}, {"paper-defaults-cam-train": Row("the defaults on the same data: CAM (train), no CRF", "cam", data, ("--dense", "--predicted-only"))}),
             ({}, {"paper-defaults-cam-crf-train": Row("the defaults on the same data: CAM + CRF (train)", "cam-crf", data, ("--dense", "--predicted-only"))}),
+            ({}, {"paper-defaults-cam-test-tags": Row("the defaults on the same data: CAM (test, tags given), no CRF", "cam-test", data, ("--dense",))}),
+            ({}, {"paper-defaults-cam-crf-test-tags": Row("the defaults on the same data: CAM + CRF (test, tags given)", "cam-crf-test", data, ("--dense",))}),
             rows_of("paper-defaults-crf", "the defaults on the same data: VSCR + CRF", "model:defaults", tuple(on_data), (CRF,), votes="actor"),
             rows_of("paper-defaults-no-crf", "the defaults on the same data: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
         ]

@@ -108,6 +108,8 @@ PAPER_SYNTH = {
     "CAM + CRF (train)": ("paper-defaults-cam-crf-train", "paper-cpu-cam-crf-train"),
     "VSCR, no CRF (train; the paper's inference)": ("paper-defaults-no-crf-train", "paper-cpu-train"),
     "VSCR + CRF (train)": ("paper-defaults-crf-train", "paper-cpu-crf-train"),
+    "CAM, no CRF (test, tags given)": ("paper-defaults-cam-test-tags", "paper-cpu-cam-test-tags"),
+    "CAM + CRF (test, tags given)": ("paper-defaults-cam-crf-test-tags", "paper-cpu-cam-crf-test-tags"),
     "VSCR, no CRF (test, tags given)": ("paper-defaults-no-crf-test-tags", "paper-cpu-test-tags"),
     "VSCR + CRF (test, tags given)": ("paper-defaults-crf-test-tags", "paper-cpu-crf-test-tags"),
     "VSCR + CRF (test)": ("paper-defaults-crf-test", None),
