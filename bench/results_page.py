@@ -97,6 +97,11 @@ MACHINES = {
 RESULTS_MACHINE = "a 2-core Intel Xeon (Sapphire Rapids, AMX)"
 #: What RESULTS.md said of the machine davis.json records as "AMD EPYC".
 DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32"
+#: The like-with-like controls group paper-cpu measures for the defaults: (where, VSCR + CRF row, CAM + CRF row).
+SYNTH_CONTROLS = (
+    ("train", "paper-defaults-crf-train", "paper-defaults-cam-crf-train"),
+    ("test, tags given", "paper-defaults-crf-test-tags", "paper-defaults-cam-crf-test-tags"),
+)
 #: What a table whose rows the JSON lacks says instead.
 NOT_RECORDED = "(No row of this table is recorded in `results.json`.)"
 #: The paper configuration at CPU scale (docs/paper.md): its train preset, looked for in every recorded command.
@@ -136,15 +141,18 @@ def synthetic_table(record: dict, rows: dict[str, str]) -> list[str]:
     return lines if len(lines) > 2 else [NOT_RECORDED]
 
 
+def synthetic_pair(values: dict) -> str:
+    """A results.json row's actor-action mIoU / fg IoU, mean +- sd over its seeds."""
+    return " / ".join(cell(values[measure]["mean"], values[measure]["std"], values["seeds"]) for measure in ("actor_action", "fg_iou"))
+
+
 def paper_synthetic_table(record: dict) -> list[str]:
     """The defaults beside the paper at CPU scale on the synthetic rows of :data:`PAPER_SYNTH`
     (actor-action mIoU / fg IoU, mean +- sd; seeds in the header); "—" where not measured."""
     stats = record.get("mean_std", {})
 
     def pair(row: str | None) -> str:
-        if row not in stats:
-            return "—"
-        return " / ".join(cell(stats[row][measure]["mean"], stats[row][measure]["std"], stats[row]["seeds"]) for measure in ("actor_action", "fg_iou"))
+        return synthetic_pair(stats[row]) if row in stats else "—"
 
     seeds = max(stats[row]["seeds"] for rows in PAPER_SYNTH.values() for row in rows if row in stats)
     lines = [f"| synthetic row (actor-action mIoU / fg IoU; {seeds} seed{'s' if seeds > 1 else ''}) | the defaults | the paper at CPU scale |", "|---|---:|---:|"]
@@ -402,13 +410,21 @@ def page(folder: Path = RESULTS) -> str:
         *synthetic_table(record, SYNTH_DEFAULTS),
         "",
     ]
-    if not any(row in record.get("mean_std", {}) for row in SYNTH_DEFAULTS if row.startswith("cam-crf")):
+    stats = record.get("mean_std", {})
+    if not any(row in stats for row in SYNTH_DEFAULTS if row.startswith("cam-crf")):
         lines += [
-            "`results.json` holds no CAM + CRF row yet (`python bench/results.py --groups synth` scores the demo's",
+            "`results.json` holds no CAM + CRF row of this group yet (`python bench/results.py --groups synth` scores the demo's",
             "`vscr cam --crf` stores): the CAM rows above have no CRF, so part of the \"+ CRF\" rows' lead over",
             "them is the CRF's. The demo's own table ([README](../README.md#quick-start), one seed) has both.",
-            "",
         ]
+        controls = [(where, stats[vscr], stats[cam]) for where, vscr, cam in SYNTH_CONTROLS if vscr in stats and cam in stats]
+        if controls:
+            lines += [
+                "Group `paper-cpu` has them: the defaults' model retrained on the same seeds' demo data, beside Stage I",
+                "through the same CRF ([the table below](#the-paper-configuration-at-cpu-scale); actor-action mIoU / fg IoU): "
+                + "; ".join(f"{where}: VSCR + CRF {synthetic_pair(v)} against CAM + CRF {synthetic_pair(c)}" for where, v, c in controls) + ".",
+            ]
+        lines.append("")
     lines += [
         "Decision records: [0007](decisions/0007-crop-redraw.md) (crops), [0009](decisions/0009-dense-crf.md) (CRF),",
         "[0010](decisions/0010-tag-votes.md) (tag votes), [0011](decisions/0011-action-head.md) (action head, video decision).",
