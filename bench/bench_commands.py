@@ -12,7 +12,8 @@ writes bench/results/commands.json. The cases, each a real ``vscr`` process time
   decoded among background and its video's tag, as a trained model's video decision usually leaves
   it; tag-free, this barely trained model would leave many classes in, and the CRF's cost grows
   with them.
-* ``predict 320x426, --crf-height 160``: the same with the CRF at 160 rows (not the default).
+* ``predict 320x426, --crf-height 160``: the same with the CRF at 160 rows given explicitly (the
+  default since decision record 0027; the same setting on a checkout from before it).
 * ``cam demo data, classifier fitted`` and ``... reused``: ``vscr cam`` on ``vscr demo``'s training
   split with the demo's fitting options; the difference is the classifier's fine-tuning.
 

@@ -232,22 +232,29 @@ def davis_section(davis: dict) -> list[str]:
     if defaults.get("summary"):
         seeds = ", ".join(sorted(defaults.get("per_seed", {}), key=int))
         machine = defaults.get("machine", {}).get("cpu", "not recorded")
-        lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`); seeds {seeds}; machine as recorded: {machine}.", ""]
+        lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`; the CRF at 160 rows on both sides, [0027](decisions/0027-crf-height-default.md)); seeds {seeds}; machine as recorded: {machine}.", ""]
         lines += ["| row | seeds | " + " | ".join(title for _, title in DAVIS_MEASURES) + " |", "|---|---:|" + "---:|" * len(DAVIS_MEASURES)]
         for row, values in defaults["summary"].items():
             lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) + " |")
     others = [(name, entry) for name, entry in variants.items() if name != DAVIS_DEFAULTS and entry.get("summary")]
     if others:
-        lines += ["", "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds):", ""]
+        lines += [
+            "",
+            "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds).",
+            "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames'",
+            "height: compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them.",
+            "",
+        ]
         lines += ["| variant | options | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
         for name, entry in others:
-            options = " ".join([*entry.get("cam_options", []), *entry.get("train_options", []), *entry.get("predict_options", [])] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
+            stages = [(stage, entry.get(f"{stage}_options", [])) for stage in ("cam", "train", "predict")]
+            options = "; ".join([f"{stage} `{' '.join(given)}`" for stage, given in stages if given] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
             note = " (reverted)" if entry.get("note") else ""
             cells = []
             for row in DAVIS_VARIANT_COLUMNS:
                 values = entry["summary"].get(row)
                 cells.append(" / ".join(f"{values[measure][0]:.1f}" for measure, _ in DAVIS_MEASURES) if values else "—")
-            lines.append(f"| `{name}`{note} | `{options}` | {len(entry.get('per_seed', {}))} | " + " | ".join(cells) + " |")
+            lines.append(f"| `{name}`{note} | {options} | {len(entry.get('per_seed', {}))} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -412,17 +419,18 @@ def page(folder: Path = RESULTS) -> str:
     ]
     stats = record.get("mean_std", {})
     if not any(row in stats for row in SYNTH_DEFAULTS if row.startswith("cam-crf")):
-        lines += [
-            "`results.json` holds no CAM + CRF row of this group yet (`python bench/results.py --groups synth` scores the demo's",
-            "`vscr cam --crf` stores): the CAM rows above have no CRF, so part of the \"+ CRF\" rows' lead over",
-            "them is the CRF's. The demo's own table ([README](../README.md#quick-start), one seed) has both.",
-        ]
         controls = [(where, stats[vscr], stats[cam]) for where, vscr, cam in SYNTH_CONTROLS if vscr in stats and cam in stats]
         if controls:
             lines += [
-                "Group `paper-cpu` has them: the defaults' model retrained on the same seeds' demo data, beside Stage I",
-                "through the same CRF ([the table below](#the-paper-configuration-at-cpu-scale); actor-action mIoU / fg IoU): "
-                + "; ".join(f"{where}: VSCR + CRF {synthetic_pair(v)} against CAM + CRF {synthetic_pair(c)}" for where, v, c in controls) + ".",
+                "The CAM rows above have no CRF. The like-with-like controls are in group `paper-cpu`: the defaults' model",
+                "retrained on the same seeds' demo data beside Stage I through the same CRF ([below](#the-paper-configuration-at-cpu-scale);",
+                "actor-action mIoU / fg IoU): " + "; ".join(f"{where}: VSCR + CRF {synthetic_pair(v)} against CAM + CRF {synthetic_pair(c)}" for where, v, c in controls) + ".",
+            ]
+        else:
+            lines += [
+                "`results.json` holds no CAM + CRF row yet (`python bench/results.py --groups synth` scores the demo's",
+                "`vscr cam --crf` stores): the CAM rows above have no CRF, so part of the \"+ CRF\" rows' lead over",
+                "them is the CRF's. The demo's own table ([README](../README.md#quick-start), one seed) has both.",
             ]
         lines.append("")
     lines += [

@@ -81,7 +81,17 @@ def test_predict_preset_paper_is_the_papers_inference(cli, tmp_path):
     assert _printed(cli, "predict", str(tmp_path), "--preset", "paper") == printed
     assert (printed["decode"], printed["decision"], printed["crf"]) == ("frame", "argmax", False)
     default = _printed(cli, "predict", str(tmp_path))
-    assert (default["decode"], default["decision"], default["crf"]) == ("video", "foreground", True)
+    assert (default["decode"], default["decision"], default["crf"], default["crf_height"]) == ("video", "foreground", True, 160)
+
+
+def test_the_crf_height_is_160_rows_on_both_sides_and_0_means_the_frames_own(cli):
+    """The network's CRF and the pseudo-labels' run at the same rows by default (docs/decisions/0027);
+    0 runs them at the frames' height; 1-7 rows are refused with one line."""
+    assert _printed(cli, "cam", "--crf")["pseudo_labels"]["crf_height"] == _printed(cli, "predict")["crf_height"] == 160
+    assert _printed(cli, "cam", "--crf", "--crf-height", "0")["pseudo_labels"]["crf_height"] == 0
+    for command in ("cam", "predict"):
+        done = cli(command, "--crf-height", "4", "--print-config")
+        assert done.code != 0 and "--crf-height must be 0" in done.stderr, done.stderr
 
 
 def test_the_papers_decision_is_the_softmax_argmax():

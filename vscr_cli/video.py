@@ -265,8 +265,9 @@ def size_at_height(size: tuple[int, int], height: int | None) -> tuple[int, int]
 
 
 def shrunk_to_height(size: tuple[int, int], height: int | None) -> tuple[int, int]:
-    """``size`` (H, W) at ``height`` rows where it has more (:func:`size_at_height`), else itself."""
-    return size if height is None or height >= size[0] else size_at_height(size, height)
+    """``size`` (H, W) at ``height`` rows where it has more (:func:`size_at_height`), else itself (also
+    for a ``height`` of None or 0)."""
+    return size if not height or height >= size[0] else size_at_height(size, height)
 
 
 def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:

@@ -13,6 +13,7 @@ from vscr_cli.core.models.architectures import describe
 from vscr_cli.options import BatchSize, ConfigurableSources, PerVideo, Tags, Weights, check_inputs, per_video_options, preset_values, required_sources
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
+from vscr_cli.settings.predict import DEFAULT_CRF_HEIGHT, check_crf_height
 from vscr_cli.settings.records import preset_names, toml_text
 
 NAME = "cam"
@@ -59,7 +60,7 @@ def command(
         typer.Option(help="Leave a superpixel the mixed evidence calls background unlabelled (ignored in training) where one cue alone reaches the threshold: class-map (a crowd of the actor's class), any (the motion too: a moving background), off."),
     ] = Disagreement(settings.DEFAULT_IGNORE_DISAGREEMENT),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the pseudo-labels with the dense CRF of vscr predict (its unary from the pseudo-label).")] = settings.DEFAULT_CAM_CRF,
-    crf_height: Annotated[Optional[int], typer.Option("--crf-height", min=8, help="Run --crf's CRF at this many rows where the frames have more, its marginals upsampled (as vscr predict --crf-height; default: at the frames' height).", show_default=False)] = None,
+    crf_height: Annotated[int, typer.Option("--crf-height", min=0, help="Run --crf's CRF at this many rows where the frames have more, its marginals upsampled, as vscr predict's; 0: at the frames' height.")] = DEFAULT_CRF_HEIGHT,
     none_tags: Annotated[NonePolicy, typer.Option(help="Single '<actor>-none' videos: labeled (CAMs of the actor) or unlabeled (the paper's rule: no CAM, D_u).")] = NonePolicy(settings.DEFAULT_NONE_POLICY),
     batch_size: BatchSize = 1,
     weights_file: Weights = None,
@@ -78,6 +79,7 @@ def command(
         table, name = key.split(".", 1)
         (requested if table == "classifier" else pseudo)[name] = value
     params = CamParams(**{**pseudo, "threshold": None if video_threshold else pseudo["threshold"]})
+    check_crf_height(params.crf_height)
     if print_config:
         tree = {"classifier": ClassifierConfig(**requested).settings(), "pseudo_labels": params.settings()}
         sys.stdout.write(toml_text(tree, "vscr cam: the resolved settings (a reused classifier keeps its own)"))

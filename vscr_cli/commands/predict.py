@@ -44,7 +44,7 @@ def command(
         typer.Option("--tag-votes", help="With --tags: a tag holds its own class's probability (class), or also that of every other class of its actor (actor)."),
     ] = TagVotes(settings.DEFAULT_TAG_VOTES),
     crf: Annotated[bool, typer.Option("--crf/--no-crf", help="Sharpen the class maps with a dense CRF on the frame's colours (DeepLab's and SPML's settings; --no-crf: the paper's inference).")] = settings.DEFAULT_CRF,
-    crf_height: Annotated[Optional[int], typer.Option("--crf-height", min=8, help="Run the dense CRF at this many rows where the labels have more, its marginals upsampled (the CRF's time grows with the pixels; default: at the labels' height).", show_default=False)] = None,
+    crf_height: Annotated[int, typer.Option("--crf-height", min=0, help="Run the dense CRF at this many rows where the labels have more, its marginals upsampled (the CRF's time grows with the pixels); 0: at the labels' height.")] = settings.DEFAULT_CRF_HEIGHT,
     decision: Annotated[Decision, typer.Option("--decision", help="A pixel's class: foreground where the actor-action classes together outweigh background, then the likeliest of them; argmax: the likeliest class (the paper's softmax).")] = Decision(settings.DEFAULT_DECISION),
     preset: Annotated[Optional[Preset], typer.Option("--preset", help="paper: the paper's inference (--decode frame --decision argmax --no-crf; with --tags, --tag-votes class); options given on the command line win. Files: vscr_cli/settings/presets/predict/.", show_default=False)] = None,
     batch_size: BatchSize = 4,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from vscr_cli import labels
 from vscr_cli.core.models.architectures import architecture, names
 from vscr_cli.errors import VscrError
+from vscr_cli.settings.predict import DEFAULT_CRF_HEIGHT
 
 if TYPE_CHECKING:
     from vscr_cli.core.models.architectures import Architecture
@@ -91,7 +92,7 @@ class CamParams:
     doubt_band: float = DEFAULT_DOUBT_BAND  # superpixels this far below the threshold are left unlabelled
     ignore_disagreement: str = DEFAULT_IGNORE_DISAGREEMENT  # which cue alone at the threshold leaves a background superpixel unlabelled (DISAGREEMENT_CUES)
     crf: bool = DEFAULT_CAM_CRF  # the pseudo-labels sharpened by the dense CRF (core.crf.crf_labels)
-    crf_height: int | None = None  # the CRF at this many rows where the frames have more (None: at theirs), as vscr predict --crf-height
+    crf_height: int = DEFAULT_CRF_HEIGHT  # the CRF at this many rows where the frames have more (0: at theirs), as vscr predict's
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()

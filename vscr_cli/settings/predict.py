@@ -33,6 +33,11 @@ DEFAULT_TAG_VOTES = "actor"
 #: synthetic rows and, for networks trained with the cpu preset's crops, davis-dev's on every seed; the
 #: paper's inference has none (``--no-crf``) (docs/train.md, "Dense CRF").
 DEFAULT_CRF = True
+#: The rows the dense CRF runs at where the labels have more (0: at the labels' own height), its
+#: marginals upsampled: the cpu preset's network works at 160 rows, and there the CRF is 4-5x faster at
+#: A2D's 320-px frames and, on davis (3 seeds), better on the network's side; ``vscr cam --crf`` runs
+#: at the same rows so that both sides of the comparison get the same CRF (docs/decisions/0027).
+DEFAULT_CRF_HEIGHT = 160
 #: How a pixel's class is decided from its probabilities (:func:`vscr_cli.stages.predict.decide`):
 #: ``foreground`` (background only where it outweighs every other class together) or ``argmax``
 #: (the paper's softmax). ``foreground`` keeps actors whose mass is spread over their actions.
@@ -74,7 +79,7 @@ class PredictParams:
     tag_votes: str = DEFAULT_TAG_VOTES
     video_decision: str = DEFAULT_VIDEO_DECISION
     decision: str = DEFAULT_DECISION
-    crf_height: int | None = None  # the CRF at this many rows where the labels have more (None: at theirs)
+    crf_height: int = DEFAULT_CRF_HEIGHT  # the CRF at this many rows where the labels have more (0: at theirs)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -94,7 +99,12 @@ class PredictParams:
         check_tag_votes(self.tag_votes)
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
-        if self.crf_height is not None and self.crf_height < 8:
-            raise VscrError(f"--crf-height must be at least 8, not {self.crf_height}")
+        check_crf_height(self.crf_height)
         if self.decision not in DECISIONS:
             raise VscrError(f"unknown decision {self.decision!r}; choose one of {', '.join(DECISIONS)}")
+
+
+def check_crf_height(rows: int) -> None:
+    """Refuse (one line) a CRF working height that is neither 0 (the labels' own) nor at least 8 rows."""
+    if rows != 0 and not rows >= 8:
+        raise VscrError(f"--crf-height must be 0 (the labels' height) or at least 8, not {rows}")
