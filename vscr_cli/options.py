@@ -61,6 +61,8 @@ def required_sources(sources: list[str] | None) -> list[str]:
     if not sources:
         raise typer.BadParameter("at least one is needed (none only with --print-config)", param_hint="'SOURCES...'")
     return sources
+
+
 Output = Annotated[
     Optional[str],
     typer.Option("-o", "--output", help="Output store: DIR.zarr or FILE.zarr.zip; omit (or '-') to write zip bytes to a pipe."),

@@ -140,11 +140,11 @@ def test_the_crf_height_is_the_working_size_of_each_frames_crf():
     image, mask = _square_scene(128, 48)
     prob = _spilled_probabilities(np.roll(mask, (6, 6), (0, 1)), cell=16)
     tensor = torch.from_numpy(prob)[None]
-    half = predict.crf_marginals(tensor, image[None], DenseCRFParams(), height=64)
+    half = predict.start_crf(tensor, image[None], DenseCRFParams(), height=64)()
     assert half[0].numpy().tobytes() == dense_crf(image, prob, work=(64, 64)).tobytes()
-    full = predict.crf_marginals(tensor, image[None], DenseCRFParams())
+    full = predict.start_crf(tensor, image[None], DenseCRFParams())()
     assert full[0].numpy().tobytes() == dense_crf(image, prob).tobytes() != half[0].numpy().tobytes()
-    assert predict.crf_marginals(tensor, image[None], DenseCRFParams(), height=256).equal(full)  # more rows than the labels: at theirs
+    assert predict.start_crf(tensor, image[None], DenseCRFParams(), height=256)().equal(full)  # more rows than the labels: at theirs
 
 
 def test_a_batch_goes_through_the_crf_frame_by_frame_in_order():
@@ -157,8 +157,8 @@ def test_a_batch_goes_through_the_crf_frame_by_frame_in_order():
     scenes = [_square_scene(64, side) for side in (16, 24, 32)]
     images = np.stack([image for image, _ in scenes])
     prob = torch.from_numpy(np.stack([_spilled_probabilities(np.roll(mask, (3, 3), (0, 1)), cell=8) for _, mask in scenes]))
-    batch = predict.crf_marginals(prob, images, DenseCRFParams())
-    one_by_one = torch.cat([predict.crf_marginals(prob[i : i + 1], images[i : i + 1], DenseCRFParams()) for i in range(3)])
+    batch = predict.start_crf(prob, images, DenseCRFParams())()
+    one_by_one = torch.cat([predict.start_crf(prob[i : i + 1], images[i : i + 1], DenseCRFParams())() for i in range(3)])
     assert batch.equal(one_by_one)
     assert len({tuple(frame.argmax(0).flatten().tolist()) for frame in batch}) == 3  # three different results
 

@@ -254,7 +254,7 @@ def start_decoding(
     The softmax over the allowed classes is the softmax over all 44 renormalised to them, so only
     the allowed classes (usually background and one or two more) are upsampled to the frame. With
     ``crf`` the probabilities are the dense CRF's marginals on ``images`` (B, H', W', 3) uint8, the
-    frames at the network's scale, run at ``crf_height`` rows where that is fewer (:func:`crf_marginals`).
+    frames at the network's scale, run at ``crf_height`` rows where that is fewer (:func:`start_crf`).
     ``rule``: :func:`decide`'s.
     """
     classes = allowed.nonzero().flatten().to(logits.device)  # background first
@@ -278,15 +278,11 @@ def start_decoding(
     return finish
 
 
-def crf_marginals(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams, height: int | None = None) -> torch.Tensor:
-    """(B, C, H, W) probabilities -> the dense CRF's (B, C, H, W) marginals on ``images`` (B, H', W', 3)
-    uint8 (the same frames at any scale), run at (H, W), or with ``height`` below H at that many rows
-    (:func:`~vscr_cli.core.crf.dense_crf`'s ``work``): the mean field's cost grows with the pixels."""
-    return start_crf(prob, images, params, height)()
-
-
 def start_crf(prob: torch.Tensor, images: np.ndarray, params: DenseCRFParams, height: int | None = None) -> Callable[[], torch.Tensor]:
-    """:func:`crf_marginals` started frame by frame on the worker processes: a call that waits for them."""
+    """(B, C, H, W) probabilities -> a call that returns the dense CRF's (B, C, H, W) marginals on
+    ``images`` (B, H', W', 3) uint8 (the same frames at any scale), started frame by frame on the
+    worker processes; run at (H, W), or with ``height`` below H at that many rows
+    (:func:`~vscr_cli.core.crf.dense_crf`'s ``work``): the mean field's cost grows with the pixels."""
     work = shrunk_to_height(tuple(prob.shape[-2:]), height)
     pending = start_on_workers(functools.partial(dense_crf, params=params, work=work), images, prob.cpu().numpy())
     return lambda: torch.from_numpy(np.stack(pending())).to(prob.device)
