@@ -29,6 +29,7 @@ from vscr_cli import console, labels
 from vscr_cli.checkpoints import load_bank
 from vscr_cli.core.crf import DenseCRFParams, dense_crf
 from vscr_cli.core.flow import PairFlows
+from vscr_cli.core.models.folding import folded
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
 from vscr_cli.core.precision import autocast, dtype_name
@@ -71,13 +72,19 @@ class Predictor:
     dtype: torch.dtype | None
     frame_height: int | None = None  # the height it was trained at
     bank: PrototypeBank | None = None  # labelled training prototypes (vscr refine), for the k-NN readout
+    norms_folded: bool = False  # whether the batch norms are folded into the convolutions yet
 
     @torch.inference_mode()
     def outputs(self, frames: np.ndarray, motion: np.ndarray | None) -> VSCROutput:
         """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
-        (B, 44, h, w), float32 at the network's stride."""
+        (B, 44, h, w), float32 at the network's stride. The first call folds the network's batch
+        norms into its convolutions (:func:`~vscr_cli.core.models.folding.folded`, probed on its
+        first frame)."""
         images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
+        if not self.norms_folded:
+            first_motion = motion_tensor[:1] if motion_tensor is not None else None
+            self.model, self.norms_folded = folded(self.model, lambda network: network(images[:1], first_motion).logits), True
         with autocast(self.device, self.dtype):
             output = self.model(images, motion_tensor)
         return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
@@ -190,8 +197,8 @@ def fold_probabilities(logits: torch.Tensor, votes_for: torch.Tensor) -> torch.T
     the restricted softmax of ``logits``."""
     prob = logits.softmax(dim=1)
     keep = (votes_for >= 0).to(prob.device)
-    folded = torch.zeros_like(prob).index_add_(1, votes_for.to(prob.device)[keep], prob[:, keep])
-    return folded.clamp_min(torch.finfo(folded.dtype).tiny).log()
+    summed = torch.zeros_like(prob).index_add_(1, votes_for.to(prob.device)[keep], prob[:, keep])
+    return summed.clamp_min(torch.finfo(summed.dtype).tiny).log()
 
 
 def class_pool(logits: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch import nn
 
 from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
+from vscr_cli.core.models.folding import folded
 from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 from vscr_cli.stages.runner import VideoResult, frame_batches
 from vscr_cli.stages.workers import start_on_workers
@@ -53,7 +54,8 @@ class CamExtractor:
     Grad-CAM++ needs the gradient of the class score with respect to the target layer's output
     only, so the extractor freezes the weights and cuts the graph at that layer (its output
     becomes a leaf that requires grad): the backward pass runs through the head alone, and the
-    forward pass below the layer keeps no graph. The maps are those of a full backward pass.
+    forward pass below the layer keeps no graph. The maps are those of a full backward pass. The
+    batch norms are folded into their convolutions first (:func:`~vscr_cli.core.models.folding.folded`).
     """
 
     def __init__(
@@ -65,12 +67,12 @@ class CamExtractor:
         pad: float = DEFAULT_CAM_PAD,
         flip: bool = DEFAULT_CAM_FLIP,
     ) -> None:
-        self.model = model.eval().to(device)
+        sample = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
+        self.model = folded(model.eval().to(device), lambda network: network(sample)).requires_grad_(False)
         self.configs = [replace(config, input_height=height) for height in heights]
         self.device = device
         self.pad = pad
         self.flip = flip
-        self.model.requires_grad_(False)
         target = config.architecture.cam_layer(self.model)
         # registered before grad-cam's hooks, so they see (and hook the gradient of) the leaf
         self._cut = target.register_forward_hook(lambda module, args, output: output.detach().requires_grad_(True))
