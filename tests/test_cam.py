@@ -7,6 +7,7 @@ from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import cam_tag, evidence, motion_partners, pseudo_label, pseudo_labels
+from vscr_cli.stages.cam.pseudo import superpixels
 from vscr_cli.store import open_store
 
 FAST = ["--epochs", "1", "--fit-frames", "4", "--input-height", "64", "--cam-heights", "64,96", "--batch-size", "4"]
@@ -27,6 +28,21 @@ def test_pseudo_label_takes_superpixels_by_mean_activation():
     # a doubt band of 0.3 below 0.75: rows of mean 0.6 and 0.725 are left unlabelled, the row of 0 stays background
     assert pseudo_label(activation, regions, 77, 0.75, doubt_band=0.3)[:, 0].tolist() == [77, labels.IGNORE, labels.IGNORE, 0]
     assert pseudo_label(activation, regions, 77, 0.75, doubt_band=0.1)[:, 0].tolist() == [77, 0, labels.IGNORE, 0]
+
+
+def test_superpixels_at_a_smaller_height_cover_the_frame_and_keep_its_edges():
+    """SLIC on the frame shrunk to 40 rows: ids for every pixel of the 80-row frame, about as many
+    superpixels as asked, none across the edge between a dark disc and a bright background."""
+    rows, cols = np.mgrid[:80, :120]
+    disc = (rows - 40) ** 2 + (cols - 60) ** 2 < 25**2
+    frame = np.where(disc[..., None], 40, 210).astype(np.uint8).repeat(3, axis=2)
+    frame = np.clip(frame + np.random.default_rng(0).integers(-10, 10, frame.shape), 0, 255).astype(np.uint8)
+    full, small = superpixels(frame, 30), superpixels(frame, 30, height=40)
+    assert small.shape == full.shape == (80, 120) and small.dtype == full.dtype
+    assert 15 <= len(np.unique(small)) <= 45 and np.array_equal(superpixels(frame, 30, height=80), full)
+    inside = np.unique(small[disc])
+    straddling = [i for i in inside if 0.1 < disc[small == i].mean() < 0.9]
+    assert not straddling
 
 
 def test_per_video_threshold_splits_the_video_evidence_by_otsu():

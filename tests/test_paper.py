@@ -69,7 +69,7 @@ def test_cam_preset_paper_is_the_papers_stage_one(cli, tmp_path):
     assert _printed(cli, "cam", str(tmp_path), "--preset", "paper") == printed
     assert printed["classifier"]["arch"] == "resnet50"  # "Our finetuned ResNet-50"
     labels = printed["pseudo_labels"]
-    assert labels["cam_heights"] == [224] and labels["threshold"] == 0.5 and labels["slic_segments"] > 0  # Grad-CAM++, SLIC, "threshold of 0.5"
+    assert labels["cam_heights"] == [224] and labels["threshold"] == 0.5 and labels["slic_segments"] > 0 and labels["slic_height"] == 0  # Grad-CAM++, SLIC on the frame, "threshold of 0.5"
     assert (labels["motion_weight"], labels["crf"], labels["doubt_band"], labels["cam_flip"], labels["cam_pad"]) == (0.0, False, 0.0, False, 0.0)
     assert labels["none_policy"] == "unlabeled"  # "this unlabeled sample is not avoidable since we have none category"
     given = _printed(cli, "cam", str(tmp_path), "--preset", "paper", "--arch", "tf_efficientnet_lite0", "--motion-evidence", "0.4")

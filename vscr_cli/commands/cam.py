@@ -24,7 +24,7 @@ Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=s
 #: The option behind each setting a preset may hold.
 FLAGS = {
     **{f"classifier.{key}": flag for key, flag in (("arch", "arch"), ("epochs", "epochs"), ("frames_per_video", "fit_frames"), ("input_height", "input_height"), ("seed", "seed"))},
-    **{f"pseudo_labels.{key}": key for key in ("threshold", "cam_heights", "cam_pad", "cam_flip", "motion_weight", "motion_gap", "slic_segments", "doubt_band", "ignore_disagreement", "crf", "crf_height")},
+    **{f"pseudo_labels.{key}": key for key in ("threshold", "cam_heights", "cam_pad", "cam_flip", "motion_weight", "motion_gap", "slic_segments", "slic_height", "doubt_band", "ignore_disagreement", "crf", "crf_height")},
     "pseudo_labels.none_policy": "none_tags",
 }
 
@@ -54,6 +54,7 @@ def command(
     ] = str(settings.DEFAULT_MOTION_WEIGHT),
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
+    slic_height: Annotated[int, typer.Option("--slic-height", min=0, help="Run SLIC on the frames shrunk to this many rows where they have more, the superpixels resized back; 0: at the frames' height.")] = settings.DEFAULT_SLIC_HEIGHT,
     doubt_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="Leave superpixels whose mean evidence is this close below the threshold unlabelled (ignored in training) instead of background (0: off).")] = settings.DEFAULT_DOUBT_BAND,
     ignore_disagreement: Annotated[
         Disagreement,
@@ -70,7 +71,7 @@ def command(
 ) -> None:
     pseudo = {
         "threshold": threshold, "cam_heights": _heights(cam_heights), "cam_pad": cam_pad, "cam_flip": cam_flip,
-        "motion_weight": _motion_weight(motion_weight), "motion_gap": motion_gap, "slic_segments": slic_segments,
+        "motion_weight": _motion_weight(motion_weight), "motion_gap": motion_gap, "slic_segments": slic_segments, "slic_height": slic_height,
         "none_policy": none_tags.value, "doubt_band": doubt_band, "ignore_disagreement": ignore_disagreement.value, "crf": crf, "crf_height": crf_height,
     }  # fmt: skip
     fitting = {"arch": arch.value if arch else None, "epochs": epochs, "frames_per_video": fit_frames, "input_height": input_height, "seed": seed}

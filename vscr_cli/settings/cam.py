@@ -35,6 +35,9 @@ DEFAULT_CAM_CRF = False
 #: moving background too).
 DISAGREEMENT_CUES = {"off": (), "class-map": ("activation",), "any": ("activation", "motion")}
 DEFAULT_IGNORE_DISAGREEMENT = "off"
+#: SLIC runs on the frame shrunk to this many rows where it has more, its superpixels resized back
+#: (0: at the frame's height); chosen by measurement (docs/decisions/0029-slic-height.md).
+DEFAULT_SLIC_HEIGHT = 240
 
 
 @dataclass
@@ -88,6 +91,7 @@ class CamParams:
     motion_weight: float | None = DEFAULT_MOTION_WEIGHT  # None: each frame's weight from the cues' spread (--motion-evidence auto)
     motion_gap: int = DEFAULT_MOTION_GAP
     slic_segments: int = 150
+    slic_height: int = DEFAULT_SLIC_HEIGHT  # SLIC at this many rows where the frames have more (0: at theirs)
     none_policy: str = DEFAULT_NONE_POLICY
     doubt_band: float = DEFAULT_DOUBT_BAND  # superpixels this far below the threshold are left unlabelled
     ignore_disagreement: str = DEFAULT_IGNORE_DISAGREEMENT  # which cue alone at the threshold leaves a background superpixel unlabelled (DISAGREEMENT_CUES)

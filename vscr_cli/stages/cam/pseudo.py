@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,9 +104,16 @@ class CamExtractor:
         self._cut.remove()
 
 
-def superpixels(frame: np.ndarray, segments: int) -> np.ndarray:
-    """SLIC superpixels of an (H, W, 3) uint8 frame: (H, W) int64 ids from 0."""
-    return slic(frame, n_segments=segments, compactness=10, start_label=0)
+def superpixels(frame: np.ndarray, segments: int, height: int = 0) -> np.ndarray:
+    """SLIC superpixels of an (H, W, 3) uint8 frame: (H, W) int64 ids from 0. With ``height`` below
+    H, SLIC runs on the frame shrunk to that many rows (area) and its ids are resized back (nearest):
+    its cost grows with the pixels."""
+    size = shrunk_to_height(frame.shape[:2], height)
+    if size == frame.shape[:2]:
+        return slic(frame, n_segments=segments, compactness=10, start_label=0)
+    small = cv2.resize(frame, size[::-1], interpolation=cv2.INTER_AREA)
+    regions = slic(small, n_segments=segments, compactness=10, start_label=0).astype(np.int32)
+    return cv2.resize(regions, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
 
 
 def superpixel_means(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
@@ -203,7 +211,7 @@ def video_cam(
     activations = np.concatenate([extractor(batch, labels.actor_of(tag) - 1) for batch in frame_batches(zip(indices, frames), batch_size, on_frames)])
     with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # SLIC and the flow release the GIL
         flows = list(pool.map(residual_flow, frames, [read[j] for j in partners])) if partners else []
-        regions = np.stack(list(pool.map(superpixels, frames, itertools.repeat(params.slic_segments))))
+        regions = np.stack(list(pool.map(superpixels, frames, itertools.repeat(params.slic_segments), itertools.repeat(params.slic_height))))
     motion = normalise_motion(np.stack(flows)) if flows else None
     maps = {"activation": activations, "motion": motion}
     cues = [maps[name] for name in DISAGREEMENT_CUES[params.ignore_disagreement] if maps[name] is not None]
