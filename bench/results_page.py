@@ -240,9 +240,10 @@ def davis_section(davis: dict) -> list[str]:
     if others:
         lines += [
             "",
-            "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds).",
-            "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames'",
-            "height: compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them.",
+            "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds). "
+            "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames' height: "
+            "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
+            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240).",
             "",
         ]
         lines += ["| variant | options | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]

@@ -72,19 +72,20 @@ class Predictor:
     dtype: torch.dtype | None
     frame_height: int | None = None  # the height it was trained at
     bank: PrototypeBank | None = None  # labelled training prototypes (vscr refine), for the k-NN readout
-    norms_folded: bool = False  # whether the batch norms are folded into the convolutions yet
+    fold_norms: bool = False  # fold the batch norms into the convolutions at the first call (vscr predict; not vscr refine, which retrains and saves the model)
 
     @torch.inference_mode()
     def outputs(self, frames: np.ndarray, motion: np.ndarray | None) -> VSCROutput:
         """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
-        (B, 44, h, w), float32 at the network's stride. The first call folds the network's batch
-        norms into its convolutions (:func:`~vscr_cli.core.models.folding.folded`, probed on its
-        first frame)."""
+        (B, 44, h, w), float32 at the network's stride. With ``fold_norms`` the first call folds the
+        network's batch norms into its convolutions (:func:`~vscr_cli.core.models.folding.folded`,
+        probed on its first frame; ordinary tensors, made outside inference mode)."""
         images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
-        if not self.norms_folded:
+        if self.fold_norms:
             first_motion = motion_tensor[:1] if motion_tensor is not None else None
-            self.model, self.norms_folded = folded(self.model, lambda network: network(images[:1], first_motion).logits), True
+            with torch.inference_mode(False):
+                self.model, self.fold_norms = folded(self.model, lambda network: network(images[:1], first_motion).logits), False
         with autocast(self.device, self.dtype):
             output = self.model(images, motion_tensor)
         return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
@@ -103,11 +104,12 @@ class Predictor:
         return votes.clamp_min(VOTE_FLOOR).log()
 
 
-def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None) -> Predictor:
-    """The model saved in ``folder`` by vscr train or vscr refine (the sha256 only keys per-process caches of predictors)."""
+def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None, fold_norms: bool = False) -> Predictor:
+    """The model saved in ``folder`` by vscr train or vscr refine (the sha256 only keys per-process
+    caches of predictors); ``fold_norms``: :attr:`Predictor.fold_norms`, for inference only."""
     network, config, record = load_model(folder, device)
     mean, std = (np.array(record["preprocessing"][key], np.float32) * 255 for key in ("mean", "std"))
-    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"), load_bank(folder))
+    return Predictor(network, config, mean, std, device, dtype, record.get("frame_height"), load_bank(folder), fold_norms)
 
 
 @dataclass
@@ -383,7 +385,7 @@ def run(
     device, dtype, options = runtime.device, runtime.dtype, runtime.options
     console.log.info("model: %s", model)
     sha256 = model_sha256(model)
-    factory_args = (model, sha256, device, dtype)
+    factory_args = (model, sha256, device, dtype, True)  # the batch norms folded: inference only
     predictor = per_process(load_predictor, *factory_args)  # a damaged model fails before any work
     if selection.height is None:
         selection = replace(selection, height=predictor.frame_height)
