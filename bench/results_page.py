@@ -190,10 +190,7 @@ def verdict(stats: dict, full: str, ablated: str, measure: str) -> str:
 
 
 def davis_command(name: str, entry: dict) -> str:
-    """The ``bench/davis.py`` command of a variant, from what davis.json recorded of it (a variant with a
-    note, such as one measured on code since reverted, gets the note instead)."""
-    if entry.get("note"):
-        return f"# {name}: {entry['note']}"
+    """The ``bench/davis.py`` command of a variant, from what davis.json recorded of it."""
     seeds = sorted(entry.get("per_seed", {}), key=int)
     sets = {row.split(":", 1)[0] for row in entry.get("summary", {})}
     parts = ["python bench/davis.py --seeds", *seeds]
@@ -236,26 +233,26 @@ def davis_section(davis: dict) -> list[str]:
         lines += ["| row | seeds | " + " | ".join(title for _, title in DAVIS_MEASURES) + " |", "|---|---:|" + "---:|" * len(DAVIS_MEASURES)]
         for row, values in defaults["summary"].items():
             lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) + " |")
-    others = [(name, entry) for name, entry in variants.items() if name != DAVIS_DEFAULTS and entry.get("summary")]
+    others = [(name, entry) for name, entry in variants.items() if name != DAVIS_DEFAULTS and entry.get("summary") and not entry.get("note")]
     if others:
         lines += [
             "",
             "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds). "
             "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames' height: "
             "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
-            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240).",
+            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240). "
+            f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
         lines += ["| variant | options | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
         for name, entry in others:
             stages = [(stage, entry.get(f"{stage}_options", [])) for stage in ("cam", "train", "predict")]
             options = "; ".join([f"{stage} `{' '.join(given)}`" for stage, given in stages if given] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
-            note = " (reverted)" if entry.get("note") else ""
             cells = []
             for row in DAVIS_VARIANT_COLUMNS:
                 values = entry["summary"].get(row)
                 cells.append(" / ".join(f"{values[measure][0]:.1f}" for measure, _ in DAVIS_MEASURES) if values else "—")
-            lines.append(f"| `{name}`{note} | {options} | {len(entry.get('per_seed', {}))} | " + " | ".join(cells) + " |")
+            lines.append(f"| `{name}` | {options} | {len(entry.get('per_seed', {}))} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -510,7 +507,7 @@ def page(folder: Path = RESULTS) -> str:
         "python bench/results.py --markdown        # every row of results.json",
     ]
     if davis:
-        reproduce += [davis_command(name, entry) for name, entry in davis.get("variants", {}).items()]
+        reproduce += [davis_command(name, entry) for name, entry in davis.get("variants", {}).items() if not entry.get("note")]
         reproduce.append("python bench/davis.py --markdown")
     reproduce.append("python bench/results_page.py             # this page")
     recorded = seed_commands(record, seeds[0], ["demo", "action-full-test", "action-full-test-tags"]) if seeds else []

@@ -64,3 +64,15 @@ def test_a_table3_claim_holds_only_beyond_the_seed_spread(results_page: ModuleTy
     assert results_page.verdict(stats, "full", "close", "action") == "within the spread (+2.0)"
     assert results_page.verdict(stats, "full", "better", "action") == "no, worse (-7.0)"
     assert results_page.verdict(stats, "full", "absent", "action") == "not run"
+
+
+def test_a_davis_variant_on_reverted_code_is_left_to_the_history(results_page: ModuleType) -> None:
+    """A davis.json variant with a ``note`` (measured on code since reverted) has no row in the
+    variants' table, which points to the history instead; the others have theirs."""
+    summary = {"dev: CAM, given tags, CRF": {"seeds": 1, "actor_action.miou": [50.0, 0.0], "fg_iou": [40.0, 0.0]}}
+    variants = {
+        "kept": {"train_options": ["--crop-share", "0.4"], "per_seed": {"0": {}}, "summary": summary},
+        "gone": {"train_options": [], "per_seed": {"0": {}}, "summary": summary, "note": "measured on a rule since reverted"},
+    }
+    page = "\n".join(results_page.davis_section({"variants": variants}))
+    assert "| `kept` |" in page and "`gone`" not in page and "results-history.md" in page
