@@ -319,7 +319,7 @@ def test_a_batch_is_collected_after_the_network_has_run_the_next(trained, synth,
 def test_only_a_predictor_for_inference_folds_its_batch_norms():
     """vscr predict's predictor folds the batch norms at its first call and answers as before;
     vscr refine's (fold_norms off) keeps the model it retrains and saves as it was loaded."""
-    from tests.core.test_folding import with_trained_statistics
+    from tests.core.test_folding import batch_norms, with_trained_statistics
     from vscr_cli.model_folders import build_model
     from vscr_cli.settings.model import ModelConfig
     from vscr_cli.stages.predict import Predictor
@@ -329,10 +329,9 @@ def test_only_a_predictor_for_inference_folds_its_batch_norms():
     zeros, ones = np.zeros(3, np.float32), np.full(3, 255.0, np.float32)
     predictors = [Predictor(with_trained_statistics(build_model(config)), config, zeros, ones, torch.device("cpu"), None, fold_norms=fold) for fold in (False, True)]
     predictors[1].model.load_state_dict(predictors[0].model.state_dict())
-    original = predictors[1].model
+    kept, original = predictors[0].model, predictors[1].model
     plain, folded_output = (predictor.outputs(frames, None) for predictor in predictors)
-    assert predictors[0].model is not original and not predictors[1].fold_norms
-    count = lambda model: sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # noqa: E731
-    assert count(predictors[1].model) < count(predictors[0].model) // 4 and count(original) == count(predictors[0].model)
+    assert predictors[0].model is kept and not predictors[1].fold_norms
+    assert batch_norms(predictors[1].model) < batch_norms(kept) // 4 and batch_norms(original) == batch_norms(kept)
     assert predictors[1].model is not original and not any(p.is_inference() for p in predictors[1].model.parameters())
     torch.testing.assert_close(folded_output.logits, plain.logits, atol=1e-4 * float(plain.logits.abs().max()), rtol=1e-4)

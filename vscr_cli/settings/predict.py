@@ -106,5 +106,5 @@ class PredictParams:
 
 def check_crf_height(rows: int) -> None:
     """Refuse (one line) a CRF working height that is neither 0 (the labels' own) nor at least 8 rows."""
-    if rows != 0 and not rows >= 8:
+    if 0 < rows < 8:
         raise VscrError(f"--crf-height must be 0 (the labels' height) or at least 8, not {rows}")

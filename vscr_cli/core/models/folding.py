@@ -17,9 +17,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 FOLD_TOLERANCE = 1e-4
 
 
-def conv_bn_pairs(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> list[tuple[str, str]]:
+def conv_bn_pairs(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> tuple[list[tuple[str, str]], Tensor]:
     """(convolution, batch norm) module names of ``model`` where the batch norm took that
-    convolution's output as its input when ``probe(model)`` ran."""
+    convolution's output as its input when ``probe(model)`` ran, and what the probe returned."""
     produced: dict[int, tuple[str, Tensor]] = {}  # the outputs stay referenced, so no id is reused
     pairs: list[tuple[str, str]] = []
 
@@ -37,11 +37,11 @@ def conv_bn_pairs(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> lis
             hooks.append(module.register_forward_pre_hook(norm_hook(name)))
     try:
         with torch.no_grad():
-            probe(model)
+            output = probe(model)
     finally:
         for hook in hooks:
             hook.remove()
-    return pairs
+    return pairs, output
 
 
 def folded(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> nn.Module:
@@ -52,7 +52,7 @@ def folded(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> nn.Module:
     than :data:`FOLD_TOLERANCE` (a convolution whose output also feeds something else)."""
     if model.training:
         raise ValueError("batch norms fold only in eval mode")
-    pairs = conv_bn_pairs(model, probe)
+    pairs, expected = conv_bn_pairs(model, probe)
     if not pairs:
         return model
     copied = copy.deepcopy(model)
@@ -65,7 +65,8 @@ def folded(model: nn.Module, probe: Callable[[nn.Module], Tensor]) -> nn.Module:
         parent, _, attribute = norm_name.rpartition(".")
         setattr(modules[parent] if parent else copied, attribute, after)
     with torch.no_grad():
-        expected, got = probe(model).float(), probe(copied).float()
+        got = probe(copied).float()
+    expected = expected.float()
     if (got - expected).abs().max() > FOLD_TOLERANCE * max(1.0, float(expected.abs().max())):
         return model
     return copied

@@ -35,7 +35,7 @@ from vscr_cli.settings.cam import (
     CamParams,
     ClassifierConfig,
 )
-from vscr_cli.video import FrameSelection, VideoSource, shrunk_to_height
+from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, shrunk_to_height
 from vscr_cli.stages.cam.classifier import cam_tag, load_classifier, to_input
 
 class CamExtractor:
@@ -111,7 +111,7 @@ def superpixels(frame: np.ndarray, segments: int, height: int = 0) -> np.ndarray
     size = shrunk_to_height(frame.shape[:2], height)
     if size == frame.shape[:2]:
         return slic(frame, n_segments=segments, compactness=10, start_label=0)
-    small = cv2.resize(frame, size[::-1], interpolation=cv2.INTER_AREA)
+    small = resize_to_height(frame, size[0])
     regions = slic(small, n_segments=segments, compactness=10, start_label=0).astype(np.int32)
     return cv2.resize(regions, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
 
