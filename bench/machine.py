@@ -22,11 +22,17 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """The CPU, its logical CPUs, the bf16/AMX features that decide the training precision, and Python."""
+    """The CPU (its name, and the family / model numbers that tell generations of one name apart: an
+    "AMD EPYC" of family 25 model 1 is a Zen 3, of model 17 a Zen 4), its logical CPUs, the AVX-512,
+    bf16 and AMX features that decide the precision, and Python."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
     return {
         "cpu": cpu_model(),
+        "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
         "logical_cpus": os.cpu_count(),
+        "avx512f": "avx512f" in cpuinfo,
         "avx512_bf16": "avx512_bf16" in cpuinfo,
         "amx_bf16": "amx_bf16" in cpuinfo,
         "python": platform.python_version(),
