@@ -121,7 +121,9 @@ def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str,
     """One seed's rows (see the module's docstring) of the ``models`` (``all``, ``dev``), each the
     last of ``rounds`` trainings: round r learns from round r-1's predictions on its training
     frames given their tags (``vscr predict --tags``, with the CRF: a self-training round). Every
-    scored prediction takes the ``predicting`` options too (``--preset paper``)."""
+    scored prediction takes the ``predicting`` options too (``--preset paper``). An earlier round's
+    model is scored too (rows named ``round r``, given tags, with the CRF: the labels it passed on,
+    and without), so the rounds' numbers say where to stop."""
     folder = work / variant / f"s{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
@@ -134,6 +136,10 @@ def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str,
             if round_ < rounds:
                 relabelled = runner.ensure(folder / f"labels-{name}-round{round_}.zarr", "predict", data[name], *FRAMES[:2], *tags, "-m", model, "-o", folder / f"labels-{name}-round{round_}.zarr")
                 targets = ("--cam", relabelled, *tags)
+                plain = runner.ensure(folder / f"pred-{name}-round{round_}--no-crf.zarr", "predict", data[name], *FRAMES[:2], *tags, *predicting, "--no-crf", "-m", model, "-o", folder / f"pred-{name}-round{round_}--no-crf.zarr")
+                rows[f"{name}: VSCR round {round_}, given tags"] = score(runner, plain, data[name])
+                if not predicting:  # the labels passed on are the scored prediction with the CRF
+                    rows[f"{name}: VSCR round {round_}, given tags, CRF"] = score(runner, relabelled, data[name])
         for crf in ("--no-crf", "--crf"):
             store = runner.ensure(folder / f"pred-{name}{crf}.zarr", "predict", data[name], *FRAMES[:2], *tags, *predicting, crf, "-m", model, "-o", folder / f"pred-{name}{crf}.zarr")
             rows[f"{name}: VSCR, given tags{', CRF' if crf == '--crf' else ''}"] = score(runner, store, data[name])

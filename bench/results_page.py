@@ -273,7 +273,7 @@ def throughput_rows(folder: Path) -> list[tuple[str, str, str, str, str, str]]:
         if name.startswith("gpu_check"):
             where = data.get("device", "GPU")
         else:
-            where = cpu if cpu and any(vendor in cpu for vendor in ("Intel", "AMD")) else MACHINES.get(name, "not recorded")
+            where = cpu_name(machine) if cpu and any(vendor in cpu for vendor in ("Intel", "AMD")) else MACHINES.get(name, "not recorded")
         try:
             made = make(data)
         except (KeyError, IndexError, StopIteration, TypeError):
@@ -300,6 +300,15 @@ def throughput_rows(folder: Path) -> list[tuple[str, str, str, str, str, str]]:
         ("predict, network only", "fp32 / bf16", f"{d['predict_320x426']['fp32']['frames_per_second']:.0f} / {d['predict_320x426']['bf16']['frames_per_second']:.0f} frames/s", ""),
     ])  # fmt: skip
     return rows
+
+
+def cpu_name(machine: dict) -> str:
+    """A recorded machine's CPU as the tables name it: lscpu's name, with the family / model numbers and
+    the bf16 features where the record has them (one name covers CPUs of different generations)."""
+    if "cpu_family_model" not in machine:
+        return machine["cpu"]
+    features = [feature for feature in ("avx512_bf16", "amx_bf16") if machine.get(feature)] or ["no bf16"]
+    return f"{machine['cpu']} ({machine['cpu_family_model']}, {', '.join(features)})"
 
 
 def command_rows(data: dict) -> list[tuple[str, str, str, str]]:

@@ -38,3 +38,21 @@ def test_store_names_and_the_summary_over_seeds(davis: ModuleType) -> None:
     assert rows["all: CAM, given tags"] == {"seeds": 2, "actor_action.miou": [50.0, 0.0], "fg_iou": [40.0, 0.0]}
     table = davis.markdown({"variants": {"defaults": {"train_options": [], "summary": rows}}})
     assert "| all: VSCR, given tags | 3 | 43.0 ± 3.0 | 32.0 ± 2.0 |" in table
+
+
+def test_a_second_round_trains_on_the_first_rounds_labels_and_both_rounds_are_scored(davis: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    class Recording(davis.Runner):
+        def ensure(self, product: Path, *args: object) -> Path:
+            self.commands.append(" ".join(map(str, args)))
+            return product
+
+    monkeypatch.setattr(davis, "score", lambda runner, store, gt: {"actor_action.miou": 50.0, "fg_iou": 40.0, "store": store.name})
+    data = {name: tmp_path / name for name in ("dev", "more")}
+    made = {"cam-dev": tmp_path / "cam-dev.zarr", "edges-dev": tmp_path / "edges-dev.zarr"}
+    runner = Recording()
+    rows = davis.seed_rows(runner, tmp_path, data, made, 0, "rounds-2", [], ["dev"], rounds=2)
+    trainings = [command for command in runner.commands if command.startswith("train")]
+    assert len(trainings) == 2 and "cam-dev.zarr" in trainings[0] and "labels-dev-round1.zarr" in trainings[1]
+    assert rows["dev: VSCR round 1, given tags, CRF"]["store"] == "labels-dev-round1.zarr"  # the labels round 2 learnt from
+    assert rows["dev: VSCR round 1, given tags"]["store"] == "pred-dev-round1--no-crf.zarr"
+    assert rows["dev: VSCR, given tags, CRF"]["store"] == "pred-dev--crf.zarr"  # the last round, as with one round

@@ -5,6 +5,7 @@ import numpy as np
 
 from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
+from vscr_cli.core.precision import autocast_dtype, dtype_name
 from vscr_cli.sources import discover
 from vscr_cli.stages.cam import cam_tag, evidence, motion_partners, pseudo_label, pseudo_labels
 from vscr_cli.stages.cam.pseudo import superpixels
@@ -108,6 +109,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
     sources = {v.video_id: v for v in discover([synth.root])}
     with open_store(out, "cam") as store:
         assert store.record.params["classifier_accuracy"] == config["accuracy"]
+        assert store.record.params["precision"] == dtype_name(autocast_dtype("cpu"))  # the maps' autocast, --precision auto's
         for video in synth.summary.videos:
             attrs = store.video_attrs(video.video_id)
             cam, pseudo = store.read(video.video_id, "cam"), store.read(video.video_id, "pseudo")
@@ -242,3 +244,29 @@ def test_the_maps_are_grad_cam_plus_plus_of_the_whole_network():
     assert all(p.requires_grad for p in reference_model.parameters())
     assert expected.std() > 0.05  # a map with structure, not a constant
     np.testing.assert_allclose(maps, expected, atol=1e-5)
+
+
+def test_cam_extractor_under_bf16_autocast_gives_the_fp32_maps_within_rounding():
+    """``dtype``: the classifier's passes run under bf16 autocast (half the time where the CPU has
+    native bf16) and grad-cam still gets fp32 activations and gradients; the maps stay those of fp32
+    up to bf16's rounding (decision record 0030)."""
+    import torch
+
+    from vscr_cli.settings.cam import ClassifierConfig
+    from vscr_cli.stages.cam import CamExtractor
+    from vscr_cli.stages.cam.classifier import build_classifier
+
+    torch.manual_seed(0)
+    config = ClassifierConfig(input_height=64)
+    model = build_classifier(config, None).eval()
+    frames = np.random.default_rng(0).integers(0, 256, (2, 48, 72, 3), dtype=np.uint8)
+    maps = {}
+    for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        extractor = CamExtractor(model, config, torch.device("cpu"), heights=(64,), dtype=dtype)
+        maps[name] = extractor(frames, actor=3)
+        extractor.close()
+    assert maps["bf16"].dtype == np.float32 and maps["bf16"].shape == (2, 48, 72)
+    assert maps["fp32"].std() > 0.05  # a map with structure, not a constant
+    assert np.abs(maps["bf16"] - maps["fp32"]).mean() < 0.02
+    assert ((maps["bf16"] >= 0.5) == (maps["fp32"] >= 0.5)).mean() > 0.97
+    assert not np.array_equal(maps["bf16"], maps["fp32"])  # the passes did run in bf16

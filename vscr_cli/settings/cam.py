@@ -100,10 +100,11 @@ class CamParams:
     classifier_sha256: str = ""
     classifier_accuracy: float | None = None
     selection: dict = field(default_factory=dict)  # FrameSelection.to_json()
+    precision: str = "fp32"  # the classifier's autocast for the maps (core.precision.dtype_name)
 
     def to_json(self) -> dict:
         return asdict(self)
 
     def settings(self) -> dict:
         """The options a user chooses (``--print-config``): all but what the run fills in."""
-        return {key: value for key, value in asdict(self).items() if key not in ("classifier_sha256", "classifier_accuracy", "selection")}
+        return {key: value for key, value in asdict(self).items() if key not in ("classifier_sha256", "classifier_accuracy", "selection", "precision")}

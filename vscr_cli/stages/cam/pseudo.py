@@ -23,6 +23,7 @@ from torch import nn
 from vscr_cli import labels
 from vscr_cli.core.crf import crf_labels
 from vscr_cli.core.models.folding import folded
+from vscr_cli.core.precision import autocast
 from vscr_cli.core.motion_evidence import normalise_motion, residual_flow
 from vscr_cli.stages.runner import VideoResult, frame_batches
 from vscr_cli.stages.workers import start_on_workers
@@ -49,8 +50,10 @@ class CamExtractor:
     fraction of its height on every side before the map is taken and crops the map back (the
     network's zero padding otherwise lights up bands along the image borders); ``flip`` also
     takes the maps of the mirrored frames and averages them in. One Grad-CAM++ object lives
-    as long as the extractor (recreating it per batch leaks memory in grad-cam). Runs in
-    fp32: grad-cam converts activations and gradients to NumPy.
+    as long as the extractor (recreating it per batch leaks memory in grad-cam). ``dtype``: the
+    classifier runs under that autocast (bf16 where the CPU has it natively: half the time); the
+    cut layer's output is handed to grad-cam in fp32, which converts activations and gradients to
+    NumPy (decision record 0030).
 
     Grad-CAM++ needs the gradient of the class score with respect to the target layer's output
     only, so the extractor freezes the weights and cuts the graph at that layer (its output
@@ -67,6 +70,7 @@ class CamExtractor:
         heights: Sequence[int] = DEFAULT_CAM_HEIGHTS,
         pad: float = DEFAULT_CAM_PAD,
         flip: bool = DEFAULT_CAM_FLIP,
+        dtype: torch.dtype | None = None,
     ) -> None:
         sample = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
         self.model = folded(model.eval().to(device), lambda network: network(sample)).requires_grad_(False)
@@ -74,9 +78,10 @@ class CamExtractor:
         self.device = device
         self.pad = pad
         self.flip = flip
+        self.dtype = dtype
         target = config.architecture.cam_layer(self.model)
         # registered before grad-cam's hooks, so they see (and hook the gradient of) the leaf
-        self._cut = target.register_forward_hook(lambda module, args, output: output.detach().requires_grad_(True))
+        self._cut = target.register_forward_hook(lambda module, args, output: output.detach().float().requires_grad_(True))
         self.cam = GradCAMPlusPlus(model=self.model, target_layers=[target])
 
     def _maps(self, inputs: torch.Tensor, actor: int) -> torch.Tensor:
@@ -84,7 +89,8 @@ class CamExtractor:
         margin = round(self.pad * inputs.shape[-2])
         if margin:
             inputs = F.pad(inputs, (margin, margin, margin, margin), mode="reflect")
-        maps = torch.from_numpy(self.cam(input_tensor=inputs, targets=[ClassifierOutputTarget(actor)] * len(inputs)))
+        with autocast(self.device, self.dtype):
+            maps = torch.from_numpy(self.cam(input_tensor=inputs, targets=[ClassifierOutputTarget(actor)] * len(inputs)))
         return maps[:, margin : maps.shape[1] - margin, margin : maps.shape[2] - margin]
 
     def __call__(self, frames: np.ndarray, actor: int) -> np.ndarray:
@@ -174,10 +180,10 @@ def motion_partners(indices: Sequence[int], total: int, gap: int) -> list[int]:
     return [i + gap if i + gap < total else max(0, i - gap) for i in indices]
 
 
-def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...], pad: float, flip: bool) -> CamExtractor:
+def load_extractor(folder: Path, classifier_sha256: str, device: torch.device, heights: tuple[int, ...], pad: float, flip: bool, dtype: torch.dtype | None = None) -> CamExtractor:
     """A CamExtractor of the classifier saved in ``folder`` (the sha256 only keys per-process caches)."""
     model, config = load_classifier(folder, device)
-    return CamExtractor(model, config, device, heights, pad, flip)
+    return CamExtractor(model, config, device, heights, pad, flip, dtype)
 
 
 def video_cam(

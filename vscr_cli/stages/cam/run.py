@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vscr_cli import console, weights
+from vscr_cli.core.precision import dtype_name
 from vscr_cli.errors import VscrError
 from vscr_cli.datasets import load_tags
 from vscr_cli.sources import discover
@@ -44,8 +45,8 @@ def run(
 ) -> RunReport:
     """``vscr cam``: fit (or reuse) the actor classifier, then the cam store of ``sources`` at
     ``output`` (None: zip bytes on stdout). ``params`` and ``config`` give the options; the
-    classifier's digest and accuracy and the frame selection are filled in here. ``dtype``: the
-    fine-tuning's autocast (the maps are taken in fp32).
+    classifier's digest and accuracy, the frame selection and the precision are filled in here.
+    ``runtime.dtype``: the autocast of the fine-tuning and of the classifier's passes for the maps.
 
     The classifier folder (``classifier``, else the output's: :func:`classifier_folder`) is reused
     when it holds a classifier fitted with the settings ``requested`` (:func:`reusable_classifier`);
@@ -79,6 +80,7 @@ def run(
         classifier_sha256=weights.sha256_file(folder / CLASSIFIER_WEIGHTS) if folder else "",
         classifier_accuracy=config.accuracy,
         selection=selection.to_json(),
+        precision=dtype_name(dtype),
     )
     labeled = sum(cam_tag(video_tags[v.video_id], params.none_policy) is not None for v in videos)
     console.log.info("%d labeled videos get CAMs, %d are unlabeled", labeled, len(videos) - labeled)
@@ -86,11 +88,11 @@ def run(
     task_options = {"video_tags": video_tags, "selection": selection, "params": params, "batch_size": batch_size}
     with contextlib.ExitStack() as cleanup:
         if folder is not None:  # workers (and this process) load the saved classifier once each
-            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, device, params.cam_heights, params.cam_pad, params.cam_flip), task_options)
+            compute = VideoTask(video_cam, "extractor", load_extractor, (folder, params.classifier_sha256, device, params.cam_heights, params.cam_pad, params.cam_flip, dtype), task_options)
         elif options.scheduler is not None:
             raise VscrError("--scheduler: the workers load the classifier from a folder: pass -o PATH or --classifier DIR")
         else:
-            extractor = CamExtractor(model, config, device, params.cam_heights, params.cam_pad, params.cam_flip)
+            extractor = CamExtractor(model, config, device, params.cam_heights, params.cam_pad, params.cam_flip, dtype)
             cleanup.callback(extractor.close)  # the Grad-CAM hooks
             compute = lambda video, on_frames: video_cam(video, extractor=extractor, on_frames=on_frames, **task_options)  # noqa: E731
         return write_per_video(output, SCHEMA.kind, params.to_json(), inputs, videos, selection, compute, options)
