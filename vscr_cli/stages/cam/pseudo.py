@@ -52,8 +52,8 @@ class CamExtractor:
     takes the maps of the mirrored frames and averages them in. One Grad-CAM++ object lives
     as long as the extractor (recreating it per batch leaks memory in grad-cam). ``dtype``: the
     classifier runs under that autocast (bf16 where the CPU has it natively: half the time); the
-    cut layer's output is handed to grad-cam in fp32, which converts activations and gradients to
-    NumPy (decision record 0030).
+    cut layer's output reaches grad-cam in fp32, as grad-cam hands activations and gradients to
+    NumPy, which has no bfloat16 (decision record 0030).
 
     Grad-CAM++ needs the gradient of the class score with respect to the target layer's output
     only, so the extractor freezes the weights and cuts the graph at that layer (its output
