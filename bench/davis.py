@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiment import cell  # beside this script (its folder is on sys.path)
-from machine import cpu_model
+from machine import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -217,7 +217,7 @@ def main() -> None:
         entry["per_seed"][str(seed)] = {**stage_one, **entry["per_seed"].get(str(seed), {}), **rows}
         entry["summary"] = summary(entry["per_seed"])
         entry["commands"] = runner.commands
-        entry["machine"] = {"cpu": cpu_model(), "load_average": os.getloadavg()}
+        entry["machine"] = {**machine_info(), "load_average": os.getloadavg()}
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(markdown(results))
 

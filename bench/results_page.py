@@ -240,7 +240,7 @@ def davis_section(davis: dict) -> list[str]:
             "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds). "
             "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames' height: "
             "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
-            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240). "
+            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its options cell says otherwise (davis.json's `about`). "
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
@@ -248,6 +248,7 @@ def davis_section(davis: dict) -> list[str]:
         for name, entry in others:
             stages = [(stage, entry.get(f"{stage}_options", [])) for stage in ("cam", "train", "predict")]
             options = "; ".join([f"{stage} `{' '.join(given)}`" for stage, given in stages if given] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
+            options += f" ({entry['about']})" if entry.get("about") else ""
             cells = []
             for row in DAVIS_VARIANT_COLUMNS:
                 values = entry["summary"].get(row)
@@ -406,9 +407,7 @@ def page(folder: Path = RESULTS) -> str:
         "Every row says whether the dense CRF ran: \"+ CRF\" (`vscr predict`'s default) or \"no CRF\". A CAM",
         "row is Stage I's pseudo-labels; \"CAM + CRF\" is the same through that CRF (`vscr cam --crf`), the",
         "like-with-like control of a \"+ CRF\" network row ([0019](decisions/0019-cam-crf.md)). Machines:",
-        f"2 CPU cores, no GPU, unless a row says otherwise; `results.json` ran on {RESULTS_MACHINE}.",
-        f"Older tables, their prose and the analyses behind each default: [results-history.md]({HISTORY})",
-        "and the [decision records](decisions/README.md).",
+        f"2 CPU cores, no GPU, unless a row says otherwise; `results.json` ran on {RESULTS_MACHINE}. Older tables, their prose and the analyses behind each default: [results-history.md]({HISTORY}) and the [decision records](decisions/README.md).",
         "",
         "## The defaults of now on the synthetic benchmark (action head)",
         "",

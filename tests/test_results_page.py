@@ -76,3 +76,11 @@ def test_a_davis_variant_on_reverted_code_is_left_to_the_history(results_page: M
     }
     page = "\n".join(results_page.davis_section({"variants": variants}))
     assert "| `kept` |" in page and "`gone`" not in page and "results-history.md" in page
+
+
+def test_a_davis_variant_says_what_sets_it_apart_in_its_options_cell(results_page: ModuleType) -> None:
+    """davis.json's ``about`` (e.g. another machine or Stage I) follows the variant's options, with its rounds."""
+    summary = {"dev: VSCR, given tags, CRF": {"seeds": 3, "actor_action.miou": [60.0, 1.0], "fg_iou": [50.0, 1.0]}}
+    variants = {"rounds-2": {"train_options": [], "rounds": 2, "per_seed": {"0": {}, "1": {}, "2": {}}, "summary": summary, "about": "a Zen 4, bf16"}}
+    page = "\n".join(results_page.davis_section({"variants": variants}))
+    assert "| `rounds-2` | 2 rounds (a Zen 4, bf16) | 3 |" in page and "60.0 / 50.0" in page
