@@ -228,7 +228,7 @@ def davis_section(davis: dict) -> list[str]:
     defaults = variants.get(DAVIS_DEFAULTS, {})
     if defaults.get("summary"):
         seeds = ", ".join(sorted(defaults.get("per_seed", {}), key=int))
-        machine = defaults.get("machine", {}).get("cpu", "not recorded")
+        machine = cpu_name(defaults["machine"]) if "machine" in defaults else "not recorded"
         lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`; the CRF at 160 rows on both sides, [0027](decisions/0027-crf-height-default.md)); seeds {seeds}; machine as recorded: {machine}.", ""]
         lines += ["| row | seeds | " + " | ".join(title for _, title in DAVIS_MEASURES) + " |", "|---|---:|" + "---:|" * len(DAVIS_MEASURES)]
         for row, values in defaults["summary"].items():

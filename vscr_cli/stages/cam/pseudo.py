@@ -115,11 +115,9 @@ def superpixels(frame: np.ndarray, segments: int, height: int = 0) -> np.ndarray
     H, SLIC runs on the frame shrunk to that many rows (area) and its ids are resized back (nearest):
     its cost grows with the pixels."""
     size = shrunk_to_height(frame.shape[:2], height)
-    if size == frame.shape[:2]:
-        return slic(frame, n_segments=segments, compactness=10, start_label=0)
-    small = resize_to_height(frame, size[0])
-    regions = slic(small, n_segments=segments, compactness=10, start_label=0).astype(np.int32)
-    return cv2.resize(regions, frame.shape[1::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64)
+    shrunk = size != frame.shape[:2]
+    regions = slic(resize_to_height(frame, size[0]) if shrunk else frame, n_segments=segments, compactness=10, start_label=0)
+    return cv2.resize(regions.astype(np.int32), frame.shape[1::-1], interpolation=cv2.INTER_NEAREST).astype(np.int64) if shrunk else regions
 
 
 def superpixel_means(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
