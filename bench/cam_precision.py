@@ -33,7 +33,8 @@ PRECISIONS = ("fp32", "bf16")
 
 
 class TimedRunner(Runner):
-    """A Runner that records the seconds of each command it runs, by product."""
+    """A Runner that records the seconds of each command it runs, by product (its folder and name:
+    every synthetic draw has a ``tags.csv``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,7 +44,7 @@ class TimedRunner(Runner):
         started, existed = time.perf_counter(), product.exists()
         made = super().ensure(product, *args)
         if not existed:
-            self.seconds[product.name] = round(time.perf_counter() - started, 1)
+            self.seconds[f"{product.parent.name}/{product.name}"] = round(time.perf_counter() - started, 1)
         return made
 
 
