@@ -216,7 +216,7 @@ def main() -> None:
         rows = seed_rows(runner, args.work, data, made, seed, args.variant, args.train_options, args.models, args.rounds, predicting)
         entry["per_seed"][str(seed)] = {**stage_one, **entry["per_seed"].get(str(seed), {}), **rows}
         entry["summary"] = summary(entry["per_seed"])
-        entry["commands"] = runner.commands
+        entry["commands"] = list(dict.fromkeys([*entry.get("commands", []), *runner.commands]))  # a later run (other --models) adds its own
         entry["machine"] = {**machine_info(), "load_average": os.getloadavg()}
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(markdown(results))

@@ -231,13 +231,10 @@ PAPER_TRAIN = ("--preset", "paper-cpu")
 PAPER_PREDICT = ("--preset", "paper")
 
 
-def paper_rows(ablation: str = "") -> Part:
-    """The paper's method at CPU scale on the seed's demo data, made without the rest of the demo (its
-    ``vscr synth``, edges and Stage I as the demo makes them; the classifier reused; Stage I, training
-    and inference by their paper presets): its pseudo-labels, the network without the CRF (the paper's
-    inference) and with it; beside them the defaults' model on the same stores, with and without the
-    CRF, so every row compares like with like on one machine. With ``ablation``: that Table 3
-    ablation under the paper's settings, on the test split."""
+def same_data_steps() -> dict[str, Step]:
+    """The seed's demo data made without the rest of the demo (``vscr synth``, edges and Stage I as the
+    demo makes them), Stage I by the defaults and by the paper's preset (the classifier reused), each
+    without and with the CRF, on the training frames and the test videos given their tags."""
     size = SIZES[Size.small]
     frames = ("--split", "train", "--every", size.every)
     data, tags = Ref("data"), Ref("data", "tags.csv")
@@ -251,35 +248,63 @@ def paper_rows(ablation: str = "") -> Part:
         steps[name] = Step(("cam", data, *frames, "--tags", tags, *extra, "--crf", "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
         for test, crf in ((f"{name[:-4]}-test", ()), (f"{name}-test", ("--crf",))):  # the same on the test videos, given their tags
             steps[test] = Step(("cam", data, "--split", "test", "--tags", tags, *extra, *crf, "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
+    return steps
+
+
+def same_data_rows(key: str, title: str, model: str, names: Sequence[str], extra: tuple = (), votes: str = "class") -> Part:
+    """Rows KEY-NAME: ``model`` on the same data's ``names`` (``train``: the training frames given
+    their tags; ``test-tags``, ``test``: the test videos with and without them)."""
+    size = SIZES[Size.small]
+    data, tags = Ref("data"), Ref("data", "tags.csv")
+    on_data = {
+        "train": (("--split", "train", "--every", size.every, "--tags", tags), ("--dense", "--predicted-only")),
+        "test-tags": (("--split", "test", "--tags", tags), ("--dense",)),
+        "test": (("--split", "test"), ("--dense",)),
+    }
+    part: Part = ({}, {})
+    for name in names:
+        options, score = on_data[name]
+        predicted(part, f"{key}-{name}", f"{title} ({SPLIT_TITLES[name]})", Ref(model), data, (*options, *extra), score, votes)
+    return part
+
+
+def defaults_rows() -> Part:
+    """The defaults' model on the same data beside Stage I through the same CRF: every row like with
+    like, on one machine (the ``paper-cpu`` group's control rows, without the paper's model)."""
+    data = Ref("data")
+    title = "the defaults on the same data"
+    defaults = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", SIZES[Size.small].iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+    return merged(
+        (same_data_steps(), {}),
+        ({"model:defaults": defaults}, {"paper-defaults-cam-train": Row(f"{title}: CAM (train), no CRF", "cam", data, ("--dense", "--predicted-only"))}),
+        ({}, {"paper-defaults-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-crf", data, ("--dense", "--predicted-only"))}),
+        ({}, {"paper-defaults-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", "cam-test", data, ("--dense",))}),
+        ({}, {"paper-defaults-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", "cam-crf-test", data, ("--dense",))}),
+        same_data_rows("paper-defaults-crf", f"{title}: VSCR + CRF", "model:defaults", ("train", "test-tags", "test"), (CRF,), votes="actor"),
+        same_data_rows("paper-defaults-no-crf", f"{title}: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
+    )
+
+
+def paper_rows(ablation: str = "") -> Part:
+    """The paper's method at CPU scale on the seed's demo data (:func:`same_data_steps`; Stage I,
+    training and inference by their paper presets): its pseudo-labels, the network without the CRF
+    (the paper's inference) and with it; beside them :func:`defaults_rows`, so every row compares
+    like with like on one machine. With ``ablation``: that Table 3 ablation under the paper's
+    settings, on the test split."""
+    data = Ref("data")
     options = ABLATIONS.get(ablation, ())
     key, title = (f"paper-cpu-{ablation}", f"paper at CPU scale, w/o {ablation[3:]}") if ablation else ("paper-cpu", "paper at CPU scale")
     model = f"model:{key}"
-    steps[model] = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam-paper"), *PAPER_TRAIN, "--seed", SEED, *options, "-o", OUT, "--overwrite"), done="config.json")
-    test = {"test-tags": ("--split", "test", "--tags", tags), "test": ("--split", "test")}
-    on_data = {"train": ((*frames, "--tags", tags), ("--dense", "--predicted-only")), **{name: (split, ("--dense",)) for name, split in test.items()}}
-
-    def rows_of(key: str, title: str, model: str, names: Sequence[str], extra: tuple = (), votes: str = "class") -> Part:
-        part: Part = ({}, {})
-        for name in names:
-            options, score = on_data[name]
-            predicted(part, f"{key}-{name}", f"{title} ({SPLIT_TITLES[name]})", Ref(model), data, (*options, *extra), score, votes)
-        return part
-
-    parts = [(steps, {}), rows_of(key, f"{title}: VSCR, no CRF", model, ("test-tags", "test") if ablation else tuple(on_data), PAPER_PREDICT)]
+    steps = {**same_data_steps(), model: Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam-paper"), *PAPER_TRAIN, "--seed", SEED, *options, "-o", OUT, "--overwrite"), done="config.json")}
+    parts = [(steps, {}), same_data_rows(f"{key}", f"{title}: VSCR, no CRF", model, ("test-tags", "test") if ablation else ("train", "test-tags", "test"), PAPER_PREDICT)]
     if not ablation:
-        defaults = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", size.iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
         parts += [
-            ({"model:defaults": defaults}, {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", data, ("--dense", "--predicted-only"))}),
+            ({}, {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", data, ("--dense", "--predicted-only"))}),
             ({}, {"paper-cpu-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-paper-crf", data, ("--dense", "--predicted-only"))}),
             ({}, {"paper-cpu-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", "cam-paper-test", data, ("--dense",))}),
             ({}, {"paper-cpu-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", "cam-paper-crf-test", data, ("--dense",))}),
-            rows_of(f"{key}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
-            ({}, {"paper-defaults-cam-train": Row("the defaults on the same data: CAM (train), no CRF", "cam", data, ("--dense", "--predicted-only"))}),
-            ({}, {"paper-defaults-cam-crf-train": Row("the defaults on the same data: CAM + CRF (train)", "cam-crf", data, ("--dense", "--predicted-only"))}),
-            ({}, {"paper-defaults-cam-test-tags": Row("the defaults on the same data: CAM (test, tags given), no CRF", "cam-test", data, ("--dense",))}),
-            ({}, {"paper-defaults-cam-crf-test-tags": Row("the defaults on the same data: CAM + CRF (test, tags given)", "cam-crf-test", data, ("--dense",))}),
-            rows_of("paper-defaults-crf", "the defaults on the same data: VSCR + CRF", "model:defaults", tuple(on_data), (CRF,), votes="actor"),
-            rows_of("paper-defaults-no-crf", "the defaults on the same data: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
+            same_data_rows(f"{key}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
+            defaults_rows(),
         ]
     return merged(*parts)
 
@@ -484,6 +509,7 @@ GROUPS: dict[str, Group] = {
         group("action-head-heldout", "the defaults of now and their ablations on 48 held-out videos", heldout_rows()),
         group("tag-memory-heldout", "the full model with vscr train --tag-memory, on the held-out videos", tag_memory_rows()),
         group("paper-cpu", "the paper at CPU scale (its presets) beside the defaults, with and without the CRF", paper_rows()),
+        group("defaults-crf", "the defaults beside Stage I through the same CRF (paper-cpu's control rows alone)", defaults_rows()),
         group("paper-cpu-ablations", "Table 3 under the paper at CPU scale (test split, no CRF)", *(paper_rows(name) for name in ABLATIONS)),
         group("scene-heldout", "the tag term where the scene predicts the class (vscr synth --scene-by-class)", scene_rows()),
     )

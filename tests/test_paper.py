@@ -34,6 +34,7 @@ PAPER_TRAINING = {
     "scale_min": 1.0,
     "scale_max": 1.0,
     "tag_memory": False,
+    "head_gradient": 0.0,  # the head reads the embedding, detached (SPML's softmax classifier)
 }
 #: Eq. 4's concentrations and weights and the clustering (Sec. 3.2, 4.2: "the spherical Kmeans clustering iteration is 10").
 PAPER_OBJECTIVE = {
@@ -61,7 +62,7 @@ def test_paper_cpu_changes_only_the_networks_and_sizes():
     sizes = ("backbone", "motion", "iterations", "batch_size", "learning_rate", "crop", "checkpoint_every", "log_every")
     assert {key for key in paper if paper[key] != small[key]} == set(sizes)
     assert {key: small[key] for key in sizes} == {key: cpu[key] for key in sizes}
-    assert (small["action_head"], small["motion_spatial"], small["new_layers_lr_scale"], small["crop_share"], small["crop_max_class_share"]) == (False, False, 1.0, 0.0, 1.0)
+    assert (small["action_head"], small["motion_spatial"], small["new_layers_lr_scale"], small["crop_share"], small["crop_max_class_share"], small["head_gradient"]) == (False, False, 1.0, 0.0, 1.0, 0.0)
 
 
 def test_cam_preset_paper_is_the_papers_stage_one(cli, tmp_path):

@@ -51,3 +51,19 @@ def test_prediction_works_at_any_frame_size():
         prob = model.predict(torch.randn(1, 3, height, width), motion)
         assert prob.shape == (1, 44, height, width)
         torch.testing.assert_close(prob.sum(1), torch.ones(1, height, width))
+
+
+def test_head_gradient_sets_the_share_of_the_heads_gradient_that_reaches_the_embedding():
+    """0 (SPML's, the default) keeps the segmentation head off the embedding; a share s passes s times the gradient."""
+    config = resolve("cpu", flags={"motion": "none"})
+    frames = torch.randn(2, 3, config.crop, config.crop)
+    gradients = {}
+    for share in (0.0, 0.5, 1.0):
+        torch.manual_seed(0)
+        model = build_model(config).train()
+        model.head_gradient = share
+        model(frames).logits.sum().backward()
+        gradients[share] = model.embed.weight.grad
+    assert gradients[0.0] is None
+    assert gradients[1.0].abs().sum() > 0
+    torch.testing.assert_close(gradients[0.5], gradients[1.0] / 2)

@@ -88,6 +88,9 @@ def command(
     cam_weight: Annotated[Optional[float], _setting("objective.cam_weight", "Weight a_c of the CAM term.", "--w-cam")] = None,
     tag_weight: Annotated[Optional[float], _setting("objective.tag_weight", "Weight a_t of the tag term.", "--w-tag")] = None,
     action_weight: Annotated[Optional[float], _setting("action_weight", "Weight of the action head's term.", "--w-action", min=0)] = None,
+    head_gradient: Annotated[
+        Optional[float], _setting("head_gradient", "Share of the segmentation head's cross-entropy gradient that reaches the embedding (0: detached, SPML's and the paper presets').", "--head-gradient", min=0.0, max=1.0)
+    ] = None,
     workers: Annotated[Optional[int], _setting("workers", "DataLoader worker processes.", "--workers", min=0)] = None,
     seed: Annotated[Optional[int], _setting("seed", "Random seed.", "--seed")] = None,
     precision: PrecisionOption = Precision.auto,
@@ -101,7 +104,7 @@ def command(
         "scale_min": scale_min, "scale_max": scale_max, "crop_max_class_share": crop_max_class_share,
         "backbone": backbone.value if backbone else None, "output_stride": output_stride, "motion": motion.value if motion else None,
         "motion_spatial": motion_spatial, "action_head": action_head, "tag_memory": tag_memory, "labeled_fraction": labeled_fraction,
-        "action_weight": action_weight, "workers": workers, "seed": seed,
+        "action_weight": action_weight, "head_gradient": head_gradient, "workers": workers, "seed": seed,
         "objective.use_edge": use_edge, "objective.use_tag": use_tag, "objective.use_unlabeled": use_unlabeled,
         "objective.edge_concentration": edge_concentration, "objective.cam_concentration": cam_concentration,
         "objective.tag_concentration": tag_concentration, "objective.edge_weight": edge_weight,

@@ -46,6 +46,9 @@ class TrainConfig(ModelConfig):
     memory_iterations: int = 2
     tag_memory: bool = False  # the tag term also reads the memory bank (SPML); off: measured worse (docs/train.md, "The tag term")
     classifier_weight: float = 1.0
+    # the share of the segmentation head's cross-entropy gradient that reaches the embedding; 0: detached
+    # (SPML's, the paper presets'); the cpu preset's 1 (docs/train.md, "The segmentation head")
+    head_gradient: float = 0.0
     action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head and the two-stream video decision")
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
     # augmentation: each sample's window is crop / s pixels a side, s uniform in [scale_min, scale_max]
@@ -92,6 +95,8 @@ class TrainConfig(ModelConfig):
             raise VscrError("--labeled-fraction must be in (0, 1]")
         if not 0 < self.scale_min <= self.scale_max:
             raise VscrError("--scale-min and --scale-max must satisfy 0 < min <= max")
+        if not 0 <= self.head_gradient <= 1:
+            raise VscrError("--head-gradient must be in [0, 1]")
         if not 0 < self.crop_max_class_share <= 1:
             raise VscrError("--crop-max-class-share must be in (0, 1]")
         if self.action_head and self.action_weight <= 0:

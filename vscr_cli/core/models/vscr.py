@@ -10,7 +10,8 @@ stages/train/loop.py), the action branch's own recognition. Embedding head: a 1x
 objective shapes. Segmentation head: a two-layer MLP (1x1 convolutions) over the embedding
 giving logits over background + the 43 A2D classes. It is trained with cross-entropy on CAM
 pseudo-labels over *detached* embeddings (as SPML trains its softmax classifier), so only the
-contrastive terms shape the embedding and the head reads classes off it.
+contrastive terms shape the embedding and the head reads classes off it; ``head_gradient`` > 0 lets
+that share of the head's gradient into the embedding (training's ``head_gradient`` setting).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from vscr_cli.core.models.motion import MotionFusion
 @dataclass
 class VSCROutput:
     embedding: Tensor  # (B, D, h, w) L2-normalised
-    logits: Tensor  # (B, num_classes, h, w), computed from the detached embedding
+    logits: Tensor  # (B, num_classes, h, w), computed from the embedding (detached unless head_gradient)
     actions: Tensor | None = None  # (B, num_actions, h, w) action logits of the projected motion (action head only)
 
 
@@ -55,6 +56,8 @@ class VSCRNet(nn.Module):
         self.action_head = nn.Conv2d(width, num_actions, 1) if motion_encoder is not None and num_actions else None
         self.embed = nn.Conv2d(width, embedding_dim, 1)
         self.classifier = nn.Sequential(nn.Conv2d(embedding_dim, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, num_classes, 1))
+        #: the share of the segmentation head's gradient that reaches the embedding (0: detached, SPML's)
+        self.head_gradient = 0.0
 
     @property
     def stride(self) -> int:
@@ -71,13 +74,19 @@ class VSCRNet(nn.Module):
             if self.action_head is not None:
                 actions = self.action_head(projected).float()
         embedding = F.normalize(self.embed(features).float(), dim=1)
-        logits = self.classifier(embedding.detach())
+        logits = self.classifier(scale_gradient(embedding, self.head_gradient))
         return VSCROutput(embedding, logits, actions)
 
     @torch.no_grad()
     def predict(self, frames: Tensor, motion: Tensor | None = None) -> Tensor:
         """Class probabilities at the input resolution: (B, num_classes, H, W)."""
         return upsample(self.forward(frames, motion).logits.float(), frames.shape[-2:]).softmax(dim=1)
+
+
+def scale_gradient(tensor: Tensor, share: float) -> Tensor:
+    """``tensor`` unchanged forwards, its gradient times ``share`` backwards (0: detached)."""
+    detached = tensor.detach()
+    return detached if not share else detached + share * (tensor - detached)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -116,6 +116,7 @@ def train(
     returns the logged steps of this run."""
     torch.manual_seed(config.seed)
     model = build_model(config, backbone_state, motion_state).to(device)
+    model.head_gradient = config.head_gradient
     pretrained = [p for p in model.backbone.parameters() if p.requires_grad]
     new_layers = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith("backbone.")]
     optimizer = torch.optim.SGD(
