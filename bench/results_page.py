@@ -95,8 +95,8 @@ MACHINES = {
 }
 #: results.json's three-seed benchmark ran on this machine (results.json does not record it).
 RESULTS_MACHINE = "a 2-core Intel Xeon (Sapphire Rapids, AMX)"
-#: What RESULTS.md said of the machine davis.json records as "AMD EPYC".
-DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32"
+#: What RESULTS.md said of the machine davis.json records as "AMD EPYC" without its family and model.
+DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32; \"(25/17, avx512_bf16)\" a Zen 4, training in bf16"
 #: The like-with-like controls group paper-cpu measures for the defaults: (where, VSCR + CRF row, CAM + CRF row).
 SYNTH_CONTROLS = (
     ("train", "paper-defaults-crf-train", "paper-defaults-cam-crf-train"),
@@ -229,7 +229,8 @@ def davis_section(davis: dict) -> list[str]:
     if defaults.get("summary"):
         seeds = ", ".join(sorted(defaults.get("per_seed", {}), key=int))
         machine = cpu_name(defaults["machine"]) if "machine" in defaults else "not recorded"
-        lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`; the CRF at 160 rows on both sides, [0027](decisions/0027-crf-height-default.md)); seeds {seeds}; machine as recorded: {machine}.", ""]
+        about = f" ({defaults['about']})" if defaults.get("about") else ""
+        lines += ["", f"`{DAVIS_DEFAULTS}`: **the defaults of now** (the README's path: `vscr cam`, `vscr train`, `vscr predict`; the CRF at 160 rows on both sides, [0027](decisions/0027-crf-height-default.md)); seeds {seeds}; machine as recorded: {machine}{about}.", ""]
         lines += ["| row | seeds | " + " | ".join(title for _, title in DAVIS_MEASURES) + " |", "|---|---:|" + "---:|" * len(DAVIS_MEASURES)]
         for row, values in defaults["summary"].items():
             lines.append(f"| {row} | {values['seeds']} | " + " | ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) + " |")
@@ -241,6 +242,7 @@ def davis_section(davis: dict) -> list[str]:
             "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames' height: "
             "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
             "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its options cell says otherwise (davis.json's `about`). "
+            "Every variant trained with the segmentation head detached, before [0032](decisions/0032-head-gradient.md) (`--head-gradient 0` reruns it; compare them with `detached-head`), unless its options cell says otherwise. "
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
@@ -409,9 +411,9 @@ def page(folder: Path = RESULTS) -> str:
         "like-with-like control of a \"+ CRF\" network row ([0019](decisions/0019-cam-crf.md)). Machines:",
         f"2 CPU cores, no GPU, unless a row says otherwise; `results.json` ran on {RESULTS_MACHINE}. Older tables, their prose and the analyses behind each default: [results-history.md]({HISTORY}) and the [decision records](decisions/README.md).",
         "",
-        "## The defaults of now on the synthetic benchmark (action head)",
+        "## The defaults on the synthetic benchmark (action head; the head detached, before 0032)",
         "",
-        "The `cpu` preset's model as `vscr train` makes it today (crops redrawn at a class share above 0.75,",
+        "The `cpu` preset's model as `vscr train` made it before [0032](decisions/0032-head-gradient.md) (crops redrawn at a class share above 0.75,",
         "the action head; the 160-row working height leaves the demo's 120-px frames alone), predicted as",
         "`vscr predict` does by default (dense CRF, actor tag votes given tags, the two-stream video decision",
         f"without them): `bench/results.py` groups {', '.join(f'`{g}`' for g in DEFAULT_GROUPS)}, on each seed's demo stores.",
@@ -428,8 +430,8 @@ def page(folder: Path = RESULTS) -> str:
         controls = [(where, stats[vscr], stats[cam]) for where, vscr, cam in SYNTH_CONTROLS if vscr in stats and cam in stats]
         if controls:
             lines += [
-                "The CAM rows above have no CRF. The like-with-like controls are in group `paper-cpu`: the defaults' model",
-                "retrained on the same seeds' demo data beside Stage I through the same CRF ([below](#the-paper-configuration-at-cpu-scale);",
+                "The CAM rows above have no CRF. The like-with-like controls are in group `paper-cpu`: the defaults of now (0032) trained",
+                "on the same seeds' demo data beside Stage I through the same CRF ([below](#the-paper-configuration-at-cpu-scale);",
                 "actor-action mIoU / fg IoU): " + "; ".join(f"{where}: VSCR + CRF {synthetic_pair(v)} against CAM + CRF {synthetic_pair(c)}" for where, v, c in controls) + ".",
             ]
         else:
@@ -443,7 +445,7 @@ def page(folder: Path = RESULTS) -> str:
         "Decision records: [0007](decisions/0007-crop-redraw.md) (crops), [0009](decisions/0009-dense-crf.md) (CRF),",
         "[0010](decisions/0010-tag-votes.md) (tag votes), [0011](decisions/0011-action-head.md) (action head, video decision).",
         "",
-        "## Table 3 under the defaults of now",
+        "## Table 3 under the defaults (the head detached, before 0032)",
         "",
         "Each ablation trained as the defaults with one option changed and predicted with the CRF",
         f"(groups {', '.join(f'`{g}`' for g in ABLATION_GROUPS)}, `action-head-heldout`); actor-action mIoU unless the",
@@ -472,7 +474,7 @@ def page(folder: Path = RESULTS) -> str:
             "scored on the same frames; `dev`: trained on davis-dev alone; `more (inductive)`: the davis-dev",
             "model on davis-more. \"CRF\" on a VSCR row: `vscr predict`'s dense CRF; on a CAM row: the",
             "pseudo-labels through the same CRF (`vscr cam --crf`). Mean ± standard deviation over the seeds",
-            f"(one seed: the value); \"AMD EPYC\" is {DAVIS_MACHINE}. The reading, the per-video numbers, the probe table and the `adult-none`",
+            f"(one seed: the value); a bare \"AMD EPYC\" is {DAVIS_MACHINE}. The reading, the per-video numbers, the probe table and the `adult-none`",
             f"analysis: [results-history.md]({HISTORY}#the-davis-benchmark-at-320-px-issue-36); decisions",
             "[0005](decisions/0005-working-height.md), [0019](decisions/0019-cam-crf.md), [0020](decisions/0020-doubt-band.md).",
             *davis_section(davis),
@@ -484,16 +486,15 @@ def page(folder: Path = RESULTS) -> str:
         "",
         "`vscr cam --preset paper`, `vscr train --preset paper-cpu` and `vscr predict --preset paper`: the",
         "paper's choices on the CPU networks and sizes ([paper.md](paper.md)).",
-        (f"Recorded rows that use it: {', '.join(f'`{row}`' for row in paper)}." if paper else "**Not yet measured**: no command recorded in `results.json` or `davis.json` uses `--preset paper-cpu`."),
+        *([] if paper else ["**Not yet measured**: no command recorded in `results.json` or `davis.json` uses `--preset paper-cpu`."]),
         *paper_davis_table(davis),
         "",
     ]
     if any(row in record.get("mean_std", {}) for rows in PAPER_SYNTH.values() for row in rows):
         machine = record.get("machines", {}).get("paper-cpu", "not recorded")
         lines += [
-            f"Synthetic (`bench/results.py` group `paper-cpu`; machine: {machine}): each seed's demo data,",
-            "edges and Stage I made once; the paper's model and the defaults' model trained on them, so every",
-            "row compares like with like. davis-dev: variant `paper-cpu` in the davis variants table above.",
+            f"Synthetic (`bench/results.py` group `paper-cpu`; machine: {machine}): each seed's demo data, edges and Stage I",
+            "made once, the paper's and the defaults' models trained on them: every row like with like.",
             "",
             *paper_synthetic_table(record),
             "",

@@ -47,7 +47,7 @@ class TrainConfig(ModelConfig):
     tag_memory: bool = False  # the tag term also reads the memory bank (SPML); off: measured worse (docs/train.md, "The tag term")
     classifier_weight: float = 1.0
     # the share of the segmentation head's cross-entropy gradient that reaches the embedding; 0: detached
-    # (SPML's, the paper presets'); the cpu preset's 1 (docs/train.md, "The segmentation head")
+    # (SPML's, the paper presets'); the cpu preset's 1 (docs/decisions/0032-head-gradient.md)
     head_gradient: float = 0.0
     action_weight: float = 0.3  # the action head's term (docs/train.md, "The action head and the two-stream video decision")
     new_layers_lr_scale: float = 10.0  # layers not from the pretrained backbone learn this much faster (DeepLab)
