@@ -442,8 +442,7 @@ def page(folder: Path = RESULTS) -> str:
             ]
         lines.append("")
     lines += [
-        "Decision records: [0007](decisions/0007-crop-redraw.md) (crops), [0009](decisions/0009-dense-crf.md) (CRF),",
-        "[0010](decisions/0010-tag-votes.md) (tag votes), [0011](decisions/0011-action-head.md) (action head, video decision).",
+        "Decision records: [0007](decisions/0007-crop-redraw.md) (crops), [0009](decisions/0009-dense-crf.md) (CRF), [0010](decisions/0010-tag-votes.md) (tag votes), [0011](decisions/0011-action-head.md) (action head, video decision), [0032](decisions/0032-head-gradient.md) (head gradient).",
         "",
         "## Table 3 under the defaults (the head detached, before 0032)",
         "",
@@ -475,8 +474,7 @@ def page(folder: Path = RESULTS) -> str:
             "model on davis-more. \"CRF\" on a VSCR row: `vscr predict`'s dense CRF; on a CAM row: the",
             "pseudo-labels through the same CRF (`vscr cam --crf`). Mean ± standard deviation over the seeds",
             f"(one seed: the value); a bare \"AMD EPYC\" is {DAVIS_MACHINE}. The reading, the per-video numbers, the probe table and the `adult-none`",
-            f"analysis: [results-history.md]({HISTORY}#the-davis-benchmark-at-320-px-issue-36); decisions",
-            "[0005](decisions/0005-working-height.md), [0019](decisions/0019-cam-crf.md), [0020](decisions/0020-doubt-band.md).",
+            f"analysis: [results-history.md]({HISTORY}#the-davis-benchmark-at-320-px-issue-36); decisions [0005](decisions/0005-working-height.md), [0019](decisions/0019-cam-crf.md), [0020](decisions/0020-doubt-band.md), [0032](decisions/0032-head-gradient.md).",
             *davis_section(davis),
             "",
         ]
