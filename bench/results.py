@@ -268,18 +268,28 @@ def same_data_rows(key: str, title: str, model: str, names: Sequence[str], extra
     return part
 
 
+def same_data_cam_rows(key: str, title: str, cam: str) -> Part:
+    """Rows KEY-cam-train, KEY-cam-crf-train, KEY-cam-test-tags, KEY-cam-crf-test-tags: the Stage I
+    stores CAM, CAM-crf, CAM-test and CAM-crf-test of :func:`same_data_steps` scored as they are."""
+    data = Ref("data")
+    train, test = ("--dense", "--predicted-only"), ("--dense",)
+    return {}, {
+        f"{key}-cam-train": Row(f"{title}: CAM (train), no CRF", cam, data, train),
+        f"{key}-cam-crf-train": Row(f"{title}: CAM + CRF (train)", f"{cam}-crf", data, train),
+        f"{key}-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", f"{cam}-test", data, test),
+        f"{key}-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", f"{cam}-crf-test", data, test),
+    }
+
+
 def defaults_rows() -> Part:
     """The defaults' model on the same data beside Stage I through the same CRF: every row like with
     like, on one machine (the ``paper-cpu`` group's control rows, without the paper's model)."""
-    data = Ref("data")
     title = "the defaults on the same data"
     defaults = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", SIZES[Size.small].iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
     return merged(
         (same_data_steps(), {}),
-        ({"model:defaults": defaults}, {"paper-defaults-cam-train": Row(f"{title}: CAM (train), no CRF", "cam", data, ("--dense", "--predicted-only"))}),
-        ({}, {"paper-defaults-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-crf", data, ("--dense", "--predicted-only"))}),
-        ({}, {"paper-defaults-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", "cam-test", data, ("--dense",))}),
-        ({}, {"paper-defaults-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", "cam-crf-test", data, ("--dense",))}),
+        ({"model:defaults": defaults}, {}),
+        same_data_cam_rows("paper-defaults", title, "cam"),
         same_data_rows("paper-defaults-crf", f"{title}: VSCR + CRF", "model:defaults", ("train", "test-tags", "test"), (CRF,), votes="actor"),
         same_data_rows("paper-defaults-no-crf", f"{title}: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
     )
@@ -291,7 +301,6 @@ def paper_rows(ablation: str = "") -> Part:
     (the paper's inference) and with it; beside them :func:`defaults_rows`, so every row compares
     like with like on one machine. With ``ablation``: that Table 3 ablation under the paper's
     settings, on the test split."""
-    data = Ref("data")
     options = ABLATIONS.get(ablation, ())
     key, title = (f"paper-cpu-{ablation}", f"paper at CPU scale, w/o {ablation[3:]}") if ablation else ("paper-cpu", "paper at CPU scale")
     model = f"model:{key}"
@@ -299,10 +308,7 @@ def paper_rows(ablation: str = "") -> Part:
     parts = [(steps, {}), same_data_rows(f"{key}", f"{title}: VSCR, no CRF", model, ("test-tags", "test") if ablation else ("train", "test-tags", "test"), PAPER_PREDICT)]
     if not ablation:
         parts += [
-            ({}, {"paper-cpu-cam-train": Row(f"{title}: CAM (train), no CRF", "cam-paper", data, ("--dense", "--predicted-only"))}),
-            ({}, {"paper-cpu-cam-crf-train": Row(f"{title}: CAM + CRF (train)", "cam-paper-crf", data, ("--dense", "--predicted-only"))}),
-            ({}, {"paper-cpu-cam-test-tags": Row(f"{title}: CAM (test, tags given), no CRF", "cam-paper-test", data, ("--dense",))}),
-            ({}, {"paper-cpu-cam-crf-test-tags": Row(f"{title}: CAM + CRF (test, tags given)", "cam-paper-crf-test", data, ("--dense",))}),
+            same_data_cam_rows(key, title, "cam-paper"),
             same_data_rows(f"{key}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (*PAPER_PREDICT, CRF)),
             defaults_rows(),
         ]
