@@ -79,13 +79,17 @@ class Predictor:
         """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
         (B, 44, h, w), float32 at the network's stride. With ``fold_norms`` the first call folds the
         network's batch norms into its convolutions (:func:`~vscr_cli.core.models.folding.folded`,
-        probed on its first frame; ordinary tensors, made outside inference mode)."""
-        images = torch.from_numpy(((frames.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2).copy()).to(self.device)
+        probed on its first frame; ordinary tensors, made outside inference mode) and puts it in
+        channels-last memory format, as the frames: oneDNN's faster layout on CPUs."""
+        images = torch.from_numpy((frames.astype(np.float32) - self.mean) / self.std).permute(0, 3, 1, 2).to(self.device)  # channels-last strides
         motion_tensor = torch.from_numpy(motion).to(self.device) if motion is not None else None
         if self.fold_norms:
             first_motion = motion_tensor[:1] if motion_tensor is not None else None
             with torch.inference_mode(False):
                 self.model, self.fold_norms = folded(self.model, lambda network: network(images[:1], first_motion).logits), False
+                self.model = self.model.to(memory_format=torch.channels_last)
+        if motion_tensor is not None and motion_tensor.dim() == 4:
+            motion_tensor = motion_tensor.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.dtype):
             output = self.model(images, motion_tensor)
         return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
