@@ -2,7 +2,8 @@
 the network against the pseudo-labels it learns from, both sides with and without the same CRF.
 
 Data: the 12 DAVIS-2016 sequences of ../shared/data/davis-dev (7) and davis-more (5), every 5th
-frame read at 320 px (A2D's ``clips320H``), scored against the full-size masks. Stores and models
+frame (``--every``; 1: every frame, as the README's commands read them) read at 320 px (A2D's
+``clips320H``), scored against the full-size masks. Stores and models
 go under ``--work`` (build/davis), the scores into ``--out`` (JSON: per seed, mean and standard
 deviation, and every command). Every step is a ``vscr`` command run as a user would type it; a
 step whose product exists is not run again (delete it to redo).
@@ -21,6 +22,7 @@ Rows, each model trained with the README's defaults (``vscr train``: the cpu pre
     python bench/davis.py --seeds 0 1 2 --variant no-share -- --crop-share 0   # a variant: train options after --
     python bench/davis.py --seeds 0 1 2 --models dev --variant paper-cpu "--cam-options=--preset paper --arch tf_efficientnet_lite0" "--predict-options=--preset paper" -- --preset paper-cpu
                                                                           # the paper at CPU scale (docs/paper.md)
+    python bench/davis.py --seeds 0 1 2 --models all --every 1 --variant every-frame   # every frame, the README's path
     python bench/davis.py --markdown                                      # the table of --out
 """
 
@@ -44,7 +46,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SETS = {"dev": SHARED / "davis-dev", "more": SHARED / "davis-more"}
 HEIGHT, EVERY = 320, 5
-FRAMES = ("--every", str(EVERY), "--height", str(HEIGHT))
 METRICS = ("actor_action.miou", "fg_iou")
 
 
@@ -101,29 +102,37 @@ def slug(options: list[str]) -> str:
     return "".join("-" + option.lstrip("-") for option in options)
 
 
-def stores(runner: Runner, work: Path, data: dict[str, Path], cam_options: list[str], models: list[str]) -> dict[str, Path]:
+def frame_options(every: int) -> tuple[str, ...]:
+    """The frames every stage reads: every ``every``-th, at A2D's height."""
+    return ("--every", str(every), "--height", str(HEIGHT))
+
+
+def stores(runner: Runner, work: Path, data: dict[str, Path], cam_options: list[str], models: list[str], every: int = EVERY) -> dict[str, Path]:
     """Edges and cam stores of the ``models``' sets (``all``, ``dev``; each set with its own
     classifier, fitted once), and with ``dev`` Stage I on ``more`` with the dev classifier; each cam
-    store also through the CRF (``--crf``)."""
+    store also through the CRF (``--crf``). Of every ``every``-th frame (named so where not
+    :data:`EVERY`)."""
     made = {}
+    frames, suffix = frame_options(every), "" if every == EVERY else f"-every{every}"
     for name in models:
-        made[f"edges-{name}"] = runner.ensure(work / f"edges-{name}.zarr", "edges", data[name], *FRAMES, "-o", work / f"edges-{name}.zarr")
+        made[f"edges-{name}"] = runner.ensure(work / f"edges-{name}{suffix}.zarr", "edges", data[name], *frames, "-o", work / f"edges-{name}{suffix}.zarr")
     for name, classifier in [(name, name) for name in models] + ([("more", "dev")] if "dev" in models else []):
-        tags = ("--tags", data[name] / "tags.csv", "--classifier", work / f"cam-{classifier}.classifier")
+        tags = ("--tags", data[name] / "tags.csv", "--classifier", work / f"cam-{classifier}{suffix}.classifier")
         crf_options = cam_options if "--crf" in cam_options else [*cam_options, "--crf"]
         for key, options in ((f"cam-{name}", cam_options), (f"cam-{name}-crf", crf_options)):
-            store = work / f"cam-{name}{slug(options)}.zarr"
-            made[key] = runner.ensure(store, "cam", data[name], *FRAMES, *tags, *options, "-o", store)
+            store = work / f"cam-{name}{slug(options)}{suffix}.zarr"
+            made[key] = runner.ensure(store, "cam", data[name], *frames, *tags, *options, "-o", store)
     return made
 
 
-def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str, Path], seed: int, variant: str, options: list[str], models: list[str], rounds: int, predicting: Sequence[str] = ()) -> dict[str, dict]:
+def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str, Path], seed: int, variant: str, options: list[str], models: list[str], rounds: int, predicting: Sequence[str] = (), every: int = EVERY) -> dict[str, dict]:
     """One seed's rows (see the module's docstring) of the ``models`` (``all``, ``dev``), each the
     last of ``rounds`` trainings: round r learns from round r-1's predictions on its training
     frames given their tags (``vscr predict --tags``, with the CRF: a self-training round). Every
     scored prediction takes the ``predicting`` options too (``--preset paper``). An earlier round's
     model is scored too (rows named ``round r``, given tags, with the CRF: the labels it passed on,
-    and without), so the rounds' numbers say where to stop."""
+    and without), so the rounds' numbers say where to stop. Predictions hold every ``every``-th frame, as the stores."""
+    frames = frame_options(every)[:2]
     folder = work / variant / f"s{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
@@ -134,19 +143,19 @@ def seed_rows(runner: Runner, work: Path, data: dict[str, Path], made: dict[str,
             model = folder / f"model-{name}" if round_ == rounds else folder / f"model-{name}-round{round_}"
             runner.ensure(model, "train", data[name], "--edges", made[f"edges-{name}"], *targets, "--seed", seed, *options, "--no-tensorboard", "-o", model)
             if round_ < rounds:
-                relabelled = runner.ensure(folder / f"labels-{name}-round{round_}.zarr", "predict", data[name], *FRAMES[:2], *tags, "-m", model, "-o", folder / f"labels-{name}-round{round_}.zarr")
+                relabelled = runner.ensure(folder / f"labels-{name}-round{round_}.zarr", "predict", data[name], *frames, *tags, "-m", model, "-o", folder / f"labels-{name}-round{round_}.zarr")
                 targets = ("--cam", relabelled, *tags)
-                plain = runner.ensure(folder / f"pred-{name}-round{round_}--no-crf.zarr", "predict", data[name], *FRAMES[:2], *tags, *predicting, "--no-crf", "-m", model, "-o", folder / f"pred-{name}-round{round_}--no-crf.zarr")
+                plain = runner.ensure(folder / f"pred-{name}-round{round_}--no-crf.zarr", "predict", data[name], *frames, *tags, *predicting, "--no-crf", "-m", model, "-o", folder / f"pred-{name}-round{round_}--no-crf.zarr")
                 rows[f"{name}: VSCR round {round_}, given tags"] = score(runner, plain, data[name])
                 if not predicting:  # the labels passed on are the scored prediction with the CRF
                     rows[f"{name}: VSCR round {round_}, given tags, CRF"] = score(runner, relabelled, data[name])
         for crf in ("--no-crf", "--crf"):
-            store = runner.ensure(folder / f"pred-{name}{crf}.zarr", "predict", data[name], *FRAMES[:2], *tags, *predicting, crf, "-m", model, "-o", folder / f"pred-{name}{crf}.zarr")
+            store = runner.ensure(folder / f"pred-{name}{crf}.zarr", "predict", data[name], *frames, *tags, *predicting, crf, "-m", model, "-o", folder / f"pred-{name}{crf}.zarr")
             rows[f"{name}: VSCR, given tags{', CRF' if crf == '--crf' else ''}"] = score(runner, store, data[name])
     model = folder / "model-dev"
     for tagged in (False, True) if "dev" in models else ():
         tags = ("--tags", data["more"] / "tags.csv") if tagged else ()
-        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *FRAMES[:2], *tags, *predicting, "--crf", "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
+        store = runner.ensure(folder / f"pred-more{'-tags' if tagged else ''}.zarr", "predict", data["more"], *frames, *tags, *predicting, "--crf", "-m", model, "-o", folder / f"pred-more{'-tags' if tagged else ''}.zarr")
         rows[f"more (inductive): VSCR{', given tags' if tagged else ''}, CRF"] = score(runner, store, data["more"])
     return rows
 
@@ -193,6 +202,7 @@ def main() -> None:
     parser.add_argument("--cam-options", default="", help="vscr cam options of the variant's pseudo-labels (one string)")
     parser.add_argument("--predict-options", default="", help="vscr predict options of the variant's scored predictions (one string)")
     parser.add_argument("--rounds", type=int, default=1, help="trainings per model, each after the first on the last one's predicted labels")
+    parser.add_argument("--every", type=int, default=EVERY, help="every Nth frame for every stage (stores, training, the scored predictions); 1: every frame, the README's path")
     parser.add_argument("--models", nargs="+", choices=("all", "dev"), default=["all", "dev"], help="which models to train: on all 12 sequences, on davis-dev")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "davis")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "davis.json")
@@ -206,14 +216,14 @@ def main() -> None:
     runner = Runner()
     data = layout(args.work)
     cam_options = shlex.split(args.cam_options)
-    made = stores(runner, args.work, data, cam_options, args.models)
+    made = stores(runner, args.work, data, cam_options, args.models, args.every)
     stage_one = cam_rows(runner, data, made, args.models)
     predicting = shlex.split(args.predict_options)
-    entry = results["variants"].setdefault(args.variant, {"train_options": args.train_options, "cam_options": cam_options, "predict_options": predicting, "rounds": args.rounds, "per_seed": {}})
-    if (entry["train_options"], entry.get("cam_options", []), entry.get("predict_options", []), entry.get("rounds", 1)) != (args.train_options, cam_options, predicting, args.rounds):
+    entry = results["variants"].setdefault(args.variant, {"train_options": args.train_options, "cam_options": cam_options, "predict_options": predicting, "rounds": args.rounds, "every": args.every, "per_seed": {}})
+    if (entry["train_options"], entry.get("cam_options", []), entry.get("predict_options", []), entry.get("rounds", 1), entry.get("every", EVERY)) != (args.train_options, cam_options, predicting, args.rounds, args.every):
         raise SystemExit(f"variant {args.variant!r} was run with other options: name this one differently")
     for seed in args.seeds:
-        rows = seed_rows(runner, args.work, data, made, seed, args.variant, args.train_options, args.models, args.rounds, predicting)
+        rows = seed_rows(runner, args.work, data, made, seed, args.variant, args.train_options, args.models, args.rounds, predicting, args.every)
         entry["per_seed"][str(seed)] = {**stage_one, **entry["per_seed"].get(str(seed), {}), **rows}
         entry["summary"] = summary(entry["per_seed"])
         entry["commands"] = list(dict.fromkeys([*entry.get("commands", []), *runner.commands]))  # a later run (other --models) adds its own

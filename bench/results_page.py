@@ -189,11 +189,14 @@ def verdict(stats: dict, full: str, ablated: str, measure: str) -> str:
     return f"{label} ({gap:+.1f})"
 
 
+DAVIS_SCRIPT = "python bench/davis.py"
+
+
 def davis_command(name: str, entry: dict) -> str:
     """The ``bench/davis.py`` command of a variant, from what davis.json recorded of it."""
     seeds = sorted(entry.get("per_seed", {}), key=int)
     sets = {row.split(":", 1)[0] for row in entry.get("summary", {})}
-    parts = ["python bench/davis.py --seeds", *seeds]
+    parts = [DAVIS_SCRIPT, "--seeds", *seeds]
     if "all" in sets and "dev" not in sets:
         parts += ["--models", "all"]
     elif "dev" in sets and "all" not in sets:
@@ -205,11 +208,15 @@ def davis_command(name: str, entry: dict) -> str:
         parts.append(f'"--predict-options={" ".join(entry["predict_options"])}"')
     if entry.get("rounds", 1) != 1:
         parts += ["--rounds", str(entry["rounds"])]
+    if entry.get("every", DAVIS_EVERY) != DAVIS_EVERY:
+        parts += ["--every", str(entry["every"])]
     if entry.get("train_options"):
         parts += ["--", *entry["train_options"]]
     return " ".join(parts)
 
 
+#: The frame sample of the davis benchmark's variants that record none (bench/davis.py's default).
+DAVIS_EVERY = 5
 #: The rows a variant is compared by in the variants' table: davis.json row -> column title.
 DAVIS_VARIANT_COLUMNS = {
     "all: CAM, given tags, CRF": "all: CAM + CRF",
@@ -241,16 +248,14 @@ def davis_section(davis: dict) -> list[str]:
             "The variants (each its own Stage I where its cam options differ; actor-action mIoU / fg IoU, mean over its seeds). "
             "Those without `--crf-height` ran before [0027](decisions/0027-crf-height-default.md), with the CRF at the frames' height: "
             "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
-            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its options cell says otherwise (davis.json's `about`). "
-            "Every variant trained with the segmentation head detached, before [0032](decisions/0032-head-gradient.md) (`--head-gradient 0` reruns it; compare them with `detached-head`), unless its options cell says otherwise. "
+            "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its arguments cell says otherwise (davis.json's `about`). "
+            "Every variant trained with the segmentation head detached, before [0032](decisions/0032-head-gradient.md) (`--head-gradient 0` reruns it; compare them with `detached-head`), unless its arguments cell says otherwise. "
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
-        lines += ["| variant | options | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
+        lines += ["| variant | `python bench/davis.py` arguments | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
         for name, entry in others:
-            stages = [(stage, entry.get(f"{stage}_options", [])) for stage in ("cam", "train", "predict")]
-            options = "; ".join([f"{stage} `{' '.join(given)}`" for stage, given in stages if given] + ([f"{entry['rounds']} rounds"] if entry.get("rounds", 1) != 1 else [])) or "none"
-            options += f" ({entry['about']})" if entry.get("about") else ""
+            options = f"`{davis_command(name, entry).removeprefix(DAVIS_SCRIPT + ' ')}`" + (f" ({entry['about']})" if entry.get("about") else "")
             cells = []
             for row in DAVIS_VARIANT_COLUMNS:
                 values = entry["summary"].get(row)
@@ -514,8 +519,8 @@ def page(folder: Path = RESULTS) -> str:
         "python bench/results.py --markdown        # every row of results.json",
     ]
     if davis:
-        reproduce += [davis_command(name, entry) for name, entry in davis.get("variants", {}).items() if not entry.get("note")]
-        reproduce.append("python bench/davis.py --markdown")
+        reproduce += [davis_command(name, entry) for name, entry in davis.get("variants", {}).items() if name == DAVIS_DEFAULTS]
+        reproduce += [f"{DAVIS_SCRIPT} ARGUMENTS   # a variant: the arguments in its row of the variants' table", f"{DAVIS_SCRIPT} --markdown"]
     reproduce.append("python bench/results_page.py             # this page")
     recorded = seed_commands(record, seeds[0], ["demo", "action-full-test", "action-full-test-tags"]) if seeds else []
     if recorded:

@@ -2,10 +2,10 @@
 # A DAVIS-style folder (<sequence>/frames/*.jpg, <sequence>/masks/*.png, tags.csv): weakly
 # supervised by the tags CSV only; the masks are used for scoring (foreground IoU, J mean).
 # Usage: examples/davis-style.sh [DAVIS_DIR] [WORK_DIR]     (default: ../shared/data/davis-dev)
-#   EVERY (5), HEIGHT (240) and ITERATIONS (600) set the frame sample and the training length.
+#   EVERY (5), HEIGHT (320, A2D's clips) and ITERATIONS (600) set the frame sample and the training length.
 set -euo pipefail
 data=${1:-../shared/data/davis-dev} work=${2:-build/davis}
-every=${EVERY:-5} height=${HEIGHT:-240} iterations=${ITERATIONS:-600}
+every=${EVERY:-5} height=${HEIGHT:-320} iterations=${ITERATIONS:-600}
 mkdir -p "$work"
 vscr edges "$data" --every "$every" --height "$height" -o "$work/edges.zarr" --resume
 vscr cam "$data" --tags "$data/tags.csv" --every "$every" --height "$height" -o "$work/cam.zarr" --resume

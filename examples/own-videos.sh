@@ -5,8 +5,9 @@
 set -euo pipefail
 videos=$1 tags=$2 work=${3:-build/own}
 mkdir -p "$work"
-vscr edges "$videos" --every 2 --height 320 -o "$work/edges.zarr" --resume
-vscr cam "$videos" --tags "$tags" --every 2 --height 320 -o "$work/cam.zarr" --resume
+# every 5th frame for training (docs/decisions/0034-training-frames.md), every frame predicted
+vscr edges "$videos" --every 5 --height 320 -o "$work/edges.zarr" --resume
+vscr cam "$videos" --tags "$tags" --every 5 --height 320 -o "$work/cam.zarr" --resume
 vscr train --edges "$work/edges.zarr" --cam "$work/cam.zarr" -o "$work/model" --preset cpu --resume
-vscr predict "$videos" -m "$work/model" --every 2 | vscr align > "$work/aligned.zarr.zip"
+vscr predict "$videos" -m "$work/model" | vscr align > "$work/aligned.zarr.zip"
 vscr info "$work/aligned.zarr.zip"

@@ -56,3 +56,21 @@ def test_a_second_round_trains_on_the_first_rounds_labels_and_both_rounds_are_sc
     assert rows["dev: VSCR round 1, given tags, CRF"]["store"] == "labels-dev-round1.zarr"  # the labels round 2 learnt from
     assert rows["dev: VSCR round 1, given tags"]["store"] == "pred-dev-round1--no-crf.zarr"
     assert rows["dev: VSCR, given tags, CRF"]["store"] == "pred-dev--crf.zarr"  # the last round, as with one round
+
+
+def test_every_frame_stores_are_named_apart_and_every_stage_reads_the_same_frames(davis: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    class Recording(davis.Runner):
+        def ensure(self, product: Path, *args: object) -> Path:
+            self.commands.append((product.name, " ".join(map(str, args))))
+            return product
+
+    monkeypatch.setattr(davis, "score", lambda runner, store, gt: {"actor_action.miou": 50.0, "fg_iou": 40.0})
+    data = {name: tmp_path / name for name in ("all", "dev", "more")}
+    runner = Recording()
+    made = davis.stores(runner, tmp_path, data, [], ["all"], every=1)
+    assert made["edges-all"].name == "edges-all-every1.zarr" and made["cam-all-crf"].name == "cam-all-crf-every1.zarr"
+    davis.seed_rows(runner, tmp_path, data, made, 0, "every-frame", [], ["all"], rounds=1, every=1)
+    reading = [command for _, command in runner.commands if not command.startswith("train")]
+    assert len(reading) == 5 and all("--every 1" in command for command in reading)  # edges, cam, cam --crf, two predictions
+    default = davis.stores(Recording(), tmp_path, data, [], ["all"])
+    assert default["edges-all"].name == "edges-all.zarr" and default["cam-all"].name == "cam-all.zarr"  # the runs before --every

@@ -79,8 +79,23 @@ def test_a_davis_variant_on_reverted_code_is_left_to_the_history(results_page: M
 
 
 def test_a_davis_variant_says_what_sets_it_apart_in_its_options_cell(results_page: ModuleType) -> None:
-    """davis.json's ``about`` (e.g. another machine or Stage I) follows the variant's options, with its rounds."""
+    """davis.json's ``about`` (e.g. another machine or Stage I) follows the variant's arguments, with its rounds."""
     summary = {"dev: VSCR, given tags, CRF": {"seeds": 3, "actor_action.miou": [60.0, 1.0], "fg_iou": [50.0, 1.0]}}
     variants = {"rounds-2": {"train_options": [], "rounds": 2, "per_seed": {"0": {}, "1": {}, "2": {}}, "summary": summary, "about": "a Zen 4, bf16"}}
     page = "\n".join(results_page.davis_section({"variants": variants}))
-    assert "| `rounds-2` | 2 rounds (a Zen 4, bf16) | 3 |" in page and "60.0 / 50.0" in page
+    assert "| `rounds-2` | `--seeds 0 1 2 --models dev --variant rounds-2 --rounds 2` (a Zen 4, bf16) | 3 |" in page and "60.0 / 50.0" in page
+
+
+def test_a_davis_variant_on_another_frame_sample_says_so_and_reruns_with_it(results_page: ModuleType) -> None:
+    """A variant recorded with ``every`` other than the benchmark's 5 passes ``--every`` in its command
+    (its row's arguments cell); one recording none (the runs before) is every 5th."""
+    summary = {"all: VSCR, given tags, CRF": {"seeds": 1, "actor_action.miou": [57.0, 0.0], "fg_iou": [40.0, 0.0]}}
+    variants = {
+        "every-frame": {"train_options": [], "every": 1, "per_seed": {"0": {}}, "summary": summary},
+        "older": {"train_options": ["--iterations", "120"], "per_seed": {"0": {}}, "summary": summary},
+    }
+    page = "\n".join(results_page.davis_section({"variants": variants}))
+    assert "| `every-frame` | `--seeds 0 --models all --variant every-frame --every 1` | 1 |" in page
+    assert "| `older` | `--seeds 0 --models all --variant older -- --iterations 120` | 1 |" in page
+    assert results_page.davis_command("every-frame", variants["every-frame"]) == "python bench/davis.py --seeds 0 --models all --variant every-frame --every 1"
+    assert "--every" not in results_page.davis_command("older", variants["older"])
