@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from davis import EVERY as DAVIS_EVERY  # the frame sample of variants that record none
 from experiment import cell  # beside this script (its folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,8 +216,6 @@ def davis_command(name: str, entry: dict) -> str:
     return " ".join(parts)
 
 
-#: The frame sample of the davis benchmark's variants that record none (bench/davis.py's default).
-DAVIS_EVERY = 5
 #: The rows a variant is compared by in the variants' table: davis.json row -> column title.
 DAVIS_VARIANT_COLUMNS = {
     "all: CAM, given tags, CRF": "all: CAM + CRF",
@@ -519,7 +518,8 @@ def page(folder: Path = RESULTS) -> str:
         "python bench/results.py --markdown        # every row of results.json",
     ]
     if davis:
-        reproduce += [davis_command(name, entry) for name, entry in davis.get("variants", {}).items() if name == DAVIS_DEFAULTS]
+        if DAVIS_DEFAULTS in davis.get("variants", {}):
+            reproduce.append(davis_command(DAVIS_DEFAULTS, davis["variants"][DAVIS_DEFAULTS]))
         reproduce += [f"{DAVIS_SCRIPT} ARGUMENTS   # a variant: the arguments in its row of the variants' table", f"{DAVIS_SCRIPT} --markdown"]
     reproduce.append("python bench/results_page.py             # this page")
     recorded = seed_commands(record, seeds[0], ["demo", "action-full-test", "action-full-test-tags"]) if seeds else []
