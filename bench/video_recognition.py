@@ -38,8 +38,8 @@ CLASS_IDS = labels.CLASS_IDS  # class index -> A2D id (0: background)
 class StillPredictor(Predictor):
     """A predictor whose network gets an all-zero motion input (no motion)."""
 
-    def outputs(self, frames: np.ndarray, motion: np.ndarray | None):
-        return super().outputs(frames, None if motion is None else np.zeros_like(motion))
+    def outputs(self, frames: np.ndarray, motion: np.ndarray | None, flip: bool = False):
+        return super().outputs(frames, None if motion is None else np.zeros_like(motion), flip)
 
 
 def pooled_probabilities(predictor: Predictor, video) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -124,7 +124,7 @@ def test_scale_runs_the_network_on_larger_frames_and_writes_labels_at_the_output
 
     seen: list[tuple[int, int]] = []
     original = Predictor.outputs
-    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion: seen.append(frames.shape[1:3]) or original(self, frames, motion))
+    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion, flip: seen.append(frames.shape[1:3]) or original(self, frames, motion, flip))
     clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
     for scale in ("1", "2"):
         out = tmp_path / f"scale{scale}.zarr"
@@ -137,6 +137,22 @@ def test_scale_runs_the_network_on_larger_frames_and_writes_labels_at_the_output
     assert working == 54
     assert set(seen) == {(working, 80), (2 * working, 162)}
     assert cli("-q", "predict", clip, "-m", trained.model, "--scale", "0", "-o", tmp_path / "bad.zarr").code != 0
+
+
+def test_flip_runs_the_network_on_mirrored_frames_and_is_recorded(cli, trained, synth, tmp_path, monkeypatch):
+    from vscr_cli.stages.predict import Predictor
+
+    flips: list[bool] = []
+    original = Predictor.outputs
+    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion, flip: flips.append(flip) or original(self, frames, motion, flip))
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    for option in ("--flip", "--no-flip"):
+        out = tmp_path / f"{option}.zarr"
+        assert cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--max-frames", "2", option, "-o", out).code == 0
+        with open_store(out, "pred") as store:
+            assert store.record.params["flip"] is (option == "--flip")
+            assert store.read("synth0002", "label").shape == (2, 64, 96)
+    assert flips == [True, False]
 
 
 def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tmp_path):
@@ -335,3 +351,47 @@ def test_only_a_predictor_for_inference_folds_its_batch_norms():
     assert batch_norms(predictors[1].model) < batch_norms(kept) // 4 and batch_norms(original) == batch_norms(kept)
     assert predictors[1].model is not original and not any(p.is_inference() for p in predictors[1].model.parameters())
     torch.testing.assert_close(folded_output.logits, plain.logits, atol=1e-4 * float(plain.logits.abs().max()), rtol=1e-4)
+
+
+def test_flipped_inference_answers_a_mirrored_clip_with_the_mirrored_outputs():
+    """--flip averages the outputs of a frame and of its mirror image (flow x negated): so a mirrored
+    frame and clip get exactly the mirrored outputs, which a single pass does not give."""
+    from vscr_cli.core.models.motion import mirrored_flow
+    from vscr_cli.model_folders import build_model
+    from vscr_cli.settings.model import ModelConfig
+    from vscr_cli.stages.predict import Predictor
+
+    torch.manual_seed(0)
+    config = ModelConfig(motion="flow", crop=64)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    motion = rng.normal(size=(2, 2 * (config.clip_length - 1), 64, 96)).astype(np.float32)
+    predictor = Predictor(build_model(config).eval(), config, np.zeros(3, np.float32), np.full(3, 255.0, np.float32), torch.device("cpu"), None)
+    mirrored_motion = mirrored_flow(torch.from_numpy(motion)).numpy()
+    for flip, exact in ((True, True), (False, False)):
+        output = predictor.outputs(frames, motion, flip)
+        mirrored = predictor.outputs(np.ascontiguousarray(frames[:, :, ::-1]), mirrored_motion, flip)
+        same = torch.equal(mirrored.logits.flip(-1), output.logits) and torch.equal(mirrored.embedding.flip(-1), output.embedding)
+        assert same is exact
+    torch.testing.assert_close(output.embedding.norm(dim=1), torch.ones_like(output.embedding[:, 0]))
+
+
+def test_mirrored_flow_is_the_flow_of_the_mirrored_frames():
+    """The flow stack of a mirrored clip is the mirrored stack with x negated (Farneback on a moving square)."""
+    import cv2
+
+    from vscr_cli.core.models.motion import mirrored_flow
+
+    clip = []
+    for step in range(3):
+        frame = np.full((48, 64, 3), 40, np.uint8)
+        frame[14:30, 10 + 3 * step : 26 + 3 * step] = 220  # moves right, 3 px a frame
+        clip.append(cv2.GaussianBlur(frame, (5, 5), 1.5))
+    flow = flow_stack(clip)
+    of_mirror = flow_stack([np.ascontiguousarray(frame[:, ::-1]) for frame in clip])
+    mirrored = mirrored_flow(torch.from_numpy(flow)).numpy()
+    inside = np.zeros((48, 64), bool)
+    inside[16:28, 16:26] = True  # in the square's path, mirrored: where both see it move
+    inside = inside | inside[:, ::-1]  # symmetric
+    np.testing.assert_allclose(mirrored[:, inside], of_mirror[:, inside], atol=0.05 * np.abs(flow).max())
+    assert of_mirror[0][inside].mean() < -0.1 * np.abs(flow[0]).max() < 0 < flow[0][inside].mean()  # x negated, not zero

@@ -38,6 +38,9 @@ DEFAULT_CRF = True
 #: A2D's 320-px frames and, on davis (3 seeds), better on the network's side; ``vscr cam --crf`` runs
 #: at the same rows so that both sides of the comparison get the same CRF (docs/decisions/0027).
 DEFAULT_CRF_HEIGHT = 160
+#: Whether ``vscr predict`` averages the network's outputs on each frame with those on its mirror image
+#: (SPML's flipped inference; the network's time doubles).
+DEFAULT_FLIP = False
 #: How a pixel's class is decided from its probabilities (:func:`vscr_cli.stages.predict.decide`):
 #: ``foreground`` (background only where it outweighs every other class together) or ``argmax``
 #: (the paper's softmax). ``foreground`` keeps actors whose mass is spread over their actions.
@@ -80,6 +83,7 @@ class PredictParams:
     video_decision: str = DEFAULT_VIDEO_DECISION
     decision: str = DEFAULT_DECISION
     crf_height: int = DEFAULT_CRF_HEIGHT  # the CRF at this many rows where the labels have more (0: at theirs)
+    flip: bool = DEFAULT_FLIP  # the outputs averaged with those of the mirrored frames
 
     def to_json(self) -> dict:
         return asdict(self)

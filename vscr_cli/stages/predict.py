@@ -75,9 +75,11 @@ class Predictor:
     fold_norms: bool = False  # fold the batch norms into the convolutions at the first call (vscr predict; not vscr refine, which retrains and saves the model)
 
     @torch.inference_mode()
-    def outputs(self, frames: np.ndarray, motion: np.ndarray | None) -> VSCROutput:
+    def outputs(self, frames: np.ndarray, motion: np.ndarray | None, flip: bool = False) -> VSCROutput:
         """frames (B, H, W, 3) uint8, motion (B, ...) or None -> embedding (B, D, h, w) and logits
-        (B, 44, h, w), float32 at the network's stride. With ``fold_norms`` the first call folds the
+        (B, 44, h, w), float32 at the network's stride. With ``flip`` the outputs are averaged with
+        those of the mirrored frames and clips, mirrored back (:func:`flip_averaged`; SPML's flipped
+        inference). With ``fold_norms`` the first call folds the
         network's batch norms into its convolutions (:func:`~vscr_cli.core.models.folding.folded`,
         probed on its first frame; ordinary tensors, made outside inference mode) and puts it in
         channels-last memory format, as the frames: oneDNN's faster layout on CPUs."""
@@ -92,6 +94,9 @@ class Predictor:
             motion_tensor = motion_tensor.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.dtype):
             output = self.model(images, motion_tensor)
+            if flip:
+                mirrored_motion = MOTION_ENCODERS[self.config.motion].mirror(motion_tensor) if motion_tensor is not None else None
+                output = flip_averaged(output, self.model(images.flip(-1), mirrored_motion))
         return VSCROutput(output.embedding.float(), output.logits.float(), output.actions)
 
     def logits(self, output: VSCROutput, readout: str, votes_for: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,6 +111,14 @@ class Predictor:
             raise VscrError("this model has no prototype bank: make one with vscr refine, or use --readout softmax")
         votes = knn_votes(output.embedding, self.bank, labels.NUM_CLASSES, votes_for=votes_for)
         return votes.clamp_min(VOTE_FLOOR).log()
+
+
+def flip_averaged(output: VSCROutput, mirrored: VSCROutput) -> VSCROutput:
+    """The outputs of frames and of their mirror images (each (B, C, h, w)) -> their mean, the
+    mirrored ones flipped back first; the embedding's mean is L2-normalised again."""
+    actions = None if output.actions is None else (output.actions.float() + mirrored.actions.float().flip(-1)) / 2
+    embedding = torch.nn.functional.normalize(output.embedding.float() + mirrored.embedding.float().flip(-1), dim=1)
+    return VSCROutput(embedding, (output.logits.float() + mirrored.logits.float().flip(-1)) / 2, actions)
 
 
 def load_predictor(folder: Path, model_sha256: str, device: torch.device, dtype: torch.dtype | None, fold_norms: bool = False) -> Predictor:
@@ -127,12 +140,12 @@ class NetworkBatch:
 
 
 def network_outputs(
-    video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int, scale: float = 1.0
+    video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int, scale: float = 1.0, flip: bool = False
 ) -> Iterator[NetworkBatch]:
     """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
     (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times the
     model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
-    trained at fewer rows). The flow of each frame pair is computed once and shared by the overlapping clips; pairs
+    trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`). The flow of each frame pair is computed once and shared by the overlapping clips; pairs
     no later clip uses are dropped after each batch."""
     config = predictor.config
     total = video.count_frames()
@@ -152,7 +165,7 @@ def network_outputs(
             flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
         elif config.motion in MOTION_ENCODERS:
             motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
-        yield NetworkBatch(chunk, predictor.outputs(frames, motion), size, frames)
+        yield NetworkBatch(chunk, predictor.outputs(frames, motion, flip), size, frames)
 
 
 def decide(prob: torch.Tensor, rule: str = DEFAULT_DECISION) -> torch.Tensor:
@@ -340,7 +353,7 @@ def video_predictions(
     pooled = torch.zeros(labels.NUM_CLASSES)
     actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
     size = (0, 0)
-    for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale):
+    for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale, params.flip):
         logits, size = predictor.logits(batch.output, params.readout, votes_for), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)

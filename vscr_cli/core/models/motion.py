@@ -120,17 +120,27 @@ def kinetics_clip(clip: Sequence[np.ndarray]) -> np.ndarray:
 @dataclass(frozen=True)
 class MotionEncoder:
     """A registered motion encoder: ``build(clip_length, spatial, state)`` -> the module,
-    ``clip_input(frames)`` -> its input for one clip of (H, W, 3) uint8 frames, ``weights`` the
-    name of its pretrained weights in vscr_cli.weights (None: trained from scratch)."""
+    ``clip_input(frames)`` -> its input for one clip of (H, W, 3) uint8 frames, ``mirror(inputs)``
+    -> the (B, ...) inputs of the horizontally mirrored clips, ``weights`` the name of its
+    pretrained weights in vscr_cli.weights (None: trained from scratch)."""
 
     name: str
     build: Callable[[int, bool, Mapping[str, Tensor] | None], nn.Module]
     clip_input: Callable[[Sequence[np.ndarray]], np.ndarray]
+    mirror: Callable[[Tensor], Tensor]
     weights: str | None = None
+
+
+def mirrored_flow(flow: Tensor) -> Tensor:
+    """(..., 2 * (T - 1), H, W) flow stacks (x, y per pair) -> those of the mirrored clips: the
+    columns reversed and every x displacement negated."""
+    sign = torch.ones(flow.shape[-3], dtype=flow.dtype, device=flow.device)
+    sign[0::2] = -1
+    return flow.flip(-1) * sign[:, None, None]
 
 
 #: The motion encoders by name; ``none`` (the ablation without an action branch) is not one.
 MOTION_ENCODERS: dict[str, MotionEncoder] = {
-    "flow": MotionEncoder("flow", lambda length, spatial, state: FlowEncoder(length, pooled=not spatial), flow_stack),
-    "i3d": MotionEncoder("i3d", lambda length, spatial, state: I3DEncoder(state, pooled=not spatial), kinetics_clip, "i3d-r50-kinetics400"),
+    "flow": MotionEncoder("flow", lambda length, spatial, state: FlowEncoder(length, pooled=not spatial), flow_stack, mirrored_flow),
+    "i3d": MotionEncoder("i3d", lambda length, spatial, state: I3DEncoder(state, pooled=not spatial), kinetics_clip, lambda clip: clip.flip(-1), "i3d-r50-kinetics400"),
 }
