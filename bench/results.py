@@ -295,6 +295,17 @@ def defaults_rows() -> Part:
     )
 
 
+def flip_rows() -> Part:
+    """:func:`defaults_rows` and the same model predicted with ``--flip`` (decision 0035), with and
+    without the CRF, on the training frames and the test videos given their tags."""
+    title = "the defaults on the same data"
+    return merged(
+        defaults_rows(),
+        same_data_rows("paper-defaults-flip-crf", f"{title}: VSCR + CRF, --flip", "model:defaults", ("train", "test-tags"), (CRF, "--flip"), votes="actor"),
+        same_data_rows("paper-defaults-flip-no-crf", f"{title}: VSCR, no CRF, --flip", "model:defaults", ("train", "test-tags"), ("--flip",), votes="actor"),
+    )
+
+
 def paper_rows(ablation: str = "") -> Part:
     """The paper's method at CPU scale on the seed's demo data (:func:`same_data_steps`; Stage I,
     training and inference by their paper presets): its pseudo-labels, the network without the CRF
@@ -516,6 +527,7 @@ GROUPS: dict[str, Group] = {
         group("tag-memory-heldout", "the full model with vscr train --tag-memory, on the held-out videos", tag_memory_rows()),
         group("paper-cpu", "the paper at CPU scale (its presets) beside the defaults, with and without the CRF", paper_rows()),
         group("defaults-crf", "the defaults beside Stage I through the same CRF (paper-cpu's control rows alone)", defaults_rows()),
+        group("defaults-flip", "defaults-crf's model predicted with --flip beside it, with and without the CRF (decision 0035)", flip_rows()),
         group("paper-cpu-ablations", "Table 3 under the paper at CPU scale (test split, no CRF)", *(paper_rows(name) for name in ABLATIONS)),
         group("scene-heldout", "the tag term where the scene predicts the class (vscr synth --scene-by-class)", scene_rows()),
     )
