@@ -306,6 +306,21 @@ def flip_rows() -> Part:
     )
 
 
+def long_rows(iterations: int = 1200) -> Part:
+    """:func:`defaults_rows` and the same training with ``iterations`` instead of the demo's (decision
+    0037: about 6 iterations per training frame; the demo's set has 192), with and without the CRF,
+    on the training frames and the test videos given their tags."""
+    title = f"the defaults on the same data, --iterations {iterations}"
+    model = f"model:defaults-{iterations}"
+    long = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+    return merged(
+        defaults_rows(),
+        ({model: long}, {}),
+        same_data_rows(f"paper-defaults-{iterations}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (CRF,), votes="actor"),
+        same_data_rows(f"paper-defaults-{iterations}-no-crf", f"{title}: VSCR, no CRF", model, ("train", "test-tags"), votes="actor"),
+    )
+
+
 def paper_rows(ablation: str = "") -> Part:
     """The paper's method at CPU scale on the seed's demo data (:func:`same_data_steps`; Stage I,
     training and inference by their paper presets): its pseudo-labels, the network without the CRF
@@ -528,6 +543,7 @@ GROUPS: dict[str, Group] = {
         group("paper-cpu", "the paper at CPU scale (its presets) beside the defaults, with and without the CRF", paper_rows()),
         group("defaults-crf", "the defaults beside Stage I through the same CRF (paper-cpu's control rows alone)", defaults_rows()),
         group("defaults-flip", "defaults-crf's model predicted with --flip beside it, with and without the CRF (decision 0035)", flip_rows()),
+        group("defaults-1200", "defaults-crf's training at 1200 iterations beside it, with and without the CRF (decision 0037)", long_rows()),
         group("paper-cpu-ablations", "Table 3 under the paper at CPU scale (test split, no CRF)", *(paper_rows(name) for name in ABLATIONS)),
         group("scene-heldout", "the tag term where the scene predicts the class (vscr synth --scene-by-class)", scene_rows()),
     )
