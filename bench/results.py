@@ -285,39 +285,43 @@ def defaults_rows() -> Part:
     """The defaults' model on the same data beside Stage I through the same CRF: every row like with
     like, on one machine (the ``paper-cpu`` group's control rows, without the paper's model)."""
     title = "the defaults on the same data"
-    defaults = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", SIZES[Size.small].iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
     return merged(
         (same_data_steps(), {}),
-        ({"model:defaults": defaults}, {}),
+        ({"model:defaults": defaults_training(SIZES[Size.small].iterations)}, {}),
         same_data_cam_rows("paper-defaults", title, "cam"),
         same_data_rows("paper-defaults-crf", f"{title}: VSCR + CRF", "model:defaults", ("train", "test-tags", "test"), (CRF,), votes="actor"),
         same_data_rows("paper-defaults-no-crf", f"{title}: VSCR, no CRF", "model:defaults", ("train", "test-tags"), votes="actor"),
     )
 
 
-def flip_rows() -> Part:
-    """:func:`defaults_rows` and the same model predicted with ``--flip`` (decision 0035), with and
-    without the CRF, on the training frames and the test videos given their tags."""
-    title = "the defaults on the same data"
+def defaults_training(iterations: int) -> Step:
+    """``vscr train`` with the ``cpu`` preset for ``iterations`` on the seed's demo data and Stage I."""
+    return Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+
+
+def beside_defaults(key: str, title: str, model: str, options: tuple = ()) -> Part:
+    """:func:`defaults_rows` and rows KEY-crf-* and KEY-no-crf-*: ``model`` predicted with ``options``,
+    with and without the CRF, on the training frames and the test videos given their tags; ``title``
+    has a ``{network}`` field ("VSCR + CRF", "VSCR, no CRF")."""
     return merged(
         defaults_rows(),
-        same_data_rows("paper-defaults-flip-crf", f"{title}: VSCR + CRF, --flip", "model:defaults", ("train", "test-tags"), (CRF, "--flip"), votes="actor"),
-        same_data_rows("paper-defaults-flip-no-crf", f"{title}: VSCR, no CRF, --flip", "model:defaults", ("train", "test-tags"), ("--flip",), votes="actor"),
+        same_data_rows(f"{key}-crf", title.format(network="VSCR + CRF"), model, ("train", "test-tags"), (CRF, *options), votes="actor"),
+        same_data_rows(f"{key}-no-crf", title.format(network="VSCR, no CRF"), model, ("train", "test-tags"), options, votes="actor"),
     )
 
 
+def flip_rows() -> Part:
+    """The defaults' model predicted with ``--flip`` (decision 0035) beside it (:func:`beside_defaults`)."""
+    return beside_defaults("paper-defaults-flip", "the defaults on the same data: {network}, --flip", "model:defaults", ("--flip",))
+
+
 def long_rows(iterations: int = 1200) -> Part:
-    """:func:`defaults_rows` and the same training with ``iterations`` instead of the demo's (decision
-    0037: about 6 iterations per training frame; the demo's set has 192), with and without the CRF,
-    on the training frames and the test videos given their tags."""
-    title = f"the defaults on the same data, --iterations {iterations}"
+    """The defaults trained for ``iterations`` instead of the demo's (decision 0037: about 6 iterations
+    per training frame; the demo's set has 192) beside them (:func:`beside_defaults`)."""
     model = f"model:defaults-{iterations}"
-    long = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
     return merged(
-        defaults_rows(),
-        ({model: long}, {}),
-        same_data_rows(f"paper-defaults-{iterations}-crf", f"{title}: VSCR + CRF", model, ("train", "test-tags"), (CRF,), votes="actor"),
-        same_data_rows(f"paper-defaults-{iterations}-no-crf", f"{title}: VSCR, no CRF", model, ("train", "test-tags"), votes="actor"),
+        ({model: defaults_training(iterations)}, {}),
+        beside_defaults(f"paper-defaults-{iterations}", f"the defaults on the same data, --iterations {iterations}: {{network}}", model),
     )
 
 
