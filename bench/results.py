@@ -325,6 +325,32 @@ def long_rows(iterations: int = 1200) -> Part:
     )
 
 
+#: vscr cam's per-frame mix of the class map and the motion (decision 0022).
+MOTION_AUTO = ("--motion-evidence", "auto")
+
+
+def motion_auto_rows() -> Part:
+    """Stage I with ``--motion-evidence auto`` (the seed's classifier reused) and the defaults trained on
+    it, each without and with the CRF, beside the defaults (:func:`beside_defaults` on the new model),
+    and the model with the CRF on the test videos without tags. Measured while 0.4 was the default
+    (decision 0038); since then the options are the defaults' and the rows the defaults of now."""
+    size = SIZES[Size.small]
+    data, tags, classifier = Ref("data"), Ref("data", "tags.csv"), ("--classifier", Ref("cam", beside=".classifier"))
+    frames = ("--split", "train", "--every", size.every)
+    steps = {
+        f"cam-auto{crf}{test}": Step(("cam", data, *(("--split", "test") if test else frames), "--tags", tags, *MOTION_AUTO, *(("--crf",) if crf else ()), *classifier, "-o", OUT), suffix=".zarr")
+        for crf in ("", "-crf")
+        for test in ("", "-test")
+    }
+    training = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam-auto"), "--preset", "cpu", "--iterations", size.iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+    return merged(
+        ({**steps, "model:defaults-motion-auto": training}, {}),
+        same_data_cam_rows("paper-defaults-motion-auto", "Stage I --motion-evidence auto", "cam-auto"),
+        beside_defaults("paper-defaults-motion-auto", "the defaults trained on Stage I --motion-evidence auto: {network}", "model:defaults-motion-auto"),
+        same_data_rows("paper-defaults-motion-auto-crf", "the defaults trained on Stage I --motion-evidence auto: VSCR + CRF", "model:defaults-motion-auto", ("test",), (CRF,), votes="actor"),
+    )
+
+
 def paper_rows(ablation: str = "") -> Part:
     """The paper's method at CPU scale on the seed's demo data (:func:`same_data_steps`; Stage I,
     training and inference by their paper presets): its pseudo-labels, the network without the CRF
@@ -548,6 +574,7 @@ GROUPS: dict[str, Group] = {
         group("defaults-crf", "the defaults beside Stage I through the same CRF (paper-cpu's control rows alone)", defaults_rows()),
         group("defaults-flip", "defaults-crf's model predicted with --flip beside it, with and without the CRF (decision 0035)", flip_rows()),
         group("defaults-1200", "defaults-crf's training at 1200 iterations beside it, with and without the CRF (decision 0037)", long_rows()),
+        group("defaults-motion-auto", "Stage I with --motion-evidence auto and the defaults trained on it beside defaults-crf (decision 0022)", motion_auto_rows()),
         group("paper-cpu-ablations", "Table 3 under the paper at CPU scale (test split, no CRF)", *(paper_rows(name) for name in ABLATIONS)),
         group("scene-heldout", "the tag term where the scene predicts the class (vscr synth --scene-by-class)", scene_rows()),
     )
