@@ -98,27 +98,30 @@ MACHINES = {
 RESULTS_MACHINE = "a 2-core Intel Xeon (Sapphire Rapids, AMX)"
 #: What RESULTS.md said of the machine davis.json records as "AMD EPYC" without its family and model.
 DAVIS_MACHINE = "a 2-core AMD EPYC Zen 3 without AVX-512, training in fp32; \"(25/17, avx512_bf16)\" a Zen 4, training in bf16"
-#: The like-with-like controls group paper-cpu measures for the defaults: (where, VSCR + CRF row, CAM + CRF row).
+#: The rows of the defaults of now on each seed's demo data, Stage I's motion weighed per frame (group
+#: defaults-motion-auto, measured with `--motion-evidence auto` before 0038 made it the default).
+DEFAULTS_NOW = "paper-defaults-motion-auto"
+#: The like-with-like controls of the defaults: (where, VSCR + CRF row, CAM + CRF row).
 SYNTH_CONTROLS = (
-    ("train", "paper-defaults-crf-train", "paper-defaults-cam-crf-train"),
-    ("test, tags given", "paper-defaults-crf-test-tags", "paper-defaults-cam-crf-test-tags"),
+    ("train", f"{DEFAULTS_NOW}-crf-train", f"{DEFAULTS_NOW}-cam-crf-train"),
+    ("test, tags given", f"{DEFAULTS_NOW}-crf-test-tags", f"{DEFAULTS_NOW}-cam-crf-test-tags"),
 )
 #: What a table whose rows the JSON lacks says instead.
 NOT_RECORDED = "(No row of this table is recorded in `results.json`.)"
 #: The paper configuration at CPU scale (docs/paper.md): its train preset, looked for in every recorded command.
 PAPER_CPU = "--preset paper-cpu"
-#: bench/results.py group paper-cpu: row name -> its results.json rows for the defaults and for the
-#: paper at CPU scale, on the same data (None: not measured).
+#: Row name -> its results.json rows for the defaults (:data:`DEFAULTS_NOW`) and for the paper at CPU
+#: scale (group paper-cpu), on the same data (None: not measured).
 PAPER_SYNTH = {
-    "CAM, no CRF (train)": ("paper-defaults-cam-train", "paper-cpu-cam-train"),
-    "CAM + CRF (train)": ("paper-defaults-cam-crf-train", "paper-cpu-cam-crf-train"),
-    "VSCR, no CRF (train; the paper's inference)": ("paper-defaults-no-crf-train", "paper-cpu-train"),
-    "VSCR + CRF (train)": ("paper-defaults-crf-train", "paper-cpu-crf-train"),
-    "CAM, no CRF (test, tags given)": ("paper-defaults-cam-test-tags", "paper-cpu-cam-test-tags"),
-    "CAM + CRF (test, tags given)": ("paper-defaults-cam-crf-test-tags", "paper-cpu-cam-crf-test-tags"),
-    "VSCR, no CRF (test, tags given)": ("paper-defaults-no-crf-test-tags", "paper-cpu-test-tags"),
-    "VSCR + CRF (test, tags given)": ("paper-defaults-crf-test-tags", "paper-cpu-crf-test-tags"),
-    "VSCR + CRF (test)": ("paper-defaults-crf-test", None),
+    "CAM, no CRF (train)": (f"{DEFAULTS_NOW}-cam-train", "paper-cpu-cam-train"),
+    "CAM + CRF (train)": (f"{DEFAULTS_NOW}-cam-crf-train", "paper-cpu-cam-crf-train"),
+    "VSCR, no CRF (train; the paper's inference)": (f"{DEFAULTS_NOW}-no-crf-train", "paper-cpu-train"),
+    "VSCR + CRF (train)": (f"{DEFAULTS_NOW}-crf-train", "paper-cpu-crf-train"),
+    "CAM, no CRF (test, tags given)": (f"{DEFAULTS_NOW}-cam-test-tags", "paper-cpu-cam-test-tags"),
+    "CAM + CRF (test, tags given)": (f"{DEFAULTS_NOW}-cam-crf-test-tags", "paper-cpu-cam-crf-test-tags"),
+    "VSCR, no CRF (test, tags given)": (f"{DEFAULTS_NOW}-no-crf-test-tags", "paper-cpu-test-tags"),
+    "VSCR + CRF (test, tags given)": (f"{DEFAULTS_NOW}-crf-test-tags", "paper-cpu-crf-test-tags"),
+    "VSCR + CRF (test)": (f"{DEFAULTS_NOW}-crf-test", None),
     "VSCR, no CRF (test)": (None, "paper-cpu-test"),
 }
 
@@ -249,6 +252,7 @@ def davis_section(davis: dict) -> list[str]:
             "compare them with `crf-at-frame-height`, and add `--crf-height 0` to their cam and predict options to rerun them. "
             "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its arguments cell says otherwise (davis.json's `about`). "
             "Every variant trained with the segmentation head detached, before [0032](decisions/0032-head-gradient.md) (`--head-gradient 0` reruns it; compare them with `detached-head`), unless its arguments cell says otherwise. "
+            "Every variant's Stage I mixed a fixed 0.4 of motion, before [0038](decisions/0038-motion-evidence-auto-default.md) (`--cam-options=--motion-evidence 0.4` reruns it; compare them with `motion-0.4`), unless its arguments cell says otherwise. "
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
@@ -415,9 +419,9 @@ def page(folder: Path = RESULTS) -> str:
         "like-with-like control of a \"+ CRF\" network row ([0019](decisions/0019-cam-crf.md)). Machines:",
         f"2 CPU cores, no GPU, unless a row says otherwise; `results.json` ran on {RESULTS_MACHINE}. Older tables, their prose and the analyses behind each default: [results-history.md]({HISTORY}) and the [decision records](decisions/README.md).",
         "",
-        "## The defaults on the synthetic benchmark (action head; the head detached, before 0032)",
+        "## The defaults on the synthetic benchmark (action head; before 0032 and 0038)",
         "",
-        "The `cpu` preset's model as `vscr train` made it before [0032](decisions/0032-head-gradient.md) (crops redrawn at a class share above 0.75,",
+        "The `cpu` preset's model as `vscr train` made it before [0032](decisions/0032-head-gradient.md), on Stage I as `vscr cam` made it before [0038](decisions/0038-motion-evidence-auto-default.md) (crops redrawn at a class share above 0.75,",
         "the action head; the 160-row working height leaves the demo's 120-px frames alone), predicted as",
         "`vscr predict` does by default (dense CRF, actor tag votes given tags, the two-stream video decision",
         f"without them): `bench/results.py` groups {', '.join(f'`{g}`' for g in DEFAULT_GROUPS)}, on each seed's demo stores.",
@@ -434,8 +438,8 @@ def page(folder: Path = RESULTS) -> str:
         controls = [(where, stats[vscr], stats[cam]) for where, vscr, cam in SYNTH_CONTROLS if vscr in stats and cam in stats]
         if controls:
             lines += [
-                "The CAM rows above have no CRF. The like-with-like controls are in group `paper-cpu`: the defaults of now (0032) trained",
-                "on the same seeds' demo data beside Stage I through the same CRF ([below](#the-paper-configuration-at-cpu-scale);",
+                "The CAM rows above have no CRF, and their Stage I mixed a fixed 0.4 of motion (before [0038](decisions/0038-motion-evidence-auto-default.md)). The like-with-like controls",
+                "(group `defaults-motion-auto`): the defaults of now (0032, 0038) trained on the same seeds' demo data beside Stage I through the same CRF ([below](#the-paper-configuration-at-cpu-scale);",
                 "actor-action mIoU / fg IoU): " + "; ".join(f"{where}: VSCR + CRF {synthetic_pair(v)} against CAM + CRF {synthetic_pair(c)}" for where, v, c in controls) + ".",
             ]
         else:
@@ -495,8 +499,8 @@ def page(folder: Path = RESULTS) -> str:
     if any(row in record.get("mean_std", {}) for rows in PAPER_SYNTH.values() for row in rows):
         machine = record.get("machines", {}).get("paper-cpu", "not recorded")
         lines += [
-            f"Synthetic (`bench/results.py` group `paper-cpu`; machine: {machine}): each seed's demo data, edges and Stage I",
-            "made once, the paper's and the defaults' models trained on them: every row like with like.",
+            f"Synthetic (`bench/results.py` groups `paper-cpu` and, for the defaults, `defaults-motion-auto`; machine: {machine}): each seed's demo data,",
+            "edges and fitted classifier made once, the paper's and the defaults' Stage I and models made from them: every row like with like.",
             "",
             *paper_synthetic_table(record),
             "",

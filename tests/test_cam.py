@@ -143,7 +143,7 @@ def test_cam_command_on_synthetic_data(cli, synth, tmp_path, lite0_weights_path)
             if tag is not None:
                 assert set(np.unique(store.read(video.video_id, "pseudo")).tolist()) <= {0, tag}
     # motion alone switched: the same activation maps, other pseudo-labels (a stage ignoring motion fails here)
-    assert defaults["motion_weight"] > 0
+    assert defaults["motion_weight"] is None  # the default: motion on, weighted per frame (--motion-evidence auto)
     still = cli("-q", "cam", synth.root, "--max-frames", "4", "-o", tmp_path / "cam4.zarr", "--classifier", folder, *FAST, "--motion-weight", "0")
     assert still.code == 0, still.stderr
     with open_store(tmp_path / "cam2.zarr") as moving, open_store(tmp_path / "cam4.zarr") as static:

@@ -50,8 +50,8 @@ def command(
     cam_flip: Annotated[bool, typer.Option("--cam-flip/--no-cam-flip", help="Average in the maps of the mirrored frames.")] = settings.DEFAULT_CAM_FLIP,
     motion_weight: Annotated[
         str,
-        typer.Option("--motion-evidence", "--motion-weight", help="Weight of camera-compensated motion in the evidence, 0-1 (0: activation maps only), or auto: per frame, each cue weighted by how little of the frame it claims (docs/decisions/0022)."),
-    ] = str(settings.DEFAULT_MOTION_WEIGHT),
+        typer.Option("--motion-evidence", "--motion-weight", help="Weight of camera-compensated motion in the evidence, 0-1 (0: activation maps only, the paper's), or auto: per frame, each cue weighted by how little of the frame it claims (docs/decisions/0022, 0038)."),
+    ] = "auto" if settings.DEFAULT_MOTION_WEIGHT is None else str(settings.DEFAULT_MOTION_WEIGHT),
     motion_gap: Annotated[int, typer.Option(min=1, help="Frames between a frame and the one its flow goes to.")] = settings.DEFAULT_MOTION_GAP,
     slic_segments: Annotated[int, typer.Option(min=2, help="SLIC superpixels per frame.")] = CamParams.slic_segments,
     slic_height: Annotated[int, typer.Option("--slic-height", min=0, help="Run SLIC on the frames shrunk to this many rows where they have more, the superpixels resized back; 0: at the frames' height.")] = settings.DEFAULT_SLIC_HEIGHT,

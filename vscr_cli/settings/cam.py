@@ -23,7 +23,9 @@ DEFAULT_VIDEO_THRESHOLD = False
 DEFAULT_CAM_HEIGHTS = (224, 448)
 DEFAULT_CAM_PAD = 0.0
 DEFAULT_CAM_FLIP = False
-DEFAULT_MOTION_WEIGHT = 0.4
+#: None: per frame, each cue weighted by how little of the frame it claims (`--motion-evidence auto`,
+#: docs/decisions/0038); a number: that fixed share of motion (0.4 before 0038, 0: the paper's map alone).
+DEFAULT_MOTION_WEIGHT: float | None = None
 DEFAULT_MOTION_GAP = 1
 #: Superpixels whose mean evidence is within this of the threshold, below it, are left unlabelled
 #: (ignored by training) instead of background (docs/cam.md, "The pseudo-labels through the dense CRF").
