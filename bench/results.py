@@ -238,17 +238,27 @@ def same_data_steps() -> dict[str, Step]:
     size = SIZES[Size.small]
     frames = ("--split", "train", "--every", size.every)
     data, tags = Ref("data"), Ref("data", "tags.csv")
-    steps = {
+    return {
         "data": synthetic_set(SEED, size.videos),
         "edges": Step(("edges", data, *frames, "-o", OUT), suffix=".zarr"),
+        **stage_one_reusing_classifier("cam"),  # cam-crf, cam-test, cam-crf-test; "cam" itself fits the classifier:
         "cam": Step(("cam", data, *frames, "--tags", tags, "--epochs", size.epochs, "--fit-frames", size.fit_frames, "--seed", SEED, "-o", OUT), suffix=".zarr"),
-        "cam-paper": Step(("cam", data, *frames, "--tags", tags, *PAPER_CAM, "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr"),
+        **stage_one_reusing_classifier("cam-paper", PAPER_CAM),
     }
-    for name, extra in (("cam-crf", ()), ("cam-paper-crf", PAPER_CAM)):  # the like-with-like controls of the CRF rows
-        steps[name] = Step(("cam", data, *frames, "--tags", tags, *extra, "--crf", "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
-        for test, crf in ((f"{name[:-4]}-test", ()), (f"{name}-test", ("--crf",))):  # the same on the test videos, given their tags
-            steps[test] = Step(("cam", data, "--split", "test", "--tags", tags, *extra, *crf, "--classifier", Ref("cam", beside=".classifier"), "-o", OUT), suffix=".zarr")
-    return steps
+
+
+def stage_one_reusing_classifier(name: str, options: tuple = ()) -> dict[str, Step]:
+    """Steps NAME, NAME-crf, NAME-test, NAME-crf-test: ``vscr cam`` with ``options`` and the "cam" step's
+    fitted classifier on the training frames and on the test videos given their tags, each without and
+    with the CRF (the like-with-like controls of the CRF rows)."""
+    size = SIZES[Size.small]
+    frames = ("--split", "train", "--every", size.every)
+    data, tags, classifier = Ref("data"), Ref("data", "tags.csv"), ("--classifier", Ref("cam", beside=".classifier"))
+    return {
+        f"{name}{crf}{test}": Step(("cam", data, *(("--split", "test") if test else frames), "--tags", tags, *options, *(("--crf",) if crf else ()), *classifier, "-o", OUT), suffix=".zarr")
+        for crf in ("", "-crf")
+        for test in ("", "-test")
+    }
 
 
 def same_data_rows(key: str, title: str, model: str, names: Sequence[str], extra: tuple = (), votes: str = "class") -> Part:
@@ -294,9 +304,10 @@ def defaults_rows() -> Part:
     )
 
 
-def defaults_training(iterations: int) -> Step:
-    """``vscr train`` with the ``cpu`` preset for ``iterations`` on the seed's demo data and Stage I."""
-    return Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam"), "--preset", "cpu", "--iterations", iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+def defaults_training(iterations: int, cam: str = "cam") -> Step:
+    """``vscr train`` with the ``cpu`` preset for ``iterations`` on the seed's demo data and the Stage I
+    step ``cam``."""
+    return Step(("train", "--edges", Ref("edges"), "--cam", Ref(cam), "--preset", "cpu", "--iterations", iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
 
 
 def beside_defaults(key: str, title: str, model: str, options: tuple = ()) -> Part:
@@ -334,17 +345,9 @@ def motion_auto_rows() -> Part:
     it, each without and with the CRF, beside the defaults (:func:`beside_defaults` on the new model),
     and the model with the CRF on the test videos without tags. Measured while 0.4 was the default
     (decision 0038); since then the options are the defaults' and the rows the defaults of now."""
-    size = SIZES[Size.small]
-    data, tags, classifier = Ref("data"), Ref("data", "tags.csv"), ("--classifier", Ref("cam", beside=".classifier"))
-    frames = ("--split", "train", "--every", size.every)
-    steps = {
-        f"cam-auto{crf}{test}": Step(("cam", data, *(("--split", "test") if test else frames), "--tags", tags, *MOTION_AUTO, *(("--crf",) if crf else ()), *classifier, "-o", OUT), suffix=".zarr")
-        for crf in ("", "-crf")
-        for test in ("", "-test")
-    }
-    training = Step(("train", "--edges", Ref("edges"), "--cam", Ref("cam-auto"), "--preset", "cpu", "--iterations", size.iterations, "--seed", SEED, "-o", OUT, "--overwrite"), done="config.json")
+    training = defaults_training(SIZES[Size.small].iterations, "cam-auto")
     return merged(
-        ({**steps, "model:defaults-motion-auto": training}, {}),
+        ({**stage_one_reusing_classifier("cam-auto", MOTION_AUTO), "model:defaults-motion-auto": training}, {}),
         same_data_cam_rows("paper-defaults-motion-auto", "Stage I --motion-evidence auto", "cam-auto"),
         beside_defaults("paper-defaults-motion-auto", "the defaults trained on Stage I --motion-evidence auto: {network}", "model:defaults-motion-auto"),
         same_data_rows("paper-defaults-motion-auto-crf", "the defaults trained on Stage I --motion-evidence auto: VSCR + CRF", "model:defaults-motion-auto", ("test",), (CRF,), votes="actor"),
