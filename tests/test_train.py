@@ -201,6 +201,19 @@ def test_a_crop_share_trains_and_predicts_tall_frames_at_the_working_height(trai
         resolve("cpu", flags={"crop_share": 1.5})
 
 
+def test_crops_per_frame_raise_the_iterations_by_the_training_frames_and_the_model_records_them(cli, trained, tmp_path):
+    with open_training_inputs(str(trained.edges), str(trained.cam), None, None, 1.0) as data:
+        frames = sum(len(v.frame_index) for v in data.videos)
+    options = ["--iterations", "2", "--crops-per-frame", "2", "--set", "checkpoint_every=1", *TINY_TRAIN[4:], "--no-tensorboard"]
+    done = cli("train", "--edges", trained.edges, "--cam", trained.cam, "-o", tmp_path / "model", *options)
+    assert done.code == 0, done.stderr
+    raised = round(2 * frames / 4)  # 2 crops a frame at batch 4, in whole intervals of 1
+    assert raised > 2 and f"2 iterations raised to {raised}" in done.stderr
+    recorded = json.loads((tmp_path / "model" / "config.json").read_text())["train"]
+    assert (recorded["iterations"], recorded["crops_per_frame"]) == (raised, 2.0)
+    assert [row["iteration"] for row in _metrics(tmp_path / "model")][-1] == raised
+
+
 def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
     """A 30x30 actor near the right of an 80x240 frame: about a third of uniform 40-px windows hold
     some of it; redrawn while one class holds more than 3/4 of the labelled pixels, most do."""

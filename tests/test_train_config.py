@@ -88,3 +88,18 @@ def test_refine_prints_its_resolved_settings_before_reading_any_input(cli, tmp_p
     printed = tomllib.loads(done.stdout)
     assert printed["neighbours"] == 7 and printed["tag_votes"] == "class" and printed["epochs"] == 20
     assert not (tmp_path / "refined").exists()
+
+
+def test_the_cpu_preset_trains_about_50_crops_a_frame_and_iterations_alone_train_exactly_those(tmp_path):
+    cpu = resolve("cpu")
+    assert (cpu.iterations, cpu.crops_per_frame) == (600, 50.0)
+    assert [cpu.iterations_for(frames) for frames in (40, 99, 170, 192, 1000)] == [600, 600, 1100, 1200, 6200]
+    assert resolve("paper").iterations_for(5000) == 40000  # the paper's fixed schedule
+    exact = resolve("cpu", flags={"iterations": 300})
+    assert exact.crops_per_frame == 0 and exact.iterations_for(170) == 300
+    options = tmp_path / "options.toml"
+    options.write_text("iterations = 300\n")
+    assert resolve("cpu", options).iterations_for(170) == 300
+    assert resolve("cpu", settings=["iterations=300", "crops_per_frame=50"]).iterations_for(170) == 1100
+    assert resolve("cpu", flags={"iterations": 300, "crops_per_frame": 10, "checkpoint_every": 1}).iterations_for(170) == 300
+    assert resolve("cpu", flags={"batch_size": 16}).iterations_for(170) == 600  # 531 iterations' worth, 500 in whole intervals: the least, 600, stands

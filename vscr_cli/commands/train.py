@@ -59,7 +59,10 @@ def command(
     config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML file of settings laid over the preset (the tree --print-config prints).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE laid over the preset and --config, e.g. --set objective.edge_weight=0.5 (repeatable).", show_default=False)] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved settings as TOML (a --config file) and exit.")] = False,
-    iterations: Annotated[Optional[int], _setting("iterations", "Training iterations.", "--iterations", min=1)] = None,
+    iterations: Annotated[Optional[int], _setting("iterations", "Training iterations: exactly these, unless --crops-per-frame is given too (then the least).", "--iterations", min=1)] = None,
+    crops_per_frame: Annotated[
+        Optional[float], _setting("crops_per_frame", "Training length per training frame: iterations raised to this many crops a frame (crops x frames / batch size, in whole checkpoint intervals); 0: --iterations as given.", "--crops-per-frame", min=0.0)
+    ] = None,
     batch_size: Annotated[Optional[int], _setting("batch_size", "Frames per iteration (all processes together).", "--batch-size", min=1)] = None,
     learning_rate: Annotated[Optional[float], _setting("learning_rate", "Initial learning rate (poly decay).", "--learning-rate", min=0)] = None,
     crop: Annotated[Optional[int], _setting("crop", "Random crop size.", "--crop", min=16)] = None,
@@ -100,7 +103,7 @@ def command(
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard event files (curves and pictures) into the model folder's tensorboard/.")] = True,
 ) -> None:
     flags = {
-        "iterations": iterations, "batch_size": batch_size, "learning_rate": learning_rate, "crop": crop, "crop_share": crop_share,
+        "iterations": iterations, "crops_per_frame": crops_per_frame, "batch_size": batch_size, "learning_rate": learning_rate, "crop": crop, "crop_share": crop_share,
         "scale_min": scale_min, "scale_max": scale_max, "crop_max_class_share": crop_max_class_share,
         "backbone": backbone.value if backbone else None, "output_stride": output_stride, "motion": motion.value if motion else None,
         "motion_spatial": motion_spatial, "action_head": action_head, "tag_memory": tag_memory, "labeled_fraction": labeled_fraction,

@@ -36,6 +36,10 @@ class TrainConfig(ModelConfig):
 
     # optimisation (paper Sec. 4.2)
     iterations: int = 40000
+    # training length per training frame: above 0, ``iterations`` is the least, raised to this many
+    # crops a frame (:meth:`iterations_for`; the cpu preset's 50, docs/decisions/0039-training-length-per-frame.md);
+    # a layer over the preset that sets ``iterations`` alone turns it off (:func:`resolve`)
+    crops_per_frame: float = 0.0
     batch_size: int = 10
     learning_rate: float = 8e-4
     momentum: float = 0.9
@@ -89,6 +93,16 @@ class TrainConfig(ModelConfig):
         """The resolved tree as TOML (``--print-config``; a ``--config`` file reads it back)."""
         return toml_text(self.to_json(), title)
 
+    def iterations_for(self, frames: int) -> int:
+        """The iterations a run on ``frames`` training frames takes: ``iterations``, or with
+        ``crops_per_frame`` above 0 at least ``crops_per_frame`` x ``frames`` / ``batch_size``, in
+        whole ``checkpoint_every`` intervals (the nearest; the cpu preset: 99 frames 600, 170
+        frames 1100)."""
+        if self.crops_per_frame <= 0:
+            return self.iterations
+        intervals = round(self.crops_per_frame * frames / self.batch_size / self.checkpoint_every)
+        return max(self.iterations, intervals * self.checkpoint_every)
+
     def validate(self) -> None:
         super().validate()
         if not 0 < self.labeled_fraction <= 1:
@@ -97,6 +111,8 @@ class TrainConfig(ModelConfig):
             raise VscrError("--scale-min and --scale-max must satisfy 0 < min <= max")
         if not 0 <= self.head_gradient <= 1:
             raise VscrError("--head-gradient must be in [0, 1]")
+        if self.crops_per_frame < 0:
+            raise VscrError("--crops-per-frame must be at least 0")
         if not 0 < self.crop_max_class_share <= 1:
             raise VscrError("--crop-max-class-share must be in (0, 1]")
         if self.action_head and self.action_weight <= 0:
@@ -150,7 +166,8 @@ def check_keys(tree: Mapping[str, Any], where: Path | str) -> None:
 def resolve(preset: str, config_file: Path | None = None, settings: Sequence[str] = (), flags: Mapping[str, Any] | None = None) -> TrainConfig:
     """The configuration of a run: ``preset``'s tree, then ``config_file``'s, then ``settings``
     (``--set`` items), then ``flags`` (dotted names -> values; the command line's own options), each
-    checked against the tree, the result validated."""
+    checked against the tree, the result validated. Iterations set over the preset without
+    ``crops_per_frame`` are exactly those: the preset's ``crops_per_frame`` is dropped."""
     layers = [(f"preset {preset}", preset_tree("train", preset))]
     if config_file is not None:
         layers.append((str(config_file), read_toml(config_file)))
@@ -158,6 +175,9 @@ def resolve(preset: str, config_file: Path | None = None, settings: Sequence[str
     tree: dict[str, Any] = {}
     for where, layer in layers:
         config = TrainConfig.from_tree(merge_into(tree, layer), where)  # each layer's names and types checked as it comes
+    above_preset = [layer for _, layer in layers[1:]]
+    if any("iterations" in layer for layer in above_preset) and not any("crops_per_frame" in layer for layer in above_preset):
+        config = TrainConfig.from_tree(merge_into(tree, {"crops_per_frame": 0.0}), "training options")
     config.validate()
     return config
 
