@@ -253,6 +253,7 @@ def davis_section(davis: dict) -> list[str]:
             "Every variant's Stage I ran with SLIC at the frames' 320 rows, before [0029](decisions/0029-slic-height.md) (`--slic-height 0` reruns it; the pseudo-label rows are level at 240), unless its arguments cell says otherwise (davis.json's `about`). "
             "Every variant trained with the segmentation head detached, before [0032](decisions/0032-head-gradient.md) (`--head-gradient 0` reruns it; compare them with `detached-head`), unless its arguments cell says otherwise. "
             "Every variant's Stage I mixed a fixed 0.4 of motion, before [0038](decisions/0038-motion-evidence-auto-default.md) (`--cam-options=--motion-evidence 0.4` reruns it; compare them with `motion-0.4`), unless its arguments cell says otherwise. "
+            "Every variant's all-12 model trained 600 iterations, before [0039](decisions/0039-training-length-per-frame.md) gave 170 training frames 1100 (`-- --iterations 600` reruns it; compare them with `iterations-600`), unless its arguments set `--iterations`. "
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
