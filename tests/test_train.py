@@ -212,6 +212,9 @@ def test_crops_per_frame_raise_the_iterations_by_the_training_frames_and_the_mod
     recorded = json.loads((tmp_path / "model" / "config.json").read_text())["train"]
     assert (recorded["iterations"], recorded["crops_per_frame"]) == (raised, 2.0)
     assert [row["iteration"] for row in _metrics(tmp_path / "model")][-1] == raised
+    again = cli("train", "--edges", trained.edges, "--cam", trained.cam, "-o", tmp_path / "model", *options, "--resume")
+    assert again.code == 0, again.stderr  # the raised length is the one the checkpoint recorded
+    assert [row["iteration"] for row in _metrics(tmp_path / "model")][-1] == raised
 
 
 def test_crops_redrawn_at_a_class_share_hold_a_small_actor():
