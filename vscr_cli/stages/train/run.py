@@ -96,9 +96,9 @@ def run(
         labeled = sum(int(v.labeled.sum()) for v in data.videos)
         total = sum(len(v.frame_index) for v in data.videos)
         console.log.info("%d frames (%d labeled) of %d videos; %s on %s (%s), %d process(es)", total, labeled, len(data.videos), config.backbone, device, dtype or "fp32", world.world)
-        if config.iterations_for(total) != config.iterations:
-            console.log.info("%d iterations raised to %d: %g crops a training frame (crops_per_frame; --iterations N alone trains exactly N)", config.iterations, config.iterations_for(total), config.crops_per_frame)
-            config = dataclasses.replace(config, iterations=config.iterations_for(total))
+        if (iterations := config.iterations_for(total)) != config.iterations:
+            console.log.info("%d iterations raised to %d: %g crops a training frame (crops_per_frame; --iterations N alone trains exactly N)", config.iterations, iterations, config.crops_per_frame)
+            config = dataclasses.replace(config, iterations=iterations)
         console.log.info("%s: %d iterations of batch %d, %dx%d crops; writing %s/", f"preset {preset}" if preset else "configuration", config.iterations, config.batch_size, config.crop, config.crop, output)
         record = {"inputs": {"edges": edges, "cam": cam, "sources": list(sources or data.edges.record.inputs.get("sources", []))}, "frame_height": data.height}
         with console.progress() as bar:
