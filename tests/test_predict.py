@@ -395,3 +395,39 @@ def test_mirrored_flow_is_the_flow_of_the_mirrored_frames():
     inside = inside | inside[:, ::-1]  # symmetric
     np.testing.assert_allclose(mirrored[:, inside], of_mirror[:, inside], atol=0.05 * np.abs(flow).max())
     assert of_mirror[0][inside].mean() < -0.1 * np.abs(flow[0]).max() < 0 < flow[0][inside].mean()  # x negated, not zero
+
+
+def test_temporal_fusion_averages_each_selected_frame_with_its_neighbours():
+    """Frames 0-4 of a still scene (zero flow, every pixel trusted), frames 0 and 3 selected with a
+    window of 1: frame 0 gets the mean of frames 0-1's probabilities, frame 3 that of frames 2-4, each
+    keeping its own embedding and action logits; the other frames are not output."""
+    from vscr_cli.core.models.vscr import VSCROutput
+    from vscr_cli.stages.predict import NetworkBatch, temporally_fused
+
+    scene = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    logits = torch.randn(5, labels.NUM_CLASSES, 3, 4, generator=torch.Generator().manual_seed(0))
+    embedding, actions = torch.randn(5, 8, 3, 4), torch.randn(5, 9, 3, 4)
+    batches = [NetworkBatch(list(part), VSCROutput(embedding[part], logits[part], actions[part]), (24, 32), np.stack([scene] * len(part))) for part in ([0, 1], [2, 3], [4])]
+    out = list(temporally_fused(iter(batches), [0, 3], 1, [0, 1, 2, 3, 4]))
+    assert [batch.numbers for batch in out] == [[0], [3]]
+    prob = logits.softmax(1)
+    torch.testing.assert_close(out[0].output.logits[0].exp(), prob[:2].mean(0), atol=1e-3, rtol=0)  # Farneback's flow on a still scene: 0 within noise
+    torch.testing.assert_close(out[1].output.logits[0].exp(), prob[2:].mean(0), atol=1e-3, rtol=0)
+    assert torch.equal(out[1].output.embedding[0], embedding[3]) and torch.equal(out[1].output.actions[0], actions[3])
+
+
+def test_temporal_predicts_the_selected_frames_and_is_recorded(cli, trained, synth, tmp_path):
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    frames = {}
+    for window in ("0", "2"):
+        out = tmp_path / f"temporal{window}.zarr"
+        result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--every", "3", "--max-frames", "3", "--temporal", window, "--prob", "-o", out)
+        assert result.code == 0, result.stderr
+        with open_store(out, "pred") as store:
+            assert store.record.params["temporal"] == int(window)
+            assert store.read("synth0002", "label").shape == (3, 64, 96)
+            frames[window] = store.frame_index("synth0002").tolist()
+            np.testing.assert_allclose(store.read("synth0002", "prob").astype(np.float32).sum(1), 1, atol=0.02)
+    assert frames["2"] == frames["0"]  # the neighbours are seen, not written
+    refused = cli("-q", "predict", clip, "-m", trained.model, "--temporal", "1", "--readout", "knn", "-o", tmp_path / "knn.zarr")
+    assert refused.code != 0 and "--temporal" in refused.stderr

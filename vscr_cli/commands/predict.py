@@ -20,7 +20,7 @@ VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDE
 Decision = enum.Enum("Decision", {name: name for name in settings.DECISIONS}, type=str)
 Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
 #: The option behind each setting a preset may hold.
-FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag_votes", "readout", "scale", "flip", "video_decision", "prob")}
+FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag_votes", "readout", "scale", "flip", "temporal", "video_decision", "prob")}
 
 
 @per_video_options
@@ -33,6 +33,7 @@ def command(
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
     scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Average the network's outputs on each frame with those on its mirror image (SPML's flipped inference; twice the network's time).")] = settings.DEFAULT_FLIP,
+    temporal: Annotated[int, typer.Option("--temporal", min=0, help="Fuse each frame's class probabilities with those of this many frames on each side, warped along the optical flow (0: each frame alone).")] = settings.DEFAULT_TEMPORAL,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
     decode: Annotated[Decode, typer.Option("--decode", help="Without --tags: 'video' decides each video's classes from all its frames first, 'frame' decodes every frame among all classes.")] = Decode("video"),
     video_decision: Annotated[
@@ -52,7 +53,7 @@ def command(
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the decoding settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
     chosen = {
-        "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "flip": flip, "crf": crf, "tag_votes": tag_votes.value,
+        "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "flip": flip, "temporal": temporal, "crf": crf, "tag_votes": tag_votes.value,
         "video_decision": video_decision.value, "decision": decision.value, "crf_height": crf_height,
     }  # fmt: skip
     chosen.update(preset_values(context, preset.value if preset else None, NAME, FLAGS))

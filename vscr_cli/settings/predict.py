@@ -41,6 +41,9 @@ DEFAULT_CRF_HEIGHT = 160
 #: Whether ``vscr predict`` averages the network's outputs on each frame with those on its mirror image
 #: (SPML's flipped inference; the network's time doubles).
 DEFAULT_FLIP = False
+#: How many frames on each side of a frame its class probabilities are fused with, warped along the
+#: optical flow (:mod:`vscr_cli.core.temporal`; 0: each frame alone, the paper's inference).
+DEFAULT_TEMPORAL = 0
 #: How a pixel's class is decided from its probabilities (:func:`vscr_cli.stages.predict.decide`):
 #: ``foreground`` (background only where it outweighs every other class together) or ``argmax``
 #: (the paper's softmax). ``foreground`` keeps actors whose mass is spread over their actions.
@@ -84,6 +87,7 @@ class PredictParams:
     decision: str = DEFAULT_DECISION
     crf_height: int = DEFAULT_CRF_HEIGHT  # the CRF at this many rows where the labels have more (0: at theirs)
     flip: bool = DEFAULT_FLIP  # the outputs averaged with those of the mirrored frames
+    temporal: int = DEFAULT_TEMPORAL  # frames on each side whose probabilities are fused along flow
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -104,6 +108,10 @@ class PredictParams:
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")
         check_crf_height(self.crf_height)
+        if self.temporal < 0:
+            raise VscrError(f"--temporal must be 0 or more frames, not {self.temporal}")
+        if self.temporal and self.readout != "softmax":
+            raise VscrError("--temporal fuses the softmax head's probabilities; --readout knn reads the embedding")
         if self.decision not in DECISIONS:
             raise VscrError(f"unknown decision {self.decision!r}; choose one of {', '.join(DECISIONS)}")
 

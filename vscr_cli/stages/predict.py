@@ -34,6 +34,7 @@ from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
 from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
 from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes
+from vscr_cli.core.temporal import consistent, flow_to_cells, fused, neighbours, temporal_frames
 from vscr_cli.datasets import load_tags
 from vscr_cli.errors import VscrError
 from vscr_cli.model_folders import load_model, model_sha256
@@ -166,6 +167,44 @@ def network_outputs(
         elif config.motion in MOTION_ENCODERS:
             motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
         yield NetworkBatch(chunk, predictor.outputs(frames, motion, flip), size, frames)
+
+
+def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, frames: Sequence[int]) -> Iterator[NetworkBatch]:
+    """:func:`network_outputs` on ``frames`` (:func:`~vscr_cli.core.temporal.temporal_frames` of
+    ``selected``) -> batches of the ``selected`` frames only, each frame's class logits replaced by
+    the log of its probabilities fused with those of its neighbours up to ``window`` frames away
+    (:func:`~vscr_cli.core.temporal.fused`; Farneback flow from the frame to each neighbour and
+    back, on the frames as the network saw them, each pair computed once); the embedding and action
+    logits stay the frame's own. A frame leaves once its last neighbour has been seen, and what no
+    later frame needs is dropped."""
+    wanted, available = set(selected), set(frames)
+    pending = sorted(wanted)
+    kept: dict[int, tuple[torch.Tensor, NetworkBatch, int]] = {}  # frame -> (44, h, w) probabilities, its batch and place in it
+    flows = PairFlows(lambda number: kept[number][1].images[kept[number][2]])
+    seen = -1
+    for batch in batches:
+        prob = batch.output.logits.softmax(dim=1)
+        for k, number in enumerate(batch.numbers):
+            kept[number], seen = (prob[k], batch, k), number
+        ready = [t for t in pending if t <= seen and max(neighbours(t, window, available), default=t) <= seen]
+        if not ready:
+            continue
+        pending = [t for t in pending if t not in ready]
+        logits = []
+        for t in ready:
+            centre = kept[t][0]
+            others = []
+            for n in neighbours(t, window, available):
+                forward = flows.pair(t, n)
+                others.append((kept[n][0], *flow_to_cells(forward, consistent(forward, flows.pair(n, t)), tuple(centre.shape[-2:]))))
+            logits.append(fused(centre, others).clamp_min(torch.finfo(centre.dtype).tiny).log())
+        own = [(kept[t][1].output, kept[t][2]) for t in ready]
+        actions = None if batch.output.actions is None else torch.stack([output.actions[k] for output, k in own])
+        embedding = torch.stack([output.embedding[k] for output, k in own])
+        yield NetworkBatch(ready, VSCROutput(embedding, torch.stack(logits), actions), batch.size, np.stack([kept[t][1].images[kept[t][2]] for t in ready]))
+        first_needed = min((t - window for t in pending), default=seen + 1)
+        kept = {number: value for number, value in kept.items() if number >= first_needed}
+        flows.forget(first_needed)
 
 
 def decide(prob: torch.Tensor, rule: str = DEFAULT_DECISION) -> torch.Tensor:
@@ -353,7 +392,11 @@ def video_predictions(
     pooled = torch.zeros(labels.NUM_CLASSES)
     actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
     size = (0, 0)
-    for batch in network_outputs(video, indices, selection.height, predictor, batch_size, params.scale, params.flip):
+    run_on = temporal_frames(indices, params.temporal, video.count_frames()) if params.temporal else indices
+    batches: Iterable[NetworkBatch] = network_outputs(video, run_on, selection.height, predictor, batch_size, params.scale, params.flip)
+    if params.temporal:
+        batches = temporally_fused(batches, indices, params.temporal, run_on)
+    for batch in batches:
         logits, size = predictor.logits(batch.output, params.readout, votes_for), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)
