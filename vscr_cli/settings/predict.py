@@ -42,7 +42,8 @@ DEFAULT_CRF_HEIGHT = 160
 #: (SPML's flipped inference; the network's time doubles).
 DEFAULT_FLIP = False
 #: How many frames on each side of a frame its class probabilities are fused with, warped along the
-#: optical flow (:mod:`vscr_cli.core.temporal`; 0: each frame alone, the paper's inference).
+#: optical flow (:mod:`vscr_cli.core.temporal`; 0: each frame alone, the paper's inference): davis-dev
+#: gains, the unseen davis-more videos lose (docs/decisions/0041).
 DEFAULT_TEMPORAL = 0
 #: How a pixel's class is decided from its probabilities (:func:`vscr_cli.stages.predict.decide`):
 #: ``foreground`` (background only where it outweighs every other class together) or ``argmax``
