@@ -177,8 +177,7 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
     back, on the frames as the network saw them, each pair computed once); the embedding and action
     logits stay the frame's own. A frame leaves once its last neighbour has been seen, and what no
     later frame needs is dropped."""
-    wanted, available = set(selected), set(frames)
-    pending = sorted(wanted)
+    available, pending = set(frames), sorted(set(selected))
     kept: dict[int, tuple[torch.Tensor, NetworkBatch, int]] = {}  # frame -> (44, h, w) probabilities, its batch and place in it
     flows = PairFlows(lambda number: kept[number][1].images[kept[number][2]])
     seen = -1
@@ -186,7 +185,7 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
         prob = batch.output.logits.softmax(dim=1)
         for k, number in enumerate(batch.numbers):
             kept[number], seen = (prob[k], batch, k), number
-        ready = [t for t in pending if t <= seen and max(neighbours(t, window, available), default=t) <= seen]
+        ready = [t for t in pending if max(t, *neighbours(t, window, available)) <= seen]
         if not ready:
             continue
         pending = [t for t in pending if t not in ready]
