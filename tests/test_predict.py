@@ -416,9 +416,14 @@ def test_temporal_fusion_averages_each_selected_frame_with_its_neighbours():
     assert torch.equal(out[1].output.embedding[0], embedding[3]) and torch.equal(out[1].output.actions[0], actions[3])
 
 
-def test_temporal_predicts_the_selected_frames_and_is_recorded(cli, trained, synth, tmp_path):
+def test_temporal_predicts_the_selected_frames_and_is_recorded(cli, trained, synth, tmp_path, monkeypatch):
+    from vscr_cli.stages import predict as stage
+
+    fusions: list[int] = []  # the neighbours each fused frame had
+    original = stage.fused
+    monkeypatch.setattr(stage, "fused", lambda prob, others: fusions.append(len(others)) or original(prob, others))
     clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
-    frames = {}
+    frames: dict[str, list[int]] = {}
     for window in ("0", "2"):
         out = tmp_path / f"temporal{window}.zarr"
         result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--every", "3", "--max-frames", "3", "--temporal", window, "--prob", "-o", out)
@@ -429,5 +434,6 @@ def test_temporal_predicts_the_selected_frames_and_is_recorded(cli, trained, syn
             frames[window] = store.frame_index("synth0002").tolist()
             np.testing.assert_allclose(store.read("synth0002", "prob").astype(np.float32).sum(1), 1, atol=0.02)
     assert frames["2"] == frames["0"]  # the neighbours are seen, not written
+    assert fusions == [2 if frame == 0 else 4 for frame in frames["2"]]  # and their probabilities count (frame 0 has none before it)
     refused = cli("-q", "predict", clip, "-m", trained.model, "--temporal", "1", "--readout", "knn", "-o", tmp_path / "knn.zarr")
     assert refused.code != 0 and "--temporal" in refused.stderr

@@ -67,7 +67,7 @@ def test_the_forward_backward_check_trusts_only_flow_that_returns():
     backward[..., 0] = -5.0
     backward[:, 20:] = 0.0  # the neighbour's right part does not flow back: as at an occlusion
     trusted = consistent(forward, backward)
-    assert trusted[:, :14].all() and not trusted[:, 16:].any()  # pixels landing at columns >= 21 are not trusted
+    assert trusted[:, :15].all() and not trusted[:, 15:].any()  # pixels landing at column 20 or beyond are not trusted
     flow, share = flow_to_cells(forward, trusted, (5, 6))
     torch.testing.assert_close(flow[..., 0], torch.ones(5, 6))  # 5 px are one 5-px cell
     assert share[:, :2].eq(1).all() and share[:, 4:].eq(0).all()

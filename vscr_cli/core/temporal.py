@@ -39,24 +39,29 @@ CONSISTENCY_RELATIVE, CONSISTENCY_ABSOLUTE = 0.01, 0.5
 
 def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """(H, W, 2) float32 flows in pixels from a frame to a neighbour and back -> (H, W) bool: where the
-    backward flow, read where the forward flow lands, returns to the pixel."""
+    forward flow lands inside the neighbour and the backward flow read there returns to the pixel."""
     rows, cols = forward.shape[:2]
     xs, ys = np.meshgrid(np.arange(cols, dtype=np.float32), np.arange(rows, dtype=np.float32))
-    back = cv2.remap(backward, xs + forward[..., 0], ys + forward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x, y = xs + forward[..., 0], ys + forward[..., 1]
+    back = cv2.remap(backward, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     loop = ((forward + back) ** 2).sum(-1)
-    return loop < CONSISTENCY_RELATIVE * ((forward**2).sum(-1) + (back**2).sum(-1)) + CONSISTENCY_ABSOLUTE
+    inside = (x >= -0.5) & (x <= cols - 0.5) & (y >= -0.5) & (y <= rows - 0.5)  # within the neighbour's outer pixels' extent
+    return inside & (loop < CONSISTENCY_RELATIVE * ((forward**2).sum(-1) + (back**2).sum(-1)) + CONSISTENCY_ABSOLUTE)
 
 
 def flow_to_cells(flow: np.ndarray, trusted: np.ndarray, cells: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """(H, W, 2) float32 flow in pixels of an (H, W) frame and its (H, W) bool trusted pixels ->
-    the (h, w, 2) float32 flow in cells of an (h, w) grid over the same frame (area-averaged,
-    displacements rescaled) and (h, w) float32: each cell's share of trusted pixels."""
+    the (h, w, 2) float32 flow in cells of an (h, w) grid over the same frame (the mean over each
+    cell's trusted pixels, all of them where none is; displacements rescaled) and (h, w) float32:
+    each cell's share of trusted pixels."""
     height, width = flow.shape[:2]
     rows, cols = cells
-    small = cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA)
+    weight = trusted.astype(np.float32)
+    share = cv2.resize(weight, (cols, rows), interpolation=cv2.INTER_AREA)
+    trusted_mean = cv2.resize(flow * weight[..., None], (cols, rows), interpolation=cv2.INTER_AREA) / np.maximum(share, 1e-6)[..., None]
+    small = np.where((share > 0)[..., None], trusted_mean, cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA)).astype(np.float32)
     small[..., 0] *= cols / width
     small[..., 1] *= rows / height
-    share = cv2.resize(trusted.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(small), torch.from_numpy(share)
 
 

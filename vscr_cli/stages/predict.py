@@ -169,15 +169,15 @@ def network_outputs(
         yield NetworkBatch(chunk, predictor.outputs(frames, motion, flip), size, frames)
 
 
-def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, frames: Sequence[int]) -> Iterator[NetworkBatch]:
-    """:func:`network_outputs` on ``frames`` (:func:`~vscr_cli.core.temporal.temporal_frames` of
+def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, run_on: Sequence[int]) -> Iterator[NetworkBatch]:
+    """:func:`network_outputs` on the frames ``run_on`` (:func:`~vscr_cli.core.temporal.temporal_frames` of
     ``selected``) -> batches of the ``selected`` frames only, each frame's class logits replaced by
     the log of its probabilities fused with those of its neighbours up to ``window`` frames away
     (:func:`~vscr_cli.core.temporal.fused`; Farneback flow from the frame to each neighbour and
     back, on the frames as the network saw them, each pair computed once); the embedding and action
     logits stay the frame's own. A frame leaves once its last neighbour has been seen, and what no
     later frame needs is dropped."""
-    available, pending = set(frames), sorted(set(selected))
+    available, pending = set(run_on), deque(sorted(set(selected)))
     kept: dict[int, tuple[torch.Tensor, NetworkBatch, int]] = {}  # frame -> (44, h, w) probabilities, its batch and place in it
     flows = PairFlows(lambda number: kept[number][1].images[kept[number][2]])
     seen = -1
@@ -185,10 +185,11 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
         prob = batch.output.logits.softmax(dim=1)
         for k, number in enumerate(batch.numbers):
             kept[number], seen = (prob[k], batch, k), number
-        ready = [t for t in pending if max(t, *neighbours(t, window, available)) <= seen]
+        ready = []  # frames leave in order: the first pending frame's neighbours are seen before a later one's
+        while pending and max(pending[0], *neighbours(pending[0], window, available)) <= seen:
+            ready.append(pending.popleft())
         if not ready:
             continue
-        pending = [t for t in pending if t not in ready]
         logits = []
         for t in ready:
             centre = kept[t][0]
@@ -395,7 +396,9 @@ def video_predictions(
     batches: Iterable[NetworkBatch] = network_outputs(video, run_on, selection.height, predictor, batch_size, params.scale, params.flip)
     if params.temporal:
         batches = temporally_fused(batches, indices, params.temporal, run_on)
+    predicted: list[int] = []  # the frames the batches hold, in order: the store records them as ``indices``
     for batch in batches:
+        predicted.extend(batch.numbers)
         logits, size = predictor.logits(batch.output, params.readout, votes_for), batch.size
         if allowed is None:  # the video's classes need all its frames first
             pooled += class_pool(logits)
@@ -420,6 +423,8 @@ def video_predictions(
             started.append((start_decoding(logits, allowed, size, params.prob, images, crf, params.decision, params.crf_height), len(logits) if crf is not None else 0))
             collect(keep=1)
     collect(keep=0)
+    if predicted != list(indices):
+        raise RuntimeError(f"{video.video_id}: the network's outputs are for frames other than the selected ones")
     arrays = {LABEL: np.concatenate([label for label, _ in decoded])}
     if params.prob:
         arrays[PROB] = torch.cat([prob for _, prob in decoded]).numpy()
