@@ -53,8 +53,9 @@ def test_fusion_along_flow_keeps_a_moving_object_where_it_is():
     for k in (0, 2):
         forward, backward = pair_flow(centre, gray(frames[k][0])), pair_flow(gray(frames[k][0]), centre)
         flows.append(flow_to_cells(forward, consistent(forward, backward), cells))
-    along_flow = fused(probs[1], [(probs[0], *flows[0]), (probs[2], *flows[1])])
-    in_place = fused(probs[1], [(probs[0], torch.zeros_like(flow), weight) for flow, weight in flows[:1]] + [(probs[2], torch.zeros_like(flows[1][0]), flows[1][1])])
+    neighbour_probs = (probs[0], probs[2])
+    along_flow = fused(probs[1], [(prob, flow, weight) for prob, (flow, weight) in zip(neighbour_probs, flows)])
+    in_place = fused(probs[1], [(prob, torch.zeros_like(flow), weight) for prob, (flow, weight) in zip(neighbour_probs, flows)])
     error = lambda prob: (prob[1] - probs[1][1]).abs().mean().item()  # noqa: E731
     assert error(along_flow) < 0.1 * error(in_place)
     torch.testing.assert_close(along_flow.sum(0), torch.ones(cells))

@@ -32,6 +32,12 @@ def neighbours(frame: int, window: int, available: Sequence[int] | set[int]) -> 
     return [n for n in range(frame - window, frame + window + 1) if n != frame and n in available]
 
 
+def lands_inside(x: np.ndarray | Tensor, y: np.ndarray | Tensor, rows: int, cols: int) -> np.ndarray | Tensor:
+    """Where positions ``x``, ``y`` (arrays or tensors, in pixels or cells of a rows x cols grid) fall
+    within the grid's outer pixels' extent (half a pixel beyond the outer centres): bool, same shape."""
+    return (x >= -0.5) & (x <= cols - 0.5) & (y >= -0.5) & (y <= rows - 0.5)
+
+
 #: The forward-backward check's tolerance: |w + w'|^2 < RELATIVE (|w|^2 + |w'|^2) + ABSOLUTE (pixels^2),
 #: w the flow from the frame, w' the flow back from where it lands (Sundaram et al.'s values).
 CONSISTENCY_RELATIVE, CONSISTENCY_ABSOLUTE = 0.01, 0.5
@@ -45,8 +51,7 @@ def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     x, y = xs + forward[..., 0], ys + forward[..., 1]
     back = cv2.remap(backward, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     loop = ((forward + back) ** 2).sum(-1)
-    inside = (x >= -0.5) & (x <= cols - 0.5) & (y >= -0.5) & (y <= rows - 0.5)  # within the neighbour's outer pixels' extent
-    return inside & (loop < CONSISTENCY_RELATIVE * ((forward**2).sum(-1) + (back**2).sum(-1)) + CONSISTENCY_ABSOLUTE)
+    return lands_inside(x, y, rows, cols) & (loop < CONSISTENCY_RELATIVE * ((forward**2).sum(-1) + (back**2).sum(-1)) + CONSISTENCY_ABSOLUTE)
 
 
 def flow_to_cells(flow: np.ndarray, trusted: np.ndarray, cells: tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -72,7 +77,7 @@ def warp(prob: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
     rows, cols = prob.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(rows, dtype=flow.dtype), torch.arange(cols, dtype=flow.dtype), indexing="ij")
     x, y = xs + flow[..., 0], ys + flow[..., 1]
-    valid = (x >= -0.5) & (x <= cols - 0.5) & (y >= -0.5) & (y <= rows - 0.5)
+    valid = lands_inside(x, y, rows, cols)
     grid = torch.stack([(x + 0.5) / cols * 2 - 1, (y + 0.5) / rows * 2 - 1], dim=-1)[None].to(prob)
     sampled = F.grid_sample(prob[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     return sampled, valid.to(prob.device)

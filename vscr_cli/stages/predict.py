@@ -178,13 +178,13 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
     logits stay the frame's own. A frame leaves once its last neighbour has been seen, and what no
     later frame needs is dropped."""
     available, pending = set(run_on), deque(sorted(set(selected)))
-    kept: dict[int, tuple[torch.Tensor, NetworkBatch, int]] = {}  # frame -> (44, h, w) probabilities, its batch and place in it
-    flows = PairFlows(lambda number: kept[number][1].images[kept[number][2]])
+    kept: dict[int, tuple[torch.Tensor, np.ndarray, VSCROutput, int]] = {}  # frame -> (44, h, w) probabilities, its frame, its batch's outputs and place in them
+    flows = PairFlows(lambda number: kept[number][1])
     seen = -1
     for batch in batches:
         prob = batch.output.logits.softmax(dim=1)
         for k, number in enumerate(batch.numbers):
-            kept[number], seen = (prob[k], batch, k), number
+            kept[number], seen = (prob[k], batch.images[k], batch.output, k), number
         ready = []  # frames leave in order: the first pending frame's neighbours are seen before a later one's
         while pending and max(pending[0], *neighbours(pending[0], window, available)) <= seen:
             ready.append(pending.popleft())
@@ -198,10 +198,10 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
                 forward = flows.pair(t, n)
                 others.append((kept[n][0], *flow_to_cells(forward, consistent(forward, flows.pair(n, t)), tuple(centre.shape[-2:]))))
             logits.append(fused(centre, others).clamp_min(torch.finfo(centre.dtype).tiny).log())
-        own = [(kept[t][1].output, kept[t][2]) for t in ready]
+        own = [kept[t][2:] for t in ready]
         actions = None if batch.output.actions is None else torch.stack([output.actions[k] for output, k in own])
         embedding = torch.stack([output.embedding[k] for output, k in own])
-        yield NetworkBatch(ready, VSCROutput(embedding, torch.stack(logits), actions), batch.size, np.stack([kept[t][1].images[kept[t][2]] for t in ready]))
+        yield NetworkBatch(ready, VSCROutput(embedding, torch.stack(logits), actions), batch.size, np.stack([kept[t][1] for t in ready]))
         first_needed = min((t - window for t in pending), default=seen + 1)
         kept = {number: value for number, value in kept.items() if number >= first_needed}
         flows.forget(first_needed)
