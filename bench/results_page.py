@@ -223,6 +223,7 @@ def davis_command(name: str, entry: dict) -> str:
 DAVIS_VARIANT_COLUMNS = {
     "all: CAM, given tags, CRF": "all: CAM + CRF",
     "all: VSCR, given tags, CRF": "all: VSCR + CRF",
+    "all: VSCR, given tags": "all: VSCR, no CRF",
     "dev: CAM, given tags, CRF": "dev: CAM + CRF",
     "dev: VSCR, given tags, CRF": "dev: VSCR + CRF",
     "more (inductive): VSCR, CRF": "more: VSCR + CRF, no tags",
@@ -257,15 +258,38 @@ def davis_section(davis: dict) -> list[str]:
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
+        several = [(name, entry) for name, entry in others if len(entry.get("per_seed", {})) > 1]
         lines += ["| variant | `python bench/davis.py` arguments | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
-        for name, entry in others:
+        for name, entry in several:
             options = f"`{davis_command(name, entry).removeprefix(DAVIS_SCRIPT + ' ')}`" + (f" ({entry['about']})" if entry.get("about") else "")
-            cells = []
-            for row in DAVIS_VARIANT_COLUMNS:
-                values = entry["summary"].get(row)
-                cells.append(" / ".join(f"{values[measure][0]:.1f}" for measure, _ in DAVIS_MEASURES) if values else "—")
-            lines.append(f"| `{name}` | {options} | {len(entry.get('per_seed', {}))} | " + " | ".join(cells) + " |")
+            lines.append(f"| `{name}` | {options} | {len(entry['per_seed'])} | " + " | ".join(variant_cell(entry, row) for row in DAVIS_VARIANT_COLUMNS) + " |")
+        probes = [(name, entry) for name, entry in others if len(entry.get("per_seed", {})) == 1]
+        if probes:
+            lines += ["", "Probes on one seed (actor-action mIoU / fg IoU of the VSCR + CRF rows; every row in davis.json, the reasons in the decision records): "
+                      + "; ".join(probe_entry(name, entry) for name, entry in probes) + "."]
     return lines
+
+
+#: The rows a one-seed probe is shown by on the page.
+PROBE_ROWS = {"dev: VSCR, given tags, CRF": "dev", "all: VSCR, given tags, CRF": "all"}
+
+
+def probe_entry(name: str, entry: dict) -> str:
+    """A one-seed probe as the page names it: its name, arguments, ``about`` and VSCR + CRF rows."""
+    about = f"; {entry['about']}" if entry.get("about") else ""
+    rows = ", ".join(f"{title} {variant_cell(entry, row)}" for row, title in PROBE_ROWS.items() if row in entry["summary"])
+    return f"`{name}` (`{probe_arguments(name, entry)}`{about})" + (f" {rows}" if rows else "")
+
+
+def probe_arguments(name: str, entry: dict) -> str:
+    """A probe's ``bench/davis.py`` arguments after its seeds and name."""
+    return davis_command(name, entry).removeprefix(DAVIS_SCRIPT + " ").split(f"--variant {name}", 1)[1].strip() or "(the defaults of its time)"
+
+
+def variant_cell(entry: dict, row: str) -> str:
+    """A variant's actor-action mIoU / fg IoU on ``row`` (mean over its seeds), or a dash."""
+    values = entry["summary"].get(row)
+    return " / ".join(f"{values[measure][0]:.1f}" for measure, _ in DAVIS_MEASURES) if values else "—"
 
 
 def mib(value: float) -> str:

@@ -155,6 +155,46 @@ def test_flip_runs_the_network_on_mirrored_frames_and_is_recorded(cli, trained, 
     assert flips == [True, False]
 
 
+def test_scales_averaged_is_the_mean_probability_on_the_finest_grid():
+    """Multi-scale inference: the class probabilities of each scale upsampled to the finest grid and
+    averaged (returned as their log), the embeddings' mean unit length again, the action logits
+    averaged; one scale's outputs come back untouched."""
+    from vscr_cli.core.models.vscr import VSCROutput
+    from vscr_cli.stages.predict import scales_averaged
+
+    g = torch.Generator().manual_seed(0)
+    coarse = VSCROutput(torch.nn.functional.normalize(torch.randn(2, 8, 3, 4, generator=g), dim=1), torch.randn(2, 44, 3, 4, generator=g), torch.randn(2, 9, 3, 4, generator=g))
+    fine = VSCROutput(torch.nn.functional.normalize(torch.randn(2, 8, 6, 8, generator=g), dim=1), torch.randn(2, 44, 6, 8, generator=g), torch.randn(2, 9, 6, 8, generator=g))
+    assert scales_averaged([coarse]) is coarse
+    mean = scales_averaged([coarse, fine])
+    assert mean.logits.shape == (2, 44, 6, 8) and mean.embedding.shape == (2, 8, 6, 8)
+    expected = (upsample(coarse.logits, (6, 8)).softmax(1) + fine.logits.softmax(1)) / 2
+    torch.testing.assert_close(mean.logits.exp(), expected)
+    torch.testing.assert_close(mean.logits.softmax(1), expected)  # what the decoding reads off them
+    torch.testing.assert_close(mean.embedding.norm(dim=1), torch.ones(2, 6, 8))
+    torch.testing.assert_close(mean.actions, (upsample(coarse.actions, (6, 8)) + fine.actions) / 2)
+
+
+def test_multi_scale_runs_the_network_at_each_scale_and_is_recorded(cli, trained, synth, tmp_path, monkeypatch):
+    from vscr_cli.stages.predict import Predictor
+
+    seen: list[int] = []
+    original = Predictor.outputs
+    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion, flip: seen.append(frames.shape[1]) or original(self, frames, motion, flip))
+    clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
+    out = tmp_path / "msc.zarr"
+    result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--max-frames", "2", "--multi-scale", "0.5,1,2", "--prob", "-o", out)
+    assert result.code == 0, result.stderr
+    with open_store(out, "pred") as store:
+        assert store.record.params["multi_scale"] == [0.5, 1.0, 2.0]
+        assert store.read("synth0002", "label").shape == (2, 64, 96)
+        np.testing.assert_allclose(store.read("synth0002", "prob").astype(np.float32).sum(1), 1, atol=0.02)
+    assert seen == [27, 54, 108]  # one batch of two frames at each multiple of the working height (54 rows)
+    for bad in ("1,1", "0,1", "1,x"):
+        refused = cli("-q", "predict", clip, "-m", trained.model, "--multi-scale", bad, "-o", tmp_path / "bad.zarr")
+        assert refused.code != 0 and "--multi-scale" in refused.stderr and not (tmp_path / "bad.zarr").exists()
+
+
 def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tmp_path):
     clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
     tags = read_tags_csv(synth.root / "tags.csv")["synth0002"]

@@ -71,7 +71,7 @@ def test_a_davis_variant_on_reverted_code_is_left_to_the_history(results_page: M
     variants' table, which points to the history instead; the others have theirs."""
     summary = {"dev: CAM, given tags, CRF": {"seeds": 1, "actor_action.miou": [50.0, 0.0], "fg_iou": [40.0, 0.0]}}
     variants = {
-        "kept": {"train_options": ["--crop-share", "0.4"], "per_seed": {"0": {}}, "summary": summary},
+        "kept": {"train_options": ["--crop-share", "0.4"], "per_seed": {"0": {}, "1": {}}, "summary": summary},
         "gone": {"train_options": [], "per_seed": {"0": {}}, "summary": summary, "note": "measured on a rule since reverted"},
     }
     page = "\n".join(results_page.davis_section({"variants": variants}))
@@ -91,11 +91,25 @@ def test_a_davis_variant_on_another_frame_sample_says_so_and_reruns_with_it(resu
     (its row's arguments cell); one recording none (the runs before) is every 5th."""
     summary = {"all: VSCR, given tags, CRF": {"seeds": 1, "actor_action.miou": [57.0, 0.0], "fg_iou": [40.0, 0.0]}}
     variants = {
-        "every-frame": {"train_options": [], "every": 1, "per_seed": {"0": {}}, "summary": summary},
-        "older": {"train_options": ["--iterations", "120"], "per_seed": {"0": {}}, "summary": summary},
+        "every-frame": {"train_options": [], "every": 1, "per_seed": {"0": {}, "1": {}}, "summary": summary},
+        "older": {"train_options": ["--iterations", "120"], "per_seed": {"0": {}, "1": {}}, "summary": summary},
     }
     page = "\n".join(results_page.davis_section({"variants": variants}))
-    assert "| `every-frame` | `--seeds 0 --models all --variant every-frame --every 1` | 1 |" in page
-    assert "| `older` | `--seeds 0 --models all --variant older -- --iterations 120` | 1 |" in page
-    assert results_page.davis_command("every-frame", variants["every-frame"]) == "python bench/davis.py --seeds 0 --models all --variant every-frame --every 1"
+    assert "| `every-frame` | `--seeds 0 1 --models all --variant every-frame --every 1` | 2 |" in page
+    assert "| `older` | `--seeds 0 1 --models all --variant older -- --iterations 120` | 2 |" in page
+    assert results_page.davis_command("every-frame", variants["every-frame"]) == "python bench/davis.py --seeds 0 1 --models all --variant every-frame --every 1"
     assert "--every" not in results_page.davis_command("older", variants["older"])
+
+
+def test_a_one_seed_davis_probe_is_listed_in_a_paragraph_not_the_table(results_page: ModuleType) -> None:
+    """Variants of several seeds get a table row; a one-seed probe is named in one paragraph with its
+    arguments and its VSCR + CRF rows, so the page stays short as probes come."""
+    summary = {"dev: VSCR, given tags, CRF": {"seeds": 1, "actor_action.miou": [61.23, 0.0], "fg_iou": [52.34, 0.0]}}
+    variants = {
+        "sweep": {"train_options": ["--crop-share", "0.4"], "per_seed": {"0": {}, "1": {}}, "summary": summary},
+        "probe": {"train_options": [], "predict_options": ["--scale", "1.25"], "per_seed": {"0": {}}, "summary": summary, "about": "a probe"},
+    }
+    lines = results_page.davis_section({"variants": variants})
+    assert any(line.startswith("| `sweep` |") for line in lines) and not any(line.startswith("| `probe` |") for line in lines)
+    paragraph = next(line for line in lines if line.startswith("Probes on one seed"))
+    assert '`probe` (`"--predict-options=--scale 1.25"`; a probe) dev 61.2 / 52.3' in paragraph

@@ -20,7 +20,7 @@ VideoDecision = enum.Enum("VideoDecision", {name: name for name in settings.VIDE
 Decision = enum.Enum("Decision", {name: name for name in settings.DECISIONS}, type=str)
 Preset = enum.Enum("Preset", {name: name for name in preset_names(NAME)}, type=str)
 #: The option behind each setting a preset may hold.
-FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag_votes", "readout", "scale", "flip", "temporal", "video_decision", "prob")}
+FLAGS = {name: name for name in ("decode", "decision", "crf", "crf_height", "tag_votes", "readout", "scale", "multi_scale", "flip", "temporal", "video_decision", "prob")}
 
 
 @per_video_options
@@ -32,6 +32,10 @@ def command(
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
     scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
+    multi_scale: Annotated[
+        str,
+        typer.Option("--multi-scale", metavar="R,R,...", help="Also run the network at these multiples of --scale and average the class probabilities (SPML's multi-scale inference uses 0.5,0.75,1,1.25,1.5; each scale adds its share of the network's time). 1: one pass."),
+    ] = ",".join(f"{ratio:g}" for ratio in settings.DEFAULT_MULTI_SCALE),
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Average the network's outputs on each frame with those on its mirror image (SPML's flipped inference; twice the network's time).")] = settings.DEFAULT_FLIP,
     temporal: Annotated[int, typer.Option("--temporal", min=0, help="Fuse each frame's class probabilities with those of this many frames on each side, warped along the optical flow (0: each frame alone).")] = settings.DEFAULT_TEMPORAL,
     tags: Annotated[str | None, typer.Option("--tags", help="Tags CSV or A2D root: decode each video among background and its tags.")] = None,
@@ -53,7 +57,7 @@ def command(
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the decoding settings these options resolve to as TOML and exit.")] = False,
 ) -> None:
     chosen = {
-        "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "flip": flip, "temporal": temporal, "crf": crf, "tag_votes": tag_votes.value,
+        "decode": decode.value, "prob": prob, "readout": readout.value, "scale": scale, "multi_scale": _ratios(multi_scale), "flip": flip, "temporal": temporal, "crf": crf, "tag_votes": tag_votes.value,
         "video_decision": video_decision.value, "decision": decision.value, "crf_height": crf_height,
     }  # fmt: skip
     chosen.update(preset_values(context, preset.value if preset else None, NAME, FLAGS))
@@ -69,3 +73,11 @@ def command(
     from vscr_cli.stages import predict as stage  # torch and the network only once the refusals are made
 
     stage.run(sources, target, model, video.runtime(), video.selection(height), video.split.value, tags, params, batch_size)
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    """'0.75,1,1.25' -> (0.75, 1.0, 1.25); the values are checked with the other settings (:meth:`PredictParams.validate`)."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers (e.g. 0.75,1,1.25), got {text!r}", param_hint="--multi-scale") from None

@@ -24,6 +24,10 @@ READOUTS = ("softmax", "knn")
 #: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
 #: height and input scale").
 DEFAULT_SCALE = 1.0
+#: Multi-scale inference: the multiples of that height the network also reads each frame at, its class
+#: probabilities averaged on the finest grid (SPML's inference scripts: 0.5, 0.75, 1, 1.25, 1.5 with
+#: flips); (1,): one pass (docs/decisions/0042).
+DEFAULT_MULTI_SCALE: tuple[float, ...] = (1.0,)
 #: Which classes' probability counts for a video's tag when decoding among its tags (:func:`vscr_cli.stages.predict.tag_votes`):
 #: ``actor`` (an actor's other classes count for its tag): with the dense CRF, on the cpu preset's models,
 #: +4.3 on the synthetic test videos and level on davis-dev, every seed; ``class`` is SPML's restriction
@@ -89,6 +93,10 @@ class PredictParams:
     crf_height: int = DEFAULT_CRF_HEIGHT  # the CRF at this many rows where the labels have more (0: at theirs)
     flip: bool = DEFAULT_FLIP  # the outputs averaged with those of the mirrored frames
     temporal: int = DEFAULT_TEMPORAL  # frames on each side whose probabilities are fused along flow
+    multi_scale: tuple[float, ...] = DEFAULT_MULTI_SCALE  # multiples of the scale the outputs are averaged over
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "multi_scale", tuple(float(ratio) for ratio in self.multi_scale))  # a preset's TOML list, a record's JSON list
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -105,6 +113,8 @@ class PredictParams:
             raise VscrError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if not self.scale > 0:
             raise VscrError(f"--scale must be positive, not {self.scale}")
+        if not self.multi_scale or min(self.multi_scale) <= 0 or len(set(self.multi_scale)) < len(self.multi_scale):
+            raise VscrError(f"--multi-scale takes distinct positive multiples of --scale, not {','.join(map(str, self.multi_scale)) or 'none'}")
         check_tag_votes(self.tag_votes)
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")

@@ -137,36 +137,66 @@ class NetworkBatch:
     numbers: Sequence[int]
     output: VSCROutput
     size: tuple[int, int]  # (H, W) of the output frame
-    images: np.ndarray  # (B, H', W', 3) uint8: the frames as the network saw them (H' = scale x H)
+    images: np.ndarray  # (B, H', W', 3) uint8: the frames as the network saw them at ``scale`` (H' = scale x H)
+
+
+def scales_averaged(outputs: Sequence[VSCROutput]) -> VSCROutput:
+    """The network's outputs on the same frames at several scales (each (B, C, h_s, w_s)) -> their
+    mean on the finest grid (B, C, h, w): the class probabilities averaged (SPML's multi-scale
+    inference) and returned as their log, the action logits averaged, the embedding's mean
+    L2-normalised again. One output comes back as it is."""
+    if len(outputs) == 1:
+        return outputs[0]
+    size = max((tuple(output.logits.shape[-2:]) for output in outputs), key=lambda hw: hw[0] * hw[1])
+    prob = torch.stack([upsample(output.logits.float(), size).softmax(dim=1) for output in outputs]).mean(dim=0)
+    embedding = torch.nn.functional.normalize(sum(upsample(output.embedding.float(), size) for output in outputs), dim=1)
+    actions = None if outputs[0].actions is None else sum(upsample(output.actions.float(), size) for output in outputs) / len(outputs)
+    return VSCROutput(embedding, prob.clamp_min(torch.finfo(prob.dtype).tiny).log(), actions)
 
 
 def network_outputs(
-    video: VideoSource, indices: Sequence[int], height: int | None, predictor: Predictor, batch_size: int, scale: float = 1.0, flip: bool = False
+    video: VideoSource,
+    indices: Sequence[int],
+    height: int | None,
+    predictor: Predictor,
+    batch_size: int,
+    scale: float = 1.0,
+    flip: bool = False,
+    multi_scale: Sequence[float] = (1.0,),
 ) -> Iterator[NetworkBatch]:
     """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
     (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times the
     model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
-    trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`). The flow of each frame pair is computed once and shared by the overlapping clips; pairs
-    no later clip uses are dropped after each batch."""
+    trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`).
+    With ``multi_scale`` other than (1,) they see them at each of those multiples of that height,
+    the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The flow of
+    each frame pair is computed once per scale and shared by the overlapping clips; pairs no later
+    clip uses are dropped after each batch."""
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
-    decoded, size = {}, (0, 0)
+    ratios = tuple(dict.fromkeys((1.0, *multi_scale)))  # the frames at ``scale`` itself are the batch's images
+    decoded: dict[float, dict[int, np.ndarray]] = {ratio: {} for ratio in ratios}
+    size = (0, 0)
     for number, frame in video.read(needed):
         size = size_at_height(frame.shape[:2], height)
-        decoded[number] = resize_to_height(frame, round(config.working_height(size[0]) * scale))
-    flows = PairFlows(decoded.__getitem__)
+        for ratio in ratios:
+            decoded[ratio][number] = resize_to_height(frame, round(config.working_height(size[0]) * scale * ratio))
+    flows = {ratio: PairFlows(decoded[ratio].__getitem__) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
-        frames = np.stack([decoded[i] for i in chunk])
-        motion = None
-        if config.motion == "flow":
-            motion = np.stack([flows.stack(clips[i]) for i in chunk])
-            flows.forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
-        elif config.motion in MOTION_ENCODERS:
-            motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[f] for f in clips[i]]) for i in chunk])
-        yield NetworkBatch(chunk, predictor.outputs(frames, motion, flip), size, frames)
+        outputs = []
+        for ratio in multi_scale:
+            frames = np.stack([decoded[ratio][i] for i in chunk])
+            motion = None
+            if config.motion == "flow":
+                motion = np.stack([flows[ratio].stack(clips[i]) for i in chunk])
+                flows[ratio].forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
+            elif config.motion in MOTION_ENCODERS:
+                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[ratio][f] for f in clips[i]]) for i in chunk])
+            outputs.append(predictor.outputs(frames, motion, flip))
+        yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([decoded[1.0][i] for i in chunk]))
 
 
 def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, run_on: Sequence[int]) -> Iterator[NetworkBatch]:
@@ -393,7 +423,7 @@ def video_predictions(
     actor_actions: torch.Tensor | None = None  # (7, 10) actor_action_pool of the batches so far (two-stream only)
     size = (0, 0)
     run_on = temporal_frames(indices, params.temporal, video.count_frames()) if params.temporal else indices
-    batches: Iterable[NetworkBatch] = network_outputs(video, run_on, selection.height, predictor, batch_size, params.scale, params.flip)
+    batches: Iterable[NetworkBatch] = network_outputs(video, run_on, selection.height, predictor, batch_size, params.scale, params.flip, params.multi_scale)
     if params.temporal:
         batches = temporally_fused(batches, indices, params.temporal, run_on)
     predicted: list[int] = []  # the frames the batches hold, in order: the store records them as ``indices``
