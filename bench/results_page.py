@@ -258,14 +258,14 @@ def davis_section(davis: dict) -> list[str]:
             f"Variants measured on code since reverted (davis.json's `note`): [results-history.md]({HISTORY}).",
             "",
         ]
-        several = [(name, entry) for name, entry in others if len(entry.get("per_seed", {})) > 1]
+        several = [(name, entry) for name, entry in others if len(entry.get("per_seed", {})) != 1]
         lines += ["| variant | `python bench/davis.py` arguments | seeds | " + " | ".join(DAVIS_VARIANT_COLUMNS.values()) + " |", "|---|---|---:|" + "---:|" * len(DAVIS_VARIANT_COLUMNS)]
         for name, entry in several:
             options = f"`{davis_command(name, entry).removeprefix(DAVIS_SCRIPT + ' ')}`" + (f" ({entry['about']})" if entry.get("about") else "")
             lines.append(f"| `{name}` | {options} | {len(entry['per_seed'])} | " + " | ".join(variant_cell(entry, row) for row in DAVIS_VARIANT_COLUMNS) + " |")
         probes = [(name, entry) for name, entry in others if len(entry.get("per_seed", {})) == 1]
         if probes:
-            lines += ["", "Probes on one seed (actor-action mIoU / fg IoU of the VSCR + CRF rows; every row in davis.json, the reasons in the decision records): "
+            lines += ["", "Probes on one seed (`python bench/davis.py --variant NAME` with the arguments given; actor-action mIoU / fg IoU of the VSCR + CRF rows; every row in davis.json, the reasons in the decision records): "
                       + "; ".join(probe_entry(name, entry) for name, entry in probes) + "."]
     return lines
 
@@ -282,8 +282,8 @@ def probe_entry(name: str, entry: dict) -> str:
 
 
 def probe_arguments(name: str, entry: dict) -> str:
-    """A probe's ``bench/davis.py`` arguments after its seeds and name."""
-    return davis_command(name, entry).removeprefix(DAVIS_SCRIPT + " ").split(f"--variant {name}", 1)[1].strip() or "(the defaults of its time)"
+    """A probe's ``bench/davis.py`` arguments but its name (which the paragraph gives)."""
+    return " ".join(davis_command(name, entry).removeprefix(DAVIS_SCRIPT + " ").replace(f"--variant {name}", "").split())
 
 
 def variant_cell(entry: dict, row: str) -> str:

@@ -176,23 +176,34 @@ def test_scales_averaged_is_the_mean_probability_on_the_finest_grid():
 
 
 def test_multi_scale_runs_the_network_at_each_scale_and_is_recorded(cli, trained, synth, tmp_path, monkeypatch):
-    from vscr_cli.stages.predict import Predictor
+    from vscr_cli.stages import predict as stage
 
-    seen: list[int] = []
-    original = Predictor.outputs
-    monkeypatch.setattr(Predictor, "outputs", lambda self, frames, motion, flip: seen.append(frames.shape[1]) or original(self, frames, motion, flip))
+    seen: list[int] = []  # the rows of each batch the network read
+    averaged: list[tuple[list[tuple[int, int]], tuple[int, int]]] = []  # each batch's grids and the grid of their mean
+    original_outputs, original_average = stage.Predictor.outputs, stage.scales_averaged
+    monkeypatch.setattr(stage.Predictor, "outputs", lambda self, frames, motion, flip: seen.append(frames.shape[1]) or original_outputs(self, frames, motion, flip))
+
+    def recorded_average(outputs):
+        mean = original_average(outputs)
+        averaged.append(([tuple(output.logits.shape[-2:]) for output in outputs], tuple(mean.logits.shape[-2:])))
+        return mean
+
+    monkeypatch.setattr(stage, "scales_averaged", recorded_average)
     clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
     out = tmp_path / "msc.zarr"
-    result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--max-frames", "2", "--multi-scale", "0.5,1,2", "--prob", "-o", out)
+    result = cli("-q", "predict", clip, "-m", trained.model, "--height", "64", "--max-frames", "3", "--batch-size", "1", "--multi-scale", "0.5,1,2", "--prob", "-o", out)
     assert result.code == 0, result.stderr
     with open_store(out, "pred") as store:
         assert store.record.params["multi_scale"] == [0.5, 1.0, 2.0]
-        assert store.read("synth0002", "label").shape == (2, 64, 96)
+        assert store.read("synth0002", "label").shape == (3, 64, 96)
         np.testing.assert_allclose(store.read("synth0002", "prob").astype(np.float32).sum(1), 1, atol=0.02)
-    assert seen == [27, 54, 108]  # one batch of two frames at each multiple of the working height (54 rows)
-    for bad in ("1,1", "0,1", "1,x"):
+    assert seen == [27, 54, 108] * 3  # each of three batches at each multiple of the working height (54 rows)
+    assert len(averaged) == 3 and all(len(grids) == 3 and mean == grids[2] != grids[0] for grids, mean in averaged)  # averaged on the finest grid
+    for bad in ("1,1", "0,1", "1,x", "0.01", "nan"):
         refused = cli("-q", "predict", clip, "-m", trained.model, "--multi-scale", bad, "-o", tmp_path / "bad.zarr")
         assert refused.code != 0 and "--multi-scale" in refused.stderr and not (tmp_path / "bad.zarr").exists()
+    refused = cli("-q", "predict", clip, "-m", trained.model, "--multi-scale", "1,2", "--readout", "knn", "-o", tmp_path / "knn.zarr")
+    assert refused.code != 0 and "--multi-scale" in refused.stderr
 
 
 def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tmp_path):

@@ -112,4 +112,4 @@ def test_a_one_seed_davis_probe_is_listed_in_a_paragraph_not_the_table(results_p
     lines = results_page.davis_section({"variants": variants})
     assert any(line.startswith("| `sweep` |") for line in lines) and not any(line.startswith("| `probe` |") for line in lines)
     paragraph = next(line for line in lines if line.startswith("Probes on one seed"))
-    assert '`probe` (`"--predict-options=--scale 1.25"`; a probe) dev 61.2 / 52.3' in paragraph
+    assert '`probe` (`--seeds 0 --models dev "--predict-options=--scale 1.25"`; a probe) dev 61.2 / 52.3' in paragraph

@@ -31,7 +31,7 @@ def command(
     model: ModelFolder = None,
     prob: Annotated[bool, typer.Option("--prob", help="Also store the class probabilities (T, 44, H, W) float16 (for vscr align --use-prob).")] = False,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Height of the labels written (default: the height the model was trained at).")] = None,
-    scale: Annotated[float, typer.Option("--scale", min=0.1, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
+    scale: Annotated[float, typer.Option("--scale", min=settings.MIN_SCALE, help="Run the network on the frames at this many times --height, or times the model's working height where it trained on fewer rows (2 can help where actors are small in the frame).")] = settings.DEFAULT_SCALE,
     multi_scale: Annotated[
         str,
         typer.Option("--multi-scale", metavar="R,R,...", help="Also run the network at these multiples of --scale and average the class probabilities (SPML's multi-scale inference uses 0.5,0.75,1,1.25,1.5; each scale adds its share of the network's time). 1: one pass."),

@@ -3,6 +3,7 @@ finds the model, and what a pred store records (:class:`PredictParams`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,11 @@ READOUTS = ("softmax", "knn")
 #: (davis-dev): the network works at the object scale it trained at (docs/train.md, "Prediction
 #: height and input scale").
 DEFAULT_SCALE = 1.0
-#: Multi-scale inference: the multiples of that height the network also reads each frame at, its class
+#: The smallest multiple of the output height the network may read frames at.
+MIN_SCALE = 0.1
+#: Multi-scale inference: the multiples of ``scale`` the network reads each frame at, its class
 #: probabilities averaged on the finest grid (SPML's inference scripts: 0.5, 0.75, 1, 1.25, 1.5 with
-#: flips); (1,): one pass (docs/decisions/0042).
+#: flips); (1,): one pass. Without the CRF higher on the training videos, with it lower (docs/decisions/0042).
 DEFAULT_MULTI_SCALE: tuple[float, ...] = (1.0,)
 #: Which classes' probability counts for a video's tag when decoding among its tags (:func:`vscr_cli.stages.predict.tag_votes`):
 #: ``actor`` (an actor's other classes count for its tag): with the dense CRF, on the cpu preset's models,
@@ -96,7 +99,11 @@ class PredictParams:
     multi_scale: tuple[float, ...] = DEFAULT_MULTI_SCALE  # multiples of the scale the outputs are averaged over
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "multi_scale", tuple(float(ratio) for ratio in self.multi_scale))  # a preset's TOML list, a record's JSON list
+        ratios = self.multi_scale if isinstance(self.multi_scale, (list, tuple)) else (self.multi_scale,)  # a preset's TOML list or number, a record's JSON list
+        try:
+            object.__setattr__(self, "multi_scale", tuple(float(ratio) for ratio in ratios))
+        except (TypeError, ValueError):
+            raise VscrError(f"multi_scale: expected numbers, not {self.multi_scale!r}") from None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -111,10 +118,12 @@ class PredictParams:
             raise VscrError(f"unknown decode {self.decode!r}; choose one of {', '.join(DECODES)} (or give --tags)")
         if self.readout not in READOUTS:
             raise VscrError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
-        if not self.scale > 0:
-            raise VscrError(f"--scale must be positive, not {self.scale}")
-        if not self.multi_scale or min(self.multi_scale) <= 0 or len(set(self.multi_scale)) < len(self.multi_scale):
-            raise VscrError(f"--multi-scale takes distinct positive multiples of --scale, not {','.join(map(str, self.multi_scale)) or 'none'}")
+        if not (math.isfinite(self.scale) and self.scale >= MIN_SCALE):
+            raise VscrError(f"--scale must be at least {MIN_SCALE}, not {self.scale}")
+        if not self.multi_scale or not all(math.isfinite(r) and r * self.scale >= MIN_SCALE for r in self.multi_scale) or len(set(self.multi_scale)) < len(self.multi_scale):
+            raise VscrError(f"--multi-scale takes distinct multiples of --scale that keep it at {MIN_SCALE} or more, not {','.join(map(str, self.multi_scale)) or 'none'}")
+        if self.multi_scale != (1.0,) and self.readout != "softmax":
+            raise VscrError("--multi-scale averages the softmax head's probabilities; --readout knn reads the embedding")
         check_tag_votes(self.tag_votes)
         if self.video_decision not in VIDEO_DECISIONS:
             raise VscrError(f"unknown video decision {self.video_decision!r}; choose one of {', '.join(VIDEO_DECISIONS)}")

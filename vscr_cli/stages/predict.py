@@ -176,27 +176,32 @@ def network_outputs(
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
-    ratios = tuple(dict.fromkeys((1.0, *multi_scale)))  # the frames at ``scale`` itself are the batch's images
-    decoded: dict[float, dict[int, np.ndarray]] = {ratio: {} for ratio in ratios}
-    size = (0, 0)
+    ratios = (1.0, *multi_scale)  # the frames at ``scale`` itself are the batch's images
+    source: dict[int, np.ndarray] = {}  # each frame once, at the largest scale's rows
+    size, working = (0, 0), 0
     for number, frame in video.read(needed):
         size = size_at_height(frame.shape[:2], height)
-        for ratio in ratios:
-            decoded[ratio][number] = resize_to_height(frame, round(config.working_height(size[0]) * scale * ratio))
-    flows = {ratio: PairFlows(decoded[ratio].__getitem__) for ratio in multi_scale}
+        working = config.working_height(size[0])
+        source[number] = resize_to_height(frame, round(working * scale * max(ratios)))
+
+    def at(ratio: float, number: int) -> np.ndarray:
+        """Frame ``number`` as the network reads it at ``ratio`` times ``scale``."""
+        return resize_to_height(source[number], round(working * scale * ratio))
+
+    flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         outputs = []
         for ratio in multi_scale:
-            frames = np.stack([decoded[ratio][i] for i in chunk])
+            frames = np.stack([at(ratio, i) for i in chunk])
             motion = None
             if config.motion == "flow":
                 motion = np.stack([flows[ratio].stack(clips[i]) for i in chunk])
                 flows[ratio].forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
             elif config.motion in MOTION_ENCODERS:
-                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([decoded[ratio][f] for f in clips[i]]) for i in chunk])
+                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([at(ratio, f) for f in clips[i]]) for i in chunk])
             outputs.append(predictor.outputs(frames, motion, flip))
-        yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([decoded[1.0][i] for i in chunk]))
+        yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([at(1.0, i) for i in chunk]))
 
 
 def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, run_on: Sequence[int]) -> Iterator[NetworkBatch]:
