@@ -50,7 +50,7 @@ from vscr_cli.settings.predict import (
     PredictParams,
 )
 from vscr_cli.tags import require_tags
-from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, shrunk_to_height, size_at_height
+from vscr_cli.video import FrameSelection, VideoSource, fitted_to_stride, resize_to_height, shrunk_to_height, size_at_height
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 #: (43,) int64: the actor (0-6) and the action (0-8) of each actor-action class index 1-43.
@@ -167,7 +167,8 @@ def network_outputs(
     """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
     (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times the
     model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
-    trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`).
+    trained at fewer rows), each frame fitted to the network's stride (:func:`fitted_to_stride`; the
+    batch's ``images`` keep its size), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`).
     With ``multi_scale`` other than (1,) they see them at each of those multiples of that height,
     the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The flow of
     each frame pair is computed once per scale and shared by the overlapping clips; pairs no later
@@ -185,21 +186,25 @@ def network_outputs(
         source[number] = resize_to_height(frame, round(working * scale * max(ratios)))
 
     def at(ratio: float, number: int) -> np.ndarray:
-        """Frame ``number`` as the network reads it at ``ratio`` times ``scale``."""
+        """Frame ``number`` at ``ratio`` times ``scale``."""
         return resize_to_height(source[number], round(working * scale * ratio))
 
-    flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
+    def read_as(ratio: float, number: int) -> np.ndarray:
+        """Frame ``number`` as the network reads it at ``ratio``: fitted to its stride (:func:`fitted_to_stride`)."""
+        return fitted_to_stride(at(ratio, number), predictor.model.stride)
+
+    flows = {ratio: PairFlows(functools.partial(read_as, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         outputs = []
         for ratio in multi_scale:
-            frames = np.stack([at(ratio, i) for i in chunk])
+            frames = np.stack([read_as(ratio, i) for i in chunk])
             motion = None
             if config.motion == "flow":
                 motion = np.stack([flows[ratio].stack(clips[i]) for i in chunk])
                 flows[ratio].forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
             elif config.motion in MOTION_ENCODERS:
-                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([at(ratio, f) for f in clips[i]]) for i in chunk])
+                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([read_as(ratio, f) for f in clips[i]]) for i in chunk])
             outputs.append(predictor.outputs(frames, motion, flip))
         yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([at(1.0, i) for i in chunk]))
 
