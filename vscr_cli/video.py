@@ -279,18 +279,14 @@ def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=interpolation)
 
 
-def fitted_to_stride(frame: np.ndarray, stride: int) -> np.ndarray:
-    """An (H, W, C) frame resized to the nearest multiple of ``stride`` in each dimension (at least one
-    stride), so that a network's cells at that stride cover it exactly: bilinear upsampling of its
-    (H / stride, W / stride) maps then puts each cell over the pixels it saw. (A width of 284 read at
-    stride 8 gives 36 cells over 288 pixels, shifting the upsampled maps by up to 4 pixels towards the
-    left.) The frame itself where it fits."""
+def padded_to_stride(frame: np.ndarray, stride: int) -> np.ndarray:
+    """An (H, W, C) frame padded on the right and bottom (its edge pixels repeated) to whole multiples
+    of ``stride``: a network at that stride then lays its cells from the top left over the frame as over
+    its training crops (timm's TensorFlow-style "same" padding pads by the parity of each stage's
+    input, which moves the cells of a 284-px-wide frame half a cell left). The frame itself where it fits."""
     height, width = frame.shape[:2]
-    rows, cols = (max(stride, round(side / stride) * stride) for side in (height, width))
-    if (rows, cols) == (height, width):
-        return frame
-    interpolation = cv2.INTER_AREA if rows * cols < height * width else cv2.INTER_LINEAR
-    return cv2.resize(frame, (cols, rows), interpolation=interpolation)
+    bottom, right = -height % stride, -width % stride
+    return cv2.copyMakeBorder(frame, 0, bottom, 0, right, cv2.BORDER_REPLICATE) if bottom or right else frame
 
 
 def visible(folder: Path) -> list[Path]:
