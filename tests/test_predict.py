@@ -206,53 +206,6 @@ def test_multi_scale_runs_the_network_at_each_scale_and_is_recorded(cli, trained
     assert refused.code != 0 and "--multi-scale" in refused.stderr
 
 
-def test_the_outputs_are_brought_to_cells_that_tile_the_frame_so_they_land_where_the_network_looked():
-    """A frame 284 pixels wide read at stride 8 gives 36 cells over 288 pixels; spread over the 284
-    pixels by the upsampling, the maps would land up to 4 pixels left of where the network looked. The
-    network reads the frame padded to whole cells (as timm's TensorFlow-style padding lays the cells of
-    its training crops) and its outputs are resampled to cells that tile the frame itself: a stripe
-    near the right edge is found in place."""
-    import torch.nn.functional as F
-
-    from vscr_cli.core.models.vscr import VSCROutput, over_frame
-    from vscr_cli.settings.model import ModelConfig
-    from vscr_cli.stages.predict import Predictor, network_outputs
-
-    class StripeFinder(torch.nn.Module):  # each stride-8 cell: the mean brightness of its 8x8 pixels
-        stride = 8
-
-        def forward(self, images, motion=None):
-            bright = F.avg_pool2d(images[:, :1], 8, ceil_mode=True)
-            logits = torch.full((images.shape[0], labels.NUM_CLASSES, *bright.shape[-2:]), -20.0)
-            logits[:, 0], logits[:, 1] = 8 * (0.5 - bright[:, 0]), 8 * (bright[:, 0] - 0.5)
-            return VSCROutput(F.normalize(torch.cat([bright, 1 - bright], 1), dim=1), logits, None)
-
-    class Still:  # one frame of a video, as VideoSource gives it
-        def __init__(self, frame):
-            self.frame = frame
-
-        def count_frames(self):
-            return 1
-
-        def read(self, numbers):
-            yield from ((n, self.frame) for n in numbers)
-
-    frame = np.zeros((160, 284, 3), np.uint8)
-    frame[:, 256:272] = 255  # true centre 263.5
-    seen = []
-    predictor = Predictor(StripeFinder(), ModelConfig(motion="none", crop=64), np.zeros(3, np.float32), np.full(3, 255.0, np.float32), torch.device("cpu"), None)
-    original = predictor.model.forward
-    predictor.model.forward = lambda images, motion=None: seen.append(tuple(images.shape[-2:])) or original(images, motion)
-    batch = next(network_outputs(Still(frame), [0], None, predictor, 1))
-    found = (upsample(batch.output.logits, batch.size).argmax(1)[0] == 1).numpy()
-    columns = np.nonzero(found[80])[0]
-    assert abs(columns.mean() - 263.5) < 1 and columns.min() >= 254 and columns.max() <= 273  # spread as they came: centred at 259.5
-    assert seen == [(160, 288)] and batch.output.logits.shape[-2:] == (20, 36) and batch.images.shape == (1, 160, 284, 3)
-    torch.testing.assert_close(batch.output.embedding.norm(dim=1), torch.ones(1, 20, 36))
-    tiled = torch.randn(1, 3, 20, 36)
-    assert over_frame(tiled, (160, 288), 8) is tiled
-
-
 def test_crf_decodes_among_the_tags_at_any_network_scale(cli, trained, synth, tmp_path):
     clip = synth.root / "Release" / "clips320H" / "synth0002.mp4"
     tags = read_tags_csv(synth.root / "tags.csv")["synth0002"]

@@ -279,16 +279,6 @@ def resize_to_height(frame: np.ndarray, height: int | None) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=interpolation)
 
 
-def padded_to_stride(frame: np.ndarray, stride: int) -> np.ndarray:
-    """An (H, W, C) frame padded on the right and bottom (its edge pixels repeated) to whole multiples
-    of ``stride``: a network at that stride then lays its cells from the top left over the frame as over
-    its training crops (timm's TensorFlow-style "same" padding pads by the parity of each stage's
-    input, which moves the cells of a 284-px-wide frame half a cell left). The frame itself where it fits."""
-    height, width = frame.shape[:2]
-    bottom, right = -height % stride, -width % stride
-    return cv2.copyMakeBorder(frame, 0, bottom, 0, right, cv2.BORDER_REPLICATE) if bottom or right else frame
-
-
 def visible(folder: Path) -> list[Path]:
     """A folder's entries without hidden ones (``.DS_Store``, macOS ``._clip.mp4`` forks), sorted."""
     return sorted(p for p in folder.iterdir() if not p.name.startswith("."))

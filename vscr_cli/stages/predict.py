@@ -31,7 +31,7 @@ from vscr_cli.core.crf import DenseCRFParams, dense_crf
 from vscr_cli.core.flow import PairFlows
 from vscr_cli.core.models.folding import folded
 from vscr_cli.core.models.motion import MOTION_ENCODERS, clip_frames
-from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, over_frame, upsample
+from vscr_cli.core.models.vscr import VSCRNet, VSCROutput, upsample
 from vscr_cli.core.precision import autocast, dtype_name
 from vscr_cli.core.readout import PrototypeBank, class_votes, knn_votes
 from vscr_cli.core.temporal import consistent, flow_to_cells, fused, neighbours, temporal_frames
@@ -50,7 +50,7 @@ from vscr_cli.settings.predict import (
     PredictParams,
 )
 from vscr_cli.tags import require_tags
-from vscr_cli.video import FrameSelection, VideoSource, padded_to_stride, resize_to_height, shrunk_to_height, size_at_height
+from vscr_cli.video import FrameSelection, VideoSource, resize_to_height, shrunk_to_height, size_at_height
 
 CLASS_IDS = np.array(labels.CLASS_IDS, dtype=np.uint8)
 #: (43,) int64: the actor (0-6) and the action (0-8) of each actor-action class index 1-43.
@@ -140,14 +140,6 @@ class NetworkBatch:
     images: np.ndarray  # (B, H', W', 3) uint8: the frames as the network saw them at ``scale`` (H' = scale x H)
 
 
-def frame_cells(output: VSCROutput, frame: tuple[int, int], stride: int) -> VSCROutput:
-    """The outputs of the network at ``stride`` on frames of ``frame`` (H, W) pixels on cells that tile
-    the frames (:func:`~vscr_cli.core.models.vscr.over_frame`), the embedding L2-normalised again."""
-    actions = None if output.actions is None else over_frame(output.actions.float(), frame, stride)
-    embedding = torch.nn.functional.normalize(over_frame(output.embedding, frame, stride), dim=1)
-    return VSCROutput(embedding, over_frame(output.logits, frame, stride), actions)
-
-
 def scales_averaged(outputs: Sequence[VSCROutput]) -> VSCROutput:
     """The network's outputs on the same frames at several scales (each (B, C, h_s, w_s)) -> their
     mean on the finest grid (B, C, h, w): the class probabilities averaged (SPML's multi-scale
@@ -175,9 +167,7 @@ def network_outputs(
     """The network on frames ``indices`` of ``video``, batch by batch, with the output frame size
     (H, W) at ``height``. The network and the motion clip see the frames at ``scale`` times the
     model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
-    trained at fewer rows), padded to whole cells of its stride, and with ``flip`` their mirror images
-    too (:meth:`Predictor.outputs`); the outputs are brought to cells that tile the frame itself
-    (:func:`frame_cells`).
+    trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`).
     With ``multi_scale`` other than (1,) they see them at each of those multiples of that height,
     the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The flow of
     each frame pair is computed once per scale and shared by the overlapping clips; pairs no later
@@ -195,27 +185,22 @@ def network_outputs(
         source[number] = resize_to_height(frame, round(working * scale * max(ratios)))
 
     def at(ratio: float, number: int) -> np.ndarray:
-        """Frame ``number`` at ``ratio`` times ``scale``."""
+        """Frame ``number`` as the network reads it at ``ratio`` times ``scale``."""
         return resize_to_height(source[number], round(working * scale * ratio))
 
-    def read_as(ratio: float, number: int) -> np.ndarray:
-        """Frame ``number`` as the network reads it at ``ratio``: padded on the right and bottom (edge
-        pixels repeated) to whole cells (:func:`padded_to_stride`)."""
-        return padded_to_stride(at(ratio, number), predictor.model.stride)
-
-    flows = {ratio: PairFlows(functools.partial(read_as, ratio)) for ratio in multi_scale}
+    flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         outputs = []
         for ratio in multi_scale:
-            frames = np.stack([read_as(ratio, i) for i in chunk])
+            frames = np.stack([at(ratio, i) for i in chunk])
             motion = None
             if config.motion == "flow":
                 motion = np.stack([flows[ratio].stack(clips[i]) for i in chunk])
                 flows[ratio].forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
             elif config.motion in MOTION_ENCODERS:
-                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([read_as(ratio, f) for f in clips[i]]) for i in chunk])
-            outputs.append(frame_cells(predictor.outputs(frames, motion, flip), at(ratio, chunk[0]).shape[:2], predictor.model.stride))
+                motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([at(ratio, f) for f in clips[i]]) for i in chunk])
+            outputs.append(predictor.outputs(frames, motion, flip))
         yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([at(1.0, i) for i in chunk]))
 
 

@@ -95,31 +95,6 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
 
-def over_frame(maps: torch.Tensor, frame: tuple[int, int], stride: int) -> torch.Tensor:
-    """(B, C, h, w) maps of a network at ``stride`` on a frame of ``frame`` (H, W) pixels -> (B, C,
-    round(H / stride), round(W / stride)) maps whose cells tile the frame exactly, sampled bilinearly
-    at each new cell's centre.
-
-    The network's cell i looks at pixels [i * stride, (i + 1) * stride) (training labels each cell by
-    its centre, :func:`labels_at_cells`), so where H or W is no multiple of the stride its last cells
-    reach past the frame (a 284-px-wide frame at stride 8: 36 cells over 288 px), and :func:`upsample`,
-    which spreads the cells over the frame, would put them up to half a cell (4 px) short of where the
-    network looked. The same maps where the cells already tile the frame.
-    """
-    height, width = frame
-    rows, cols = max(1, round(height / stride)), max(1, round(width / stride))
-    if (rows * stride, cols * stride) == (height, width) and (rows, cols) == tuple(maps.shape[-2:]):
-        return maps
-
-    def axis(cells: int, pixels: int, had: int) -> torch.Tensor:  # each new cell's centre in grid_sample's [-1, 1] over the old cells
-        centre = (torch.arange(cells, dtype=torch.float32, device=maps.device) + 0.5) * pixels / cells
-        return centre / stride / had * 2 - 1
-
-    ys, xs = torch.meshgrid(axis(rows, height, maps.shape[-2]), axis(cols, width, maps.shape[-1]), indexing="ij")
-    grid = torch.stack([xs, ys], dim=-1)[None].expand(maps.shape[0], -1, -1, -1).to(maps.dtype)
-    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
 def labels_at_cells(labels_map: torch.Tensor, size: torch.Size) -> torch.Tensor:
     """(B, H, W) integer maps -> (B, h, w): cell i takes the pixel at its centre, floor((i + 0.5) H / h).
 
