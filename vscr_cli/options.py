@@ -177,6 +177,11 @@ def preset_values(context: typer.Context, name: str | None, stage: str, flags: M
     return chosen
 
 
+def comma_separated(text: str, convert: Callable[[str], Any]) -> tuple:
+    """'a,b,,c' -> (convert('a'), convert('b'), convert('c')); ValueError where ``convert`` raises it."""
+    return tuple(convert(part) for part in text.split(",") if part.strip())
+
+
 def _parse(parse):
     """A typer parser from a function that raises ValueError on bad text (a usage error, exit 2)."""
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vscr_cli.core.models.architectures import describe
-from vscr_cli.options import BatchSize, ConfigurableSources, PerVideo, Tags, Weights, check_inputs, per_video_options, preset_values, required_sources
+from vscr_cli.options import BatchSize, ConfigurableSources, PerVideo, Tags, Weights, check_inputs, comma_separated, per_video_options, preset_values, required_sources
 from vscr_cli.settings import cam as settings
 from vscr_cli.settings.cam import CamParams, ClassifierConfig
 from vscr_cli.settings.predict import DEFAULT_CRF_HEIGHT, check_crf_height
@@ -118,7 +118,7 @@ def _motion_weight(text: str) -> float | None:
 
 def _heights(text: str) -> tuple[int, ...]:
     try:
-        heights = tuple(int(part) for part in text.split(",") if part.strip())
+        heights = comma_separated(text, int)
     except ValueError:
         heights = ()
     if not heights or min(heights) < 32:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vscr_cli.options import BatchSize, ConfigurableSources, ModelFolder, PerVideo, TagVotes, check_inputs, per_video_options, preset_values, required_sources
+from vscr_cli.options import BatchSize, ConfigurableSources, ModelFolder, PerVideo, TagVotes, check_inputs, comma_separated, per_video_options, preset_values, required_sources
 from vscr_cli.settings import predict as settings
 from vscr_cli.settings.predict import PredictParams
 from vscr_cli.settings.records import preset_names, toml_text
@@ -78,6 +78,6 @@ def command(
 def _ratios(text: str) -> tuple[float, ...]:
     """'0.75,1,1.25' -> (0.75, 1.0, 1.25); the values are checked with the other settings (:meth:`PredictParams.validate`)."""
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
+        return comma_separated(text, float)
     except ValueError:
         raise typer.BadParameter(f"expected comma-separated numbers (e.g. 0.75,1,1.25), got {text!r}", param_hint="--multi-scale") from None

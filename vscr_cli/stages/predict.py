@@ -140,6 +140,11 @@ class NetworkBatch:
     images: np.ndarray  # (B, H', W', 3) uint8: the frames as the network saw them at ``scale`` (H' = scale x H)
 
 
+def log_of(prob: torch.Tensor) -> torch.Tensor:
+    """Probabilities -> their log, zeros at the dtype's smallest normal number (logits the decoding's softmax reads back)."""
+    return prob.clamp_min(torch.finfo(prob.dtype).tiny).log()
+
+
 def scales_averaged(outputs: Sequence[VSCROutput]) -> VSCROutput:
     """The network's outputs on the same frames at several scales (each (B, C, h_s, w_s)) -> their
     mean on the finest grid (B, C, h, w): the class probabilities averaged (SPML's multi-scale
@@ -151,7 +156,7 @@ def scales_averaged(outputs: Sequence[VSCROutput]) -> VSCROutput:
     prob = torch.stack([upsample(output.logits.float(), size).softmax(dim=1) for output in outputs]).mean(dim=0)
     embedding = torch.nn.functional.normalize(sum(upsample(output.embedding.float(), size) for output in outputs), dim=1)
     actions = None if outputs[0].actions is None else sum(upsample(output.actions.float(), size) for output in outputs) / len(outputs)
-    return VSCROutput(embedding, prob.clamp_min(torch.finfo(prob.dtype).tiny).log(), actions)
+    return VSCROutput(embedding, log_of(prob), actions)
 
 
 def network_outputs(
@@ -191,17 +196,19 @@ def network_outputs(
     flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
+        images = np.stack([at(1.0, i) for i in chunk])
+        first_needed = min((clips[i][0] for i in indices[start + batch_size :]), default=total)  # by any later batch's clips
         outputs = []
         for ratio in multi_scale:
-            frames = np.stack([at(ratio, i) for i in chunk])
+            frames = images if ratio == 1.0 else np.stack([at(ratio, i) for i in chunk])
             motion = None
             if config.motion == "flow":
                 motion = np.stack([flows[ratio].stack(clips[i]) for i in chunk])
-                flows[ratio].forget(min((clips[i][0] for i in indices[start + batch_size :]), default=total))
+                flows[ratio].forget(first_needed)
             elif config.motion in MOTION_ENCODERS:
                 motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([at(ratio, f) for f in clips[i]]) for i in chunk])
             outputs.append(predictor.outputs(frames, motion, flip))
-        yield NetworkBatch(chunk, scales_averaged(outputs), size, np.stack([at(1.0, i) for i in chunk]))
+        yield NetworkBatch(chunk, scales_averaged(outputs), size, images)
 
 
 def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], window: int, run_on: Sequence[int]) -> Iterator[NetworkBatch]:
@@ -232,7 +239,7 @@ def temporally_fused(batches: Iterable[NetworkBatch], selected: Sequence[int], w
             for n in neighbours(t, window, available):
                 forward = flows.pair(t, n)
                 others.append((kept[n][0], *flow_to_cells(forward, consistent(forward, flows.pair(n, t)), tuple(centre.shape[-2:]))))
-            logits.append(fused(centre, others).clamp_min(torch.finfo(centre.dtype).tiny).log())
+            logits.append(log_of(fused(centre, others)))
         own = [kept[t][2:] for t in ready]
         actions = None if batch.output.actions is None else torch.stack([output.actions[k] for output, k in own])
         embedding = torch.stack([output.embedding[k] for output, k in own])
@@ -291,7 +298,7 @@ def fold_probabilities(logits: torch.Tensor, votes_for: torch.Tensor) -> torch.T
     prob = logits.softmax(dim=1)
     keep = (votes_for >= 0).to(prob.device)
     summed = torch.zeros_like(prob).index_add_(1, votes_for.to(prob.device)[keep], prob[:, keep])
-    return summed.clamp_min(torch.finfo(summed.dtype).tiny).log()
+    return log_of(summed)
 
 
 def class_pool(logits: torch.Tensor) -> torch.Tensor:
