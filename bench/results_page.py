@@ -9,7 +9,7 @@ docs/results-history.md and docs/decisions/ (this script does not touch them).
     python bench/results_page.py --check             # exit 1 when docs/RESULTS.md is not the generated page
 
 Inputs: results.json (bench/results.py: per seed, mean_std, commands), davis.json (bench/davis.py:
-variants with their summary), and for throughput edges.json, cam.json, train_motion.json,
+variants with their summary), davis_holdout.json (bench/davis_holdout.py), and for throughput edges.json, cam.json, train_motion.json,
 train.json, commands.json, crf.json and gpu_check_h100.json, each optional.
 """
 
@@ -270,6 +270,29 @@ def davis_section(davis: dict) -> list[str]:
     return lines
 
 
+#: davis_holdout.json's rows (after the training set's name) -> the page's names, in the page's order.
+HOLDOUT_ROWS = {"CAM, given tags": "CAM given tags, no CRF", "VSCR, given tags": "VSCR given tags, no CRF", "VSCR, given tags, CRF": "VSCR given tags + CRF", "VSCR, CRF": "VSCR tag-free + CRF"}
+HOLDOUT_RECORD = "decisions/0044-more-training-videos.md"
+
+
+def holdout_paragraph(holdout: dict | None) -> list[str]:
+    """bench/davis_holdout.py's rows in one paragraph: each row with 7 training videos, then with 9-10."""
+    if not holdout or not holdout.get("summary"):
+        return []
+    summary = holdout["summary"]
+    sets = sorted({row.split(": ", 1)[0] for row in summary})  # "7 training videos ...", "9-10 training videos ..."
+    seeds = max(values["seeds"] for values in summary.values())
+
+    def pair(row: str) -> str:
+        values = summary.get(row)
+        return " / ".join(cell(*values[measure], values["seeds"]) for measure, _ in DAVIS_MEASURES) if values else "—"
+
+    rows = "; ".join(f"{title}: {' → '.join(pair(f'{training}: {name}') for training in sets)}" for name, title in HOLDOUT_ROWS.items())
+    return ["", f"More training videos for the unseen ones (`python bench/davis_holdout.py --seeds {' '.join(sorted(holdout['per_seed'], key=int))}`, [0044]({HOLDOUT_RECORD})): "
+            f"each davis-more sequence predicted by Stage I and the network trained (the defaults) on davis-dev and the other davis-more sequences (two folds: {'; '.join(', '.join(held) for held in holdout['folds'].values())}), "
+            f"scored over the frames of the `more (inductive)` rows; actor-action mIoU / fg IoU, mean ± sd over {seeds} seeds, {sets[0]} → {sets[1]}: {rows}."]
+
+
 #: The rows a one-seed probe is shown by on the page.
 PROBE_ROWS = {"dev: VSCR, given tags, CRF": "dev", "all: VSCR, given tags, CRF": "all"}
 
@@ -509,6 +532,7 @@ def page(folder: Path = RESULTS) -> str:
             f"(one seed: the value); a bare \"AMD EPYC\" is {DAVIS_MACHINE}. The reading, the per-video numbers, the probe table and the `adult-none`",
             f"analysis: [results-history.md]({HISTORY}#the-davis-benchmark-at-320-px-issue-36); decisions [0005](decisions/0005-working-height.md), [0019](decisions/0019-cam-crf.md), [0020](decisions/0020-doubt-band.md), [0032](decisions/0032-head-gradient.md).",
             *davis_section(davis),
+            *holdout_paragraph(load(folder, "davis_holdout.json")),
             "",
         ]
     paper = paper_cpu_rows(record, davis)

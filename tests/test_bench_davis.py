@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from .conftest import load_bench
@@ -74,3 +75,22 @@ def test_every_frame_stores_are_named_apart_and_every_stage_reads_the_same_frame
     assert len(reading) == 5 and all("--every 1" in command for command in reading)  # edges, cam, cam --crf, two predictions
     default = davis.stores(Recording(), tmp_path, data, [], ["all"])
     assert default["edges-all"].name == "edges-all.zarr" and default["cam-all"].name == "cam-all.zarr"  # the runs before --every
+
+
+def test_the_holdout_folds_pool_their_scores_as_one_scoring_of_all_their_frames() -> None:
+    holdout = load_bench("davis_holdout")
+    from vscr_cli.stages.score import ConfusionAccumulator
+
+    rng = np.random.default_rng(0)
+    folds, together = [], ConfusionAccumulator()
+    for ids in ((0, 19, 57), (0, 17, 19, 49)):  # background, actor-action classes; 49 only ever predicted
+        accumulator = ConfusionAccumulator()
+        gt = rng.choice(np.array(ids[:3], dtype=np.uint8), size=(3, 12, 16))
+        pred = np.where(rng.random(gt.shape) < 0.7, gt, rng.choice(np.array(ids, dtype=np.uint8), size=gt.shape)).astype(np.uint8)
+        for target in (accumulator, together):
+            target.add(gt, pred)
+        folds.append({"scores": accumulator.scores().as_dict()})
+    expected = together.scores()
+    pooled = holdout.pooled(folds)
+    assert pooled == {"actor_action.miou": round(100 * expected.actor_action.miou, 2), "fg_iou": round(100 * expected.fg_iou, 2)}
+    assert pooled != holdout.pooled(folds[:1])  # the second fold counts

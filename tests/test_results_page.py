@@ -113,3 +113,20 @@ def test_a_one_seed_davis_probe_is_listed_in_a_paragraph_not_the_table(results_p
     assert any(line.startswith("| `sweep` |") for line in lines) and not any(line.startswith("| `probe` |") for line in lines)
     paragraph = next(line for line in lines if line.startswith("Probes on one seed"))
     assert '`probe` (`--seeds 0 --models dev "--predict-options=--scale 1.25"`; a probe) dev 61.2 / 52.3' in paragraph
+
+
+def test_the_holdout_paragraph_gives_each_row_with_fewer_then_more_training_videos(results_page: ModuleType) -> None:
+    def row(miou: float, fg: float, seeds: int = 3) -> dict:
+        return {"seeds": seeds, "actor_action.miou": [miou, 1.0], "fg_iou": [fg, 2.0]}
+
+    summary = {
+        "7 training videos (davis-dev): VSCR, CRF": row(14.5, 11.2),
+        "9-10 training videos (more): VSCR, CRF": row(20.0, 30.0),
+        "7 training videos (davis-dev): CAM, given tags": row(50.7, 35.9),
+    }
+    holdout = {"folds": {"a": ["breakdance"], "b": ["goat", "dog"]}, "per_seed": {"1": {}, "0": {}, "2": {}}, "summary": summary}
+    (paragraph,) = [line for line in results_page.holdout_paragraph(holdout) if line]
+    assert "--seeds 0 1 2" in paragraph and "breakdance; goat, dog" in paragraph
+    assert "VSCR tag-free + CRF: 14.5 ± 1.0 / 11.2 ± 2.0 → 20.0 ± 1.0 / 30.0 ± 2.0" in paragraph
+    assert "CAM given tags, no CRF: 50.7 ± 1.0 / 35.9 ± 2.0 → —" in paragraph  # a row one side lacks is a dash
+    assert results_page.holdout_paragraph(None) == [] and results_page.holdout_paragraph({"summary": {}}) == []
