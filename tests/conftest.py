@@ -19,6 +19,7 @@ from vscr_cli.datasets.synth import SynthConfig, SynthSummary, synthesize
 
 HED = "hed-bsds500"
 LITE0 = "efficientnet-lite0-imagenet"
+LITE2 = "efficientnet-lite2-imagenet"
 REPO = Path(__file__).resolve().parents[1]
 DAVIS_DEV = Path(os.environ.get("VSCR_DAVIS_DEV", REPO.parent / "shared" / "data" / "davis-dev"))
 SMALL = SynthConfig(videos=8, frames=12, height=64, width=96, annotated=3, multi_fraction=0.25, empty_fraction=0.125, dense=True, seed=3)

@@ -12,7 +12,7 @@ import torch
 
 from vscr_cli import weights
 from vscr_cli.core.models.architectures import ARCHITECTURES, Architecture, architecture, names, register
-from vscr_cli.core.models.backbones import build_efficientnet_lite0, build_resnet
+from vscr_cli.core.models.backbones import build_efficientnet_lite, build_resnet
 
 #: A registry module as a contributor would write it (architectures/tiny.py): a small CNN backbone,
 #: registered, then the command line and the model builder used without touching any other file.
@@ -51,18 +51,20 @@ def test_every_entry_names_known_weights_and_its_capabilities_build():
         assert entry.weights in known, entry.name
         assert entry.capabilities, entry.name
         assert (entry.cam_layer is not None) == ("classifier" in entry.capabilities), entry.name
-    assert names("classifier") == ("tf_efficientnet_lite0", "resnet50")
-    assert names("backbone") == ("tf_efficientnet_lite0", "resnet50", "resnet101")
-    lite0 = ARCHITECTURES["tf_efficientnet_lite0"]
-    assert type(lite0.classifier(7, None)) is type(build_efficientnet_lite0(7))
-    assert lite0.cam_layer(lite0.classifier(7, None)) is not None
+    assert names("classifier") == ("tf_efficientnet_lite0", "tf_efficientnet_lite2", "resnet50")
+    assert names("backbone") == ("tf_efficientnet_lite0", "tf_efficientnet_lite2", "resnet50", "resnet101")
+    for name, blocks in (("tf_efficientnet_lite0", 16), ("tf_efficientnet_lite2", 21)):
+        lite = ARCHITECTURES[name]
+        classifier = lite.classifier(7, None)
+        assert type(classifier) is type(build_efficientnet_lite(name, 7)) and sum(map(len, classifier.blocks)) == blocks
+        assert lite.cam_layer(classifier) is not None
     resnet = ARCHITECTURES["resnet50"].classifier(7, None)
     assert resnet.fc.out_features == 7 and type(resnet) is type(build_resnet(50, 7))
     assert ARCHITECTURES["resnet50"].cam_layer(resnet) is resnet.layer4[-1]
 
 
 def test_a_capability_an_architecture_lacks_is_refused_naming_the_choices():
-    with pytest.raises(ValueError, match="unknown classifier architecture 'resnet101'; choose one of tf_efficientnet_lite0, resnet50"):
+    with pytest.raises(ValueError, match="unknown classifier architecture 'resnet101'; choose one of tf_efficientnet_lite0, tf_efficientnet_lite2, resnet50"):
         architecture("resnet101", "classifier", "classifier architecture")
     with pytest.raises(ValueError, match="registered twice"):
         register(ARCHITECTURES["resnet50"])

