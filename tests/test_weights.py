@@ -353,3 +353,10 @@ def test_cam_resnet50_offline_names_the_file_and_option(cli, synth, tmp_path: Pa
     assert result.code == 1
     assert f"place it at {torch_home / 'resnet50-11ad3fa6.pth'} (or pass it with --weights PATH)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_verify_checks_the_cached_files_and_fails_on_a_named_absent_one(cli, empty_cache: Path) -> None:
+    assert cli("weights", "verify", "--json").stdout.strip() in ("[]", "")  # nothing cached: nothing to check, no failure
+    assert cli("weights", "verify").code == 0
+    absent = cli("weights", "verify", LITE2)
+    assert absent.code == 1 and f"not cached or failing their sha256 check: {LITE2}" in absent.stderr
