@@ -41,4 +41,4 @@ def test_command_modules_import_their_stages_only_when_they_run():
 def test_model_choices_are_the_registries_names():
     assert model.BACKBONES == names("backbone") == tuple(name for name, entry in ARCHITECTURES.items() if entry.backbone is not None)
     assert model.MOTIONS == (*MOTION_ENCODERS, model.NO_MOTION)
-    assert cam.ARCHITECTURES == names("classifier") == ("tf_efficientnet_lite0", "resnet50")
+    assert cam.ARCHITECTURES == names("classifier") == ("tf_efficientnet_lite0", "tf_efficientnet_lite2", "resnet50")
