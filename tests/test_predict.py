@@ -488,3 +488,42 @@ def test_temporal_predicts_the_selected_frames_and_is_recorded(cli, trained, syn
     assert fusions == [2 if frame == 0 else 4 for frame in frames["2"]]  # and their probabilities count (frame 0 has none before it)
     refused = cli("-q", "predict", clip, "-m", trained.model, "--temporal", "1", "--readout", "knn", "-o", tmp_path / "knn.zarr")
     assert refused.code != 0 and "--temporal" in refused.stderr
+
+
+def test_prediction_reads_a_videos_frames_as_its_batches_reach_them_and_lets_them_go():
+    """network_outputs reads each frame when the first batch whose clips hold it runs and keeps it only
+    while a later clip needs it: what prediction holds of a video's frames does not grow with its length."""
+    import weakref
+
+    from vscr_cli.model_folders import build_model
+    from vscr_cli.settings.model import ModelConfig
+    from vscr_cli.stages.predict import Predictor, network_outputs
+
+    torch.manual_seed(0)
+    config = ModelConfig(motion="flow", crop=64)  # clips of 5 frames, 2 apart: frame i's reaches i + 4
+    predictor = Predictor(build_model(config).eval(), config, np.zeros(3, np.float32), np.full(3, 255.0, np.float32), torch.device("cpu"), None)
+    rng = np.random.default_rng(0)
+    frames = {number: rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for number in range(40)}
+
+    class Video:  # the two calls network_outputs makes of a VideoSource
+        def __init__(self) -> None:
+            self.read_through, self.alive = -1, []
+
+        def count_frames(self) -> int:
+            return len(frames)
+
+        def read(self, indices):
+            for number in indices:
+                self.read_through = number
+                self.alive.append(weakref.ref(frames[number]))
+                yield number, frames.pop(number)  # the video holds no reference once a frame is read
+
+    video = Video()
+    seen = []
+    for batch in network_outputs(video, list(range(40)), None, predictor, 4):
+        last = batch.numbers[-1]
+        assert video.read_through == min(last + 4, 39)  # read just as far as this batch's clips reach
+        held = [ref for ref in video.alive if ref() is not None]
+        assert len(held) <= 4 + 4 + 4, len(held)  # the next batch's clips reach back 4 frames: no more than that, this batch's and the reach
+        seen.extend(batch.numbers)
+    assert seen == list(range(40)) and not frames

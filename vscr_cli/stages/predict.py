@@ -174,20 +174,27 @@ def network_outputs(
     model's working height for H (:meth:`ModelConfig.working_height`: H itself unless the model
     trained at fewer rows), and with ``flip`` their mirror images too (:meth:`Predictor.outputs`).
     With ``multi_scale`` other than (1,) they see them at each of those multiples of that height,
-    the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The flow of
-    each frame pair is computed once per scale and shared by the overlapping clips; pairs no later
-    clip uses are dropped after each batch."""
+    the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The frames are
+    read as the batches reach them, the flow of each frame pair is computed once per scale and shared
+    by the overlapping clips, and frames and pairs no later clip uses are dropped after each batch:
+    memory does not grow with the video's length."""
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
     needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
     ratios = (1.0, *multi_scale)  # the frames at ``scale`` itself are the batch's images
-    source: dict[int, np.ndarray] = {}  # each frame once, at the largest scale's rows
+    reader = iter(video.read(needed))  # in increasing order, read as the batches need them
+    source: dict[int, np.ndarray] = {}  # the frames this batch and later ones need, each once, at the largest scale's rows
     size, working = (0, 0), 0
-    for number, frame in video.read(needed):
-        size = size_at_height(frame.shape[:2], height)
-        working = config.working_height(size[0])
-        source[number] = resize_to_height(frame, round(working * scale * max(ratios)))
+
+    def read_through(last: int) -> None:
+        """Read the frames up to ``last`` into ``source``."""
+        nonlocal size, working
+        while last not in source:
+            number, frame = next(reader)
+            size = size_at_height(frame.shape[:2], height)
+            working = config.working_height(size[0])
+            source[number] = resize_to_height(frame, round(working * scale * max(ratios)))
 
     def at(ratio: float, number: int) -> np.ndarray:
         """Frame ``number`` as the network reads it at ``ratio`` times ``scale``."""
@@ -196,6 +203,7 @@ def network_outputs(
     flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
+        read_through(max(max(clips[i]) for i in chunk) if config.motion != "none" else max(chunk))
         images = np.stack([at(1.0, i) for i in chunk])
         first_needed = min((clips[i][0] for i in indices[start + batch_size :]), default=total)  # by any later batch's clips
         outputs = []
@@ -208,6 +216,8 @@ def network_outputs(
             elif config.motion in MOTION_ENCODERS:
                 motion = np.stack([MOTION_ENCODERS[config.motion].clip_input([at(ratio, f) for f in clips[i]]) for i in chunk])
             outputs.append(predictor.outputs(frames, motion, flip))
+        for number in [number for number in source if number < first_needed]:
+            del source[number]
         yield NetworkBatch(chunk, scales_averaged(outputs), size, images)
 
 
