@@ -177,7 +177,7 @@ def network_outputs(
     the flow computed at each, and the outputs are averaged (:func:`scales_averaged`). The frames are
     read as the batches reach them, the flow of each frame pair is computed once per scale and shared
     by the overlapping clips, and frames and pairs no later clip uses are dropped after each batch:
-    memory does not grow with the video's length."""
+    the frames held do not grow with the video's length."""
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
