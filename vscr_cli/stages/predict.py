@@ -181,7 +181,8 @@ def network_outputs(
     config = predictor.config
     total = video.count_frames()
     clips = {i: clip_frames(i, total, config.clip_length, config.clip_stride) for i in indices}
-    needed = sorted({f for clip in clips.values() for f in clip} if config.motion != "none" else set(indices))
+    reads = clips if config.motion != "none" else {i: [i] for i in indices}  # the frames each frame's input is made of, in order
+    needed = sorted({f for frames in reads.values() for f in frames})
     ratios = (1.0, *multi_scale)  # the frames at ``scale`` itself are the batch's images
     reader = iter(video.read(needed))  # in increasing order, read as the batches need them
     source: dict[int, np.ndarray] = {}  # the frames this batch and later ones need, each once, at the largest scale's rows
@@ -203,9 +204,9 @@ def network_outputs(
     flows = {ratio: PairFlows(functools.partial(at, ratio)) for ratio in multi_scale}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
-        read_through(max(max(clips[i]) for i in chunk) if config.motion != "none" else max(chunk))
+        read_through(max(reads[i][-1] for i in chunk))
         images = np.stack([at(1.0, i) for i in chunk])
-        first_needed = min((clips[i][0] for i in indices[start + batch_size :]), default=total)  # by any later batch's clips
+        first_needed = min((reads[i][0] for i in indices[start + batch_size :]), default=total)  # by any later batch
         outputs = []
         for ratio in multi_scale:
             frames = images if ratio == 1.0 else np.stack([at(ratio, i) for i in chunk])
